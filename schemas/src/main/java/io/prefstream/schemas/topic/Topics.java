@@ -1,0 +1,43 @@
+package io.prefstream.schemas.topic;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The topic names of DESIGN.md and the settings each is created with, in one place. Names are part
+ * of the contract: apps publish to {@link #EVENTS}, operators read {@link #ROLLOUT}. Every message is
+ * keyed by policy id (events by policy id + prompt hash).
+ */
+public final class Topics {
+  private Topics() {}
+
+  public static final String EVENTS = "prefstream.events";
+  public static final String EVENTS_DLQ = "prefstream.events.dlq";
+  public static final String BATCHES = "prefstream.batches";
+  public static final String EVAL = "prefstream.eval";
+  public static final String POLICY_UPDATES = "prefstream.policy-updates";
+  public static final String ROLLOUT = "prefstream.rollout";
+  public static final String CONTROL = "prefstream.control";
+
+  private static final long DAY_MS = 24L * 60 * 60 * 1000;
+
+  /**
+   * All topics with their default settings for a cluster whose replication factor is {@code rf}.
+   * Events are spread over partitions by prompt; everything the learner reads in order (batches,
+   * control) has one partition per policy stream so that order is total.
+   */
+  public static List<TopicSpec> all(short rf) {
+    return List.of(
+        // Raw feedback: a week, enough to replay after an ingest bug fix.
+        new TopicSpec(EVENTS, 6, rf, Map.of("retention.ms", Long.toString(7 * DAY_MS))),
+        // Dead letters are evidence for app teams: keep them longer than the events.
+        new TopicSpec(EVENTS_DLQ, 1, rf, Map.of("retention.ms", Long.toString(30 * DAY_MS))),
+        // One partition: the learner's offsets in a checkpoint are a single position per policy.
+        new TopicSpec(BATCHES, 1, rf, Map.of("retention.ms", Long.toString(7 * DAY_MS))),
+        new TopicSpec(EVAL, 1, rf, Map.of("retention.ms", Long.toString(7 * DAY_MS))),
+        new TopicSpec(POLICY_UPDATES, 1, rf, Map.of("retention.ms", Long.toString(30 * DAY_MS))),
+        // Desired rollout state per policy id: compacted, so the last word per key is kept forever.
+        new TopicSpec(ROLLOUT, 1, rf, Map.of("cleanup.policy", "compact", "min.compaction.lag.ms", "0")),
+        new TopicSpec(CONTROL, 1, rf, Map.of("retention.ms", Long.toString(30 * DAY_MS))));
+  }
+}
