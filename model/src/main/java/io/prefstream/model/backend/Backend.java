@@ -1,0 +1,133 @@
+package io.prefstream.model.backend;
+
+/**
+ * The compute operations a Llama decoder needs, forward and backward, on opaque {@link Buf}
+ * handles. The model is written once against this interface; the CPU backend implements it with
+ * the Vector API, a GPU backend with device buffers and kernels. Shapes are explicit in every
+ * signature (llm.c style): {@code n} rows (tokens), {@code c} channels, row-major layouts. Small
+ * index arrays (tokens, positions, sequence layout) are passed as host arrays; a device backend
+ * uploads them.
+ *
+ * <p>Ops named {@code ...Backward} accumulate into parameter gradients ({@code +=}) so gradients
+ * of several calls add up; activation gradients are overwritten unless the op says otherwise.
+ * Every op is deterministic: the same inputs give bit-identical outputs whatever the thread count.
+ */
+public interface Backend extends AutoCloseable {
+
+  // ---- memory ------------------------------------------------------------------------------
+
+  /** A zero-filled buffer of {@code n} floats. */
+  Buf alloc(long n);
+
+  /**
+   * A weight matrix [out, in] (row-major, PyTorch's Linear layout) that linear ops read. The backend
+   * may keep extra layouts of it; call {@link #refreshWeight} after its contents change.
+   */
+  Buf weight(float[] data, int out, int in);
+
+  /** Re-derives any cached layouts of a weight after its values were written. */
+  void refreshWeight(Buf weight);
+
+  void upload(Buf dst, float[] src);
+
+  void download(Buf src, float[] dst);
+
+  /** Copies {@code n} floats from {@code src[srcOff..]} into {@code dst[dstOff..]}. */
+  void copy(Buf dst, long dstOff, Buf src, long srcOff, long n);
+
+  void zero(Buf b);
+
+  /** {@code x[0..n) *= s}. */
+  void scale(Buf x, long n, float s);
+
+  /** {@code dst[0..n) += src[0..n)}. */
+  void addInPlace(Buf dst, Buf src, long n);
+
+  // ---- linear algebra ----------------------------------------------------------------------
+
+  /** y[n,out] = x[n,in]·W[out,in]ᵀ (+ bias[out] when not null); added to y when accumulate. */
+  void matmulForward(Buf y, Buf x, Buf w, Buf bias, int n, int in, int out, boolean accumulate);
+
+  /** dx[n,in] = dy[n,out]·W[out,in]; added to dx when accumulate. */
+  void matmulBackwardInput(Buf dx, Buf dy, Buf w, int n, int in, int out, boolean accumulate);
+
+  /** dW[out,in] += dy[n,out]ᵀ·x[n,in]. */
+  void matmulBackwardWeight(Buf dw, Buf dy, Buf x, int n, int in, int out);
+
+  /** db[out] += Σ_n dy[n,out]. */
+  void biasBackward(Buf db, Buf dy, int n, int out);
+
+  // ---- layers ------------------------------------------------------------------------------
+
+  /** out[n,c] = table[tokens[i], :]. */
+  void embeddingForward(Buf out, Buf table, int[] tokens, int n, int c);
+
+  /** dTable[tokens[i], :] += dOut[i, :] (scatter-add, in token order). */
+  void embeddingBackward(Buf dTable, Buf dOut, int[] tokens, int n, int c);
+
+  /** out[n,c] = x·rstd·w with rstd[n] = 1/sqrt(mean(x²) + eps), saved for backward. */
+  void rmsnormForward(Buf out, Buf rstd, Buf x, Buf w, int n, int c, float eps);
+
+  /** dx[n,c] += ∂/∂x; dw[c] += ∂/∂w when dw is not null. */
+  void rmsnormBackward(Buf dx, Buf dw, Buf dOut, Buf x, Buf w, Buf rstd, int n, int c);
+
+  /**
+   * Rotates x[n, heads·headDim] in place by RoPE (Hugging Face's rotate-half convention) at the
+   * given per-row positions; angle_i = pos · theta^(-2i/headDim).
+   */
+  void ropeForward(Buf x, int[] positions, int n, int heads, int headDim, double theta);
+
+  /** The transpose of {@link #ropeForward}: rotates the gradient back, in place. */
+  void ropeBackward(Buf dx, int[] positions, int n, int heads, int headDim, double theta);
+
+  /**
+   * Causal grouped-query attention within each sequence of a packed batch: q[n, heads·hd],
+   * k/v[n, kvHeads·hd] → out[n, heads·hd]; lse[n, heads] keeps each row's log-sum-exp of the scaled
+   * scores for backward. Softmax in float32 with scale 1/sqrt(hd).
+   */
+  void attentionForward(Buf out, Buf lse, Buf q, Buf k, Buf v, SeqLayout layout,
+      int heads, int kvHeads, int headDim);
+
+  /** Gradients of {@link #attentionForward}: dq, dk, dv overwritten. */
+  void attentionBackward(Buf dq, Buf dk, Buf dv, Buf dOut, Buf out, Buf lse, Buf q, Buf k, Buf v,
+      SeqLayout layout, int heads, int kvHeads, int headDim);
+
+  /**
+   * Attention of n new queries (absolute positions past..past+n-1) over a KV cache whose rows
+   * 0..past+n-1 are filled: kCache/vCache[capacity, kvHeads·hd]. For generation.
+   */
+  void attentionCached(Buf out, Buf q, Buf kCache, Buf vCache, int past, int n,
+      int heads, int kvHeads, int headDim);
+
+  /** h[n] = silu(g)·u. */
+  void swigluForward(Buf h, Buf g, Buf u, long n);
+
+  /** dg, du overwritten from dh. */
+  void swigluBackward(Buf dg, Buf du, Buf dh, Buf g, Buf u, long n);
+
+  /** dst[i, :] = src[rows[i], :] for i < rows.length. */
+  void gatherRows(Buf dst, Buf src, int[] rows, int c);
+
+  /** dst[rows[i], :] += src[i, :]. Rows must be distinct. */
+  void scatterAddRows(Buf dst, Buf src, int[] rows, int c);
+
+  // ---- fused output layer ------------------------------------------------------------------
+
+  /**
+   * For m rows of hidden[m,c], logits = hidden·head[vocab,c]ᵀ computed a chunk of rows at a time
+   * (never for the whole batch): logp[i] = logits[i, targets[i]] − logsumexp(logits[i]); lse[i]
+   * saved for backward.
+   */
+  void logSoftmaxGatherForward(Buf logp, Buf lse, Buf hidden, Buf head, int[] targets, int m, int c, int vocab);
+
+  /**
+   * Backward of {@link #logSoftmaxGatherForward} given g[i] = dL/dlogp[i]: recomputes each chunk's
+   * logits, forms dlogits = g·(onehot − softmax) on the fly, dHidden[m,c] overwritten, dHead += when
+   * not null.
+   */
+  void logSoftmaxGatherBackward(Buf dHidden, Buf dHead, Buf g, Buf hidden, Buf head, Buf lse,
+      int[] targets, int m, int c, int vocab);
+
+  @Override
+  void close();
+}

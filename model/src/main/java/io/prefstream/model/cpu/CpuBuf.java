@@ -1,0 +1,33 @@
+package io.prefstream.model.cpu;
+
+import io.prefstream.model.backend.Buf;
+
+/**
+ * A host float array behind the {@link Buf} handle. A weight also carries its transpose [in, out]
+ * so the forward matmul x·Wᵀ runs on the same vectorised kernel as the backward ones.
+ */
+final class CpuBuf implements Buf {
+  final float[] a;
+  final int out;
+  final int in;
+  float[] t;
+
+  CpuBuf(float[] a) {
+    this(a, 0, 0);
+  }
+
+  CpuBuf(float[] a, int out, int in) {
+    this.a = a;
+    this.out = out;
+    this.in = in;
+  }
+
+  boolean isWeight() {
+    return t != null;
+  }
+
+  @Override
+  public long size() {
+    return a.length;
+  }
+}

@@ -1,0 +1,137 @@
+package io.prefstream.model.cpu;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * C[M,N] (+)= A[M,K]·B[K,N], the one matrix kernel every linear op reduces to. B is row-major
+ * (contiguous along N, the vectorised dimension); A is read one scalar at a time through strides,
+ * so Aᵀ costs nothing (the weight gradient dW = dYᵀ·X passes dY with swapped strides).
+ *
+ * <p>Each C element is {@code fma}-accumulated over k = 0..K-1 in order, starting from 0 (or from
+ * C when accumulating), in one vector lane: tiling and the split over threads change which lanes
+ * compute which element, never the arithmetic, so results are identical for any thread count.
+ * Register tile: 4 rows × 3 vectors (12 accumulators), masked 4 × 1-vector tiles at the right
+ * edge; a short last row block repeats its last row and drops the copies.
+ */
+final class Gemm {
+  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+  private static final int L = S.length();
+  private static final int MR = 4;
+  private static final int NR = 3 * L;
+  private static final int ROWS_PER_TASK = 32;
+  private static final int PANELS_PER_TASK = 4;
+
+  private Gemm() {}
+
+  /**
+   * @param c    C(i,j) at c[cOff + i*ldc + j]
+   * @param a    A(i,k) at a[aOff + i*ars + k*acs]
+   * @param b    B(k,j) at b[bOff + k*ldb + j]
+   */
+  static void gemm(WorkerPool pool, float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
+      float[] b, int bOff, int ldb, int m, int n, int k, boolean accumulate) {
+    if (m == 0 || n == 0) return;
+    int rowTasks = (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
+    int colWidth = NR * PANELS_PER_TASK;
+    int colTasks = (n + colWidth - 1) / colWidth;
+    long flops = 2L * m * n * k;
+    if (flops < 200_000) {
+      block(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, 0, m, 0, n, k, accumulate);
+      return;
+    }
+    pool.forEach(rowTasks * colTasks, t -> {
+      int ri = t / colTasks;
+      int ci = t % colTasks;
+      int i0 = ri * ROWS_PER_TASK;
+      int j0 = ci * colWidth;
+      block(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, i0, Math.min(m, i0 + ROWS_PER_TASK),
+          j0, Math.min(n, j0 + colWidth), k, accumulate);
+    });
+  }
+
+  private static void block(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
+      float[] b, int bOff, int ldb, int i0, int i1, int j0, int j1, int k, boolean acc) {
+    // Column panels outermost: one panel of B (k × 3 vectors) stays in cache across the row blocks.
+    int j = j0;
+    for (; j + NR <= j1; j += NR) {
+      for (int i = i0; i < i1; i += MR) {
+        tile4x3(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, i, i1, j, k, acc);
+      }
+    }
+    for (; j < j1; j += L) {
+      VectorMask<Float> mask = S.indexInRange(j, j1);
+      for (int i = i0; i < i1; i += MR) {
+        tile4x1(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, i, i1, j, k, acc, mask);
+      }
+    }
+  }
+
+  private static void tile4x3(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
+      float[] b, int bOff, int ldb, int i, int iEnd, int j, int k, boolean acc) {
+    int r1 = Math.min(i + 1, iEnd - 1), r2 = Math.min(i + 2, iEnd - 1), r3 = Math.min(i + 3, iEnd - 1);
+    int a0 = aOff + i * ars, a1 = aOff + r1 * ars, a2 = aOff + r2 * ars, a3 = aOff + r3 * ars;
+    FloatVector c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32;
+    if (acc) {
+      int o0 = cOff + i * ldc + j, o1 = cOff + r1 * ldc + j, o2 = cOff + r2 * ldc + j, o3 = cOff + r3 * ldc + j;
+      c00 = FloatVector.fromArray(S, c, o0); c01 = FloatVector.fromArray(S, c, o0 + L); c02 = FloatVector.fromArray(S, c, o0 + 2 * L);
+      c10 = FloatVector.fromArray(S, c, o1); c11 = FloatVector.fromArray(S, c, o1 + L); c12 = FloatVector.fromArray(S, c, o1 + 2 * L);
+      c20 = FloatVector.fromArray(S, c, o2); c21 = FloatVector.fromArray(S, c, o2 + L); c22 = FloatVector.fromArray(S, c, o2 + 2 * L);
+      c30 = FloatVector.fromArray(S, c, o3); c31 = FloatVector.fromArray(S, c, o3 + L); c32 = FloatVector.fromArray(S, c, o3 + 2 * L);
+    } else {
+      FloatVector z = FloatVector.zero(S);
+      c00 = z; c01 = z; c02 = z; c10 = z; c11 = z; c12 = z; c20 = z; c21 = z; c22 = z; c30 = z; c31 = z; c32 = z;
+    }
+    int bo = bOff + j;
+    for (int p = 0; p < k; p++, bo += ldb) {
+      FloatVector b0 = FloatVector.fromArray(S, b, bo);
+      FloatVector b1 = FloatVector.fromArray(S, b, bo + L);
+      FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * L);
+      int ap = p * acs;
+      FloatVector x0 = FloatVector.broadcast(S, a[a0 + ap]);
+      c00 = b0.fma(x0, c00); c01 = b1.fma(x0, c01); c02 = b2.fma(x0, c02);
+      FloatVector x1 = FloatVector.broadcast(S, a[a1 + ap]);
+      c10 = b0.fma(x1, c10); c11 = b1.fma(x1, c11); c12 = b2.fma(x1, c12);
+      FloatVector x2 = FloatVector.broadcast(S, a[a2 + ap]);
+      c20 = b0.fma(x2, c20); c21 = b1.fma(x2, c21); c22 = b2.fma(x2, c22);
+      FloatVector x3 = FloatVector.broadcast(S, a[a3 + ap]);
+      c30 = b0.fma(x3, c30); c31 = b1.fma(x3, c31); c32 = b2.fma(x3, c32);
+    }
+    // Rows past the end were computed on a repeated row; store each real row once, last first so
+    // a repeated row's copy never overwrites anything but itself.
+    int o = cOff + i * ldc + j;
+    c00.intoArray(c, o); c01.intoArray(c, o + L); c02.intoArray(c, o + 2 * L);
+    if (i + 1 < iEnd) { o = cOff + (i + 1) * ldc + j; c10.intoArray(c, o); c11.intoArray(c, o + L); c12.intoArray(c, o + 2 * L); }
+    if (i + 2 < iEnd) { o = cOff + (i + 2) * ldc + j; c20.intoArray(c, o); c21.intoArray(c, o + L); c22.intoArray(c, o + 2 * L); }
+    if (i + 3 < iEnd) { o = cOff + (i + 3) * ldc + j; c30.intoArray(c, o); c31.intoArray(c, o + L); c32.intoArray(c, o + 2 * L); }
+  }
+
+  private static void tile4x1(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
+      float[] b, int bOff, int ldb, int i, int iEnd, int j, int k, boolean acc, VectorMask<Float> m) {
+    int r1 = Math.min(i + 1, iEnd - 1), r2 = Math.min(i + 2, iEnd - 1), r3 = Math.min(i + 3, iEnd - 1);
+    int a0 = aOff + i * ars, a1 = aOff + r1 * ars, a2 = aOff + r2 * ars, a3 = aOff + r3 * ars;
+    FloatVector c0, c1, c2, c3;
+    if (acc) {
+      c0 = FloatVector.fromArray(S, c, cOff + i * ldc + j, m);
+      c1 = FloatVector.fromArray(S, c, cOff + r1 * ldc + j, m);
+      c2 = FloatVector.fromArray(S, c, cOff + r2 * ldc + j, m);
+      c3 = FloatVector.fromArray(S, c, cOff + r3 * ldc + j, m);
+    } else {
+      c0 = c1 = c2 = c3 = FloatVector.zero(S);
+    }
+    int bo = bOff + j;
+    for (int p = 0; p < k; p++, bo += ldb) {
+      FloatVector b0 = FloatVector.fromArray(S, b, bo, m);
+      int ap = p * acs;
+      c0 = b0.fma(FloatVector.broadcast(S, a[a0 + ap]), c0);
+      c1 = b0.fma(FloatVector.broadcast(S, a[a1 + ap]), c1);
+      c2 = b0.fma(FloatVector.broadcast(S, a[a2 + ap]), c2);
+      c3 = b0.fma(FloatVector.broadcast(S, a[a3 + ap]), c3);
+    }
+    c0.intoArray(c, cOff + i * ldc + j, m);
+    if (i + 1 < iEnd) c1.intoArray(c, cOff + (i + 1) * ldc + j, m);
+    if (i + 2 < iEnd) c2.intoArray(c, cOff + (i + 2) * ldc + j, m);
+    if (i + 3 < iEnd) c3.intoArray(c, cOff + (i + 3) * ldc + j, m);
+  }
+}
