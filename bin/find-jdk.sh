@@ -15,6 +15,13 @@ _prefstream_find_jdk() {
 }
 if ! _prefstream_find_jdk; then
   echo "prefstream needs a JDK 25 or newer (with javac) and found none." >&2
+  if [ -n "${JAVA_HOME:-}" ]; then
+    if [ -x "$JAVA_HOME/bin/java" ]; then
+      echo "JAVA_HOME=$JAVA_HOME is Java $(_prefstream_jdk_major "$JAVA_HOME")$([ -x "$JAVA_HOME/bin/javac" ] || echo ' without javac')." >&2
+    else
+      echo "JAVA_HOME=$JAVA_HOME has no bin/java." >&2
+    fi
+  fi
   echo "Set JAVA_HOME to one, or install one (for example Temurin 25 under /usr/lib/jvm)." >&2
   exit 1
 fi
