@@ -39,6 +39,29 @@ public sealed interface PairObjective permits Dpo, ConservativeDpo, Ipo, HingeLo
    * conservative DPO when smoothing > 0), "robust", "hinge", "ipo" (length-averaged, as TRL).
    */
   static PairObjective of(String lossType, double beta, double labelSmoothing) {
+    return of(lossType, beta, labelSmoothing, null);
+  }
+
+  /**
+   * As {@link #of(String, double, double)} with an explicit normalisation ({@code null}: each
+   * objective's default, which is per-token averaging for IPO and summed log-probs for the others).
+   */
+  static PairObjective of(String lossType, double beta, double labelSmoothing,
+      LengthNormalization normalization) {
+    PairObjective objective = defaultFor(lossType, beta, labelSmoothing);
+    if (normalization == null || normalization == objective.normalization()) {
+      return objective;
+    }
+    return switch (objective) {
+      case Dpo d -> new Dpo(d.beta(), normalization);
+      case ConservativeDpo c -> new ConservativeDpo(c.beta(), c.labelSmoothing(), normalization);
+      case RobustDpo r -> new RobustDpo(r.beta(), r.labelSmoothing(), normalization);
+      case HingeLoss h -> new HingeLoss(h.beta(), normalization);
+      case Ipo i -> new Ipo(i.beta(), normalization);
+    };
+  }
+
+  private static PairObjective defaultFor(String lossType, double beta, double labelSmoothing) {
     String type = lossType == null ? "" : lossType.trim().toLowerCase(Locale.ROOT);
     return switch (type) {
       case "sigmoid", "dpo" -> labelSmoothing == 0

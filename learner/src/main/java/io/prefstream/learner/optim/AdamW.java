@@ -162,17 +162,23 @@ public final class AdamW {
   }
 
   /**
-   * Replaces the step count and moments with those read from {@code in}. The whole input is read and
-   * its checksum verified before anything is replaced, so a corrupt or mismatched state leaves this
-   * optimiser as it was and throws.
+   * Replaces the step count and moments with those read from {@code in}. The whole input is read into
+   * scratch arrays and its checksum verified before anything is replaced, so a corrupt or mismatched
+   * state leaves this optimiser as it was and throws.
    */
   public void readState(InputStream in) throws IOException {
-    AdamWStateFile.Loaded loaded = AdamWStateFile.read(in, parameters);
+    float[][] m = new float[parameters.size()][];
+    float[][] v = new float[parameters.size()][];
     for (int i = 0; i < parameters.size(); i++) {
-      System.arraycopy(loaded.firstMoments()[i], 0, firstMoments[i], 0, firstMoments[i].length);
-      System.arraycopy(loaded.secondMoments()[i], 0, secondMoments[i], 0, secondMoments[i].length);
+      m[i] = new float[parameters.get(i).size()];
+      v[i] = new float[parameters.get(i).size()];
     }
-    step = loaded.step();
+    long loadedStep = AdamWStateFile.read(in, parameters, m, v);
+    for (int i = 0; i < parameters.size(); i++) {
+      System.arraycopy(m[i], 0, firstMoments[i], 0, m[i].length);
+      System.arraycopy(v[i], 0, secondMoments[i], 0, v[i].length);
+    }
+    step = loadedStep;
   }
 
   /** Writes the state to {@code file} (created or replaced) and forces it to disk before returning. */
@@ -187,10 +193,31 @@ public final class AdamW {
     }
   }
 
-  /** Reads the state from {@code file}; see {@link #readState}. */
+  /**
+   * Reads the state from {@code file}, as {@link #readState} does but without a second copy of the
+   * moments in memory (for FULL training the moments are twice the model): a first pass validates the
+   * file and its checksum, a second reads it into place. A corrupt or mismatched file is refused by the
+   * first pass with the optimiser untouched. The file must not change between the passes (checkpoints
+   * are immutable once renamed into place); if it does, the second pass's checksum fails, the state
+   * is reset to zero moments at step 0 (never left half-loaded) and the error says so.
+   */
   public void loadState(Path file) throws IOException {
-    try (InputStream in = Channels.newInputStream(FileChannel.open(file, StandardOpenOption.READ))) {
-      readState(in);
+    try (InputStream in = open(file)) {
+      AdamWStateFile.read(in, parameters, null, null);
     }
+    try (InputStream in = open(file)) {
+      step = AdamWStateFile.read(in, parameters, firstMoments, secondMoments);
+    } catch (IOException e) {
+      for (int i = 0; i < parameters.size(); i++) {
+        Arrays.fill(firstMoments[i], 0.0f);
+        Arrays.fill(secondMoments[i], 0.0f);
+      }
+      step = 0;
+      throw new IOException(file + " changed while it was loaded; the optimiser state was reset", e);
+    }
+  }
+
+  private static InputStream open(Path file) throws IOException {
+    return Channels.newInputStream(FileChannel.open(file, StandardOpenOption.READ));
   }
 }

@@ -40,7 +40,6 @@ final class AdamWStateFile {
 
   private AdamWStateFile() {}
 
-  record Loaded(long step, float[][] firstMoments, float[][] secondMoments) {}
 
   static void write(OutputStream sink, long step, List<Parameter> parameters, float[][] m,
       float[][] v) throws IOException {
@@ -65,7 +64,14 @@ final class AdamWStateFile {
     out.flush();
   }
 
-  static Loaded read(InputStream source, List<Parameter> parameters) throws IOException {
+  /**
+   * Reads a state written for {@code parameters} and returns its step count. The moments go into
+   * {@code m} and {@code v} (arrays of the parameters' sizes) as they are read; with both null the
+   * file is only validated. Either way the checksum is verified at the end, so a caller that must not
+   * see partial data reads into scratch arrays or validates first.
+   */
+  static long read(InputStream source, List<Parameter> parameters, float[][] m, float[][] v)
+      throws IOException {
     CRC32C crc = new CRC32C();
     DataInputStream in = new DataInputStream(
         new CheckedInputStream(new BufferedInputStream(source, 1 << 16), crc));
@@ -90,8 +96,6 @@ final class AdamWStateFile {
         throw new IOException("AdamW state holds " + count + " parameters, expected "
             + parameters.size());
       }
-      float[][] m = new float[count][];
-      float[][] v = new float[count][];
       byte[] buffer = new byte[CHUNK_FLOATS * Float.BYTES];
       for (int i = 0; i < count; i++) {
         Parameter p = parameters.get(i);
@@ -101,8 +105,8 @@ final class AdamWStateFile {
           throw new IOException("AdamW state parameter " + i + " is '" + name + "' with " + length
               + " elements; expected '" + p.name() + "' with " + p.size());
         }
-        m[i] = readFloats(in, length, buffer);
-        v[i] = readFloats(in, length, buffer);
+        readFloats(in, length, buffer, m == null ? null : m[i]);
+        readFloats(in, length, buffer, v == null ? null : v[i]);
       }
       long computed = crc.getValue();
       long stored = in.readLong();
@@ -110,7 +114,7 @@ final class AdamWStateFile {
         throw new IOException("AdamW state checksum mismatch: stored " + Long.toHexString(stored)
             + ", computed " + Long.toHexString(computed) + " (the file is corrupt)");
       }
-      return new Loaded(step, m, v);
+      return step;
     } catch (EOFException e) {
       throw new IOException("AdamW state is truncated", e);
     }
@@ -126,15 +130,16 @@ final class AdamWStateFile {
     }
   }
 
-  private static float[] readFloats(DataInputStream in, int length, byte[] buffer) throws IOException {
-    float[] a = new float[length];
+  private static void readFloats(DataInputStream in, int length, byte[] buffer, float[] dest)
+      throws IOException {
     FloatBuffer view = ByteBuffer.wrap(buffer).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
     for (int off = 0; off < length; off += CHUNK_FLOATS) {
       int len = Math.min(CHUNK_FLOATS, length - off);
       in.readFully(buffer, 0, len * Float.BYTES);
-      view.clear();
-      view.get(a, off, len);
+      if (dest != null) {
+        view.clear();
+        view.get(dest, off, len);
+      }
     }
-    return a;
   }
 }

@@ -115,6 +115,11 @@ class PairObjectiveLimitsTest {
     assertThat(PairObjective.of("HINGE", 0.1, 0)).isEqualTo(new HingeLoss(0.1));
     assertThat(PairObjective.of("ipo", 0.1, 0)).isEqualTo(new Ipo(0.1));
     assertThat(PairObjective.of("ipo", 0.1, 0).lossType()).isEqualTo("ipo");
+    assertThat(PairObjective.of("ipo", 0.1, 0, LengthNormalization.SUM))
+        .isEqualTo(new Ipo(0.1, LengthNormalization.SUM));
+    assertThat(PairObjective.of("robust", 0.1, 0.1, LengthNormalization.MEAN))
+        .isEqualTo(new RobustDpo(0.1, 0.1, LengthNormalization.MEAN));
+    assertThat(PairObjective.of("sigmoid", 0.1, 0, null)).isEqualTo(new Dpo(0.1));
     assertThatThrownBy(() -> PairObjective.of("simpo", 0.1, 0))
         .hasMessageContaining("unknown loss type 'simpo'");
     assertThatThrownBy(() -> PairObjective.of("ipo", 0.1, 0.2))

@@ -124,6 +124,25 @@ class AdamWStateTest {
   }
 
   @Test
+  void corruptStateFileIsRefusedBeforeAnythingIsLoaded() throws IOException {
+    List<Parameter> params = freshParams();
+    AdamW adam = run(params, new AdamW(CONFIG, SCHEDULE, params), 0, 3);
+    Path file = dir.resolve("corrupt.state");
+    adam.saveState(file);
+    byte[] bytes = Files.readAllBytes(file);
+    bytes[bytes.length - 20] ^= 0x01;
+    Files.write(file, bytes);
+
+    List<Parameter> otherParams = freshParams();
+    AdamW other = run(otherParams, new AdamW(CONFIG, SCHEDULE, otherParams), 0, 1);
+    float[] vBefore = other.secondMoment("model.norm.weight");
+    assertThatThrownBy(() -> other.loadState(file)).isInstanceOf(IOException.class)
+        .hasMessageContaining("checksum mismatch");
+    assertThat(other.stepCount()).isEqualTo(1);
+    assertThat(bits(other.secondMoment("model.norm.weight"))).isEqualTo(bits(vBefore));
+  }
+
+  @Test
   void stateOfDifferentParametersIsRefused() throws IOException {
     List<Parameter> params = freshParams();
     AdamW adam = run(params, new AdamW(CONFIG, SCHEDULE, params), 0, 1);
