@@ -156,7 +156,7 @@ public final class AdamW {
     throw new IllegalArgumentException("no parameter named '" + name + "'");
   }
 
-  /** Writes the step count and moments in {@link AdamWStateFile}'s format. */
+  /** Writes the step count and moments in the checksummed optimiser-state format (magic PSADAMW1). */
   public void writeState(OutputStream out) throws IOException {
     AdamWStateFile.write(out, step, parameters, firstMoments, secondMoments);
   }
