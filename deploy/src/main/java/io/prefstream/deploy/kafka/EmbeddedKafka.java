@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.net.BindException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -50,6 +51,7 @@ import org.slf4j.LoggerFactory;
 public final class EmbeddedKafka implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(EmbeddedKafka.class);
   private static final int NODE_ID = 1;
+  private static final String DEFAULT_LOOPBACK = "127.0.0.1";
   private static final String CLIENT_LISTENER = "PLAINTEXT";
   private static final String CONTROLLER_LISTENER = "CONTROLLER";
   private static final Duration ADMIN_TIMEOUT = Duration.ofSeconds(30);
@@ -124,6 +126,22 @@ public final class EmbeddedKafka implements AutoCloseable {
    */
   public static EmbeddedKafka start(Options options) {
     Objects.requireNonNull(options, "options");
+    if (options.port() != 0 && !canBind(options.host(), options.port())) {
+      throw new IllegalStateException("port " + options.port() + " on " + options.host() + " is in use (another"
+          + " broker?); choose another port, or 0 for any free one");
+    }
+    // Ports we pick are free when picked but could be taken before Kafka binds them: try again then.
+    for (int attempt = 1; ; attempt++) {
+      try {
+        return startOnce(options);
+      } catch (IllegalStateException e) {
+        if (attempt == 3 || !isBindFailure(e)) throw e;
+        LOG.warn("a port picked for the broker was taken before it could bind it; retrying ({})", e.getMessage());
+      }
+    }
+  }
+
+  private static EmbeddedKafka startOnce(Options options) {
     long t0 = System.nanoTime();
     boolean temporary = options.dataDir() == null;
     Path dir;
@@ -153,7 +171,21 @@ public final class EmbeddedKafka implements AutoCloseable {
     }
   }
 
-  private static final String DEFAULT_LOOPBACK = "127.0.0.1";
+  private static boolean isBindFailure(Throwable e) {
+    for (Throwable c = e; c != null; c = c.getCause()) {
+      if (c instanceof BindException) return true;
+    }
+    return false;
+  }
+
+  private static boolean canBind(String host, int port) {
+    try (ServerSocket socket = new ServerSocket()) {
+      socket.bind(new InetSocketAddress(InetAddress.getByName(host), port));
+      return true;
+    } catch (IOException e) {
+      return false;
+    }
+  }
 
   private static Properties brokerConfig(Path dir, String host, int port, int controllerPort, Map<String, String> extra) {
     Properties p = new Properties();

@@ -164,6 +164,18 @@ class EmbeddedKafkaTest {
         .hasMessageContaining("port must be 0");
   }
 
+  @Test
+  void aFixedPortInUseIsReportedBeforeKafkaStarts() throws IOException {
+    try (ServerSocket taken = new ServerSocket()) {
+      taken.bind(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0));
+
+      assertThatThrownBy(() -> EmbeddedKafka.start(EmbeddedKafka.Options.defaults().withPort(taken.getLocalPort())))
+          .isInstanceOf(IllegalStateException.class)
+          .hasMessage("port " + taken.getLocalPort() + " on 127.0.0.1 is in use (another broker?); choose another"
+              + " port, or 0 for any free one");
+    }
+  }
+
   private static boolean canBind(int port) {
     try (ServerSocket socket = new ServerSocket()) {
       socket.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
