@@ -129,6 +129,15 @@ class CliTest {
   }
 
   @Test
+  void configFlagMayStandBeforeTheCommand(@TempDir Path dir) throws Exception {
+    Path file = dir.resolve("prefstream.properties");
+    Files.writeString(file, "broker.host=10.1.2.3\n");
+
+    assertThat(parseBroker(Map.of(), "--config=" + file, "broker").options().host()).isEqualTo("10.1.2.3");
+    assertThat(parseBroker(Map.of(), "--config", file.toString(), "broker").options().host()).isEqualTo("10.1.2.3");
+  }
+
+  @Test
   void lookupServesSettingsThatAreNotOptions() {
     ConfigSources sources = ConfigSources.from(new String[0], Map.of("PREFSTREAM_INGEST_APPLICATION_ID", "app-1"));
     assertThat(sources.lookup("ingest", "application.id")).contains("app-1");

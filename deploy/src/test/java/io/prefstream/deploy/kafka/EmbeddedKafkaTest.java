@@ -20,7 +20,15 @@ import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.config.ConfigResource;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -50,6 +58,36 @@ class EmbeddedKafkaTest {
     List<ConsumerRecord<String, String>> records = RoundTrip.consume(kafka.bootstrapServers(), "roundtrip", 2);
     assertThat(records).extracting(ConsumerRecord::key).containsExactly("k1", "k2");
     assertThat(records).extracting(ConsumerRecord::value).containsExactly("v1", "ünïcødé ✓");
+  }
+
+  @Test
+  void transactionsCommitOnASingleNode() throws Exception {
+    // Exactly-once Streams (the ingest) needs the transaction log, which Kafka creates with RF 3 unless told.
+    kafka.ensureTopics(List.of(new TopicSpec("tx", 1, (short) 1, Map.of())));
+    Map<String, Object> producerConfig = Map.of(
+        ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+        ProducerConfig.TRANSACTIONAL_ID_CONFIG, "embedded-kafka-test",
+        ProducerConfig.MAX_BLOCK_MS_CONFIG, 30_000);
+    try (KafkaProducer<String, String> producer = new KafkaProducer<>(producerConfig, new StringSerializer(), new StringSerializer())) {
+      producer.initTransactions();
+      producer.beginTransaction();
+      producer.send(new ProducerRecord<>("tx", 0, "k", "committed"));
+      producer.commitTransaction();
+    }
+    Map<String, Object> consumerConfig = Map.of(
+        ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, kafka.bootstrapServers(),
+        ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(consumerConfig, new StringDeserializer(), new StringDeserializer())) {
+      TopicPartition partition = new TopicPartition("tx", 0);
+      consumer.assign(List.of(partition));
+      consumer.seekToBeginning(List.of(partition));
+      List<String> values = new java.util.ArrayList<>();
+      await().atMost(Duration.ofSeconds(30)).until(() -> {
+        consumer.poll(Duration.ofMillis(200)).forEach(r -> values.add(r.value()));
+        return !values.isEmpty();
+      });
+      assertThat(values).containsExactly("committed");
+    }
   }
 
   @Test
