@@ -30,9 +30,6 @@ import java.util.Set;
  * ({@link KvCache}) own their buffers and only read the weights.
  */
 public final class LlamaModel {
-  private static final String[] ATTN = {"q_proj", "k_proj", "v_proj", "o_proj"};
-  private static final String[] MLP = {"gate_proj", "up_proj", "down_proj"};
-
   private final LlamaConfig cfg;
   private final Backend be;
   private final Weight embed;
@@ -322,6 +319,7 @@ public final class LlamaModel {
   public SequenceLogProbs logProbs(List<PromptResponse> batch) {
     Packed p = pack(batch);
     passes++;
+    lastKeepingPass = -1; // this pass overwrites the shared activations
     Workspace w = workspace(p.n());
     forwardLayers(w, p, false);
     return scoreRows(w, p);
@@ -347,6 +345,7 @@ public final class LlamaModel {
   public float[] logits(int[] tokens) {
     Packed p = pack(List.of(new PromptResponse(tokens, new int[0])));
     passes++;
+    lastKeepingPass = -1;
     Workspace w = workspace(p.n());
     forwardLayers(w, p, false);
     int n = p.n(), vsz = cfg.vocabSize();
@@ -540,13 +539,5 @@ public final class LlamaModel {
     float[] out = new float[cfg.vocabSize()];
     be.download(cache.logits, out);
     return out;
-  }
-
-  static String[] attnModules() {
-    return ATTN.clone();
-  }
-
-  static String[] mlpModules() {
-    return MLP.clone();
   }
 }

@@ -1,0 +1,146 @@
+package io.prefstream.model.llama;
+
+/**
+ * Float64 reference implementations of every op, written plainly from the definitions (HF Llama
+ * semantics), used to check the float32 kernels and, through finite differences, their backward.
+ */
+public final class Ref {
+  private Ref() {}
+
+  /** y[n,out] = x[n,in]·W[out,in]ᵀ + b. */
+  public static double[] linear(double[] x, double[] w, double[] b, int n, int in, int out) {
+    double[] y = new double[n * out];
+    for (int i = 0; i < n; i++) {
+      for (int o = 0; o < out; o++) {
+        double s = b == null ? 0 : b[o];
+        for (int k = 0; k < in; k++) s += x[i * in + k] * w[o * in + k];
+        y[i * out + o] = s;
+      }
+    }
+    return y;
+  }
+
+  public static double[] rmsnorm(double[] x, double[] w, int n, int c, double eps) {
+    double[] y = new double[n * c];
+    for (int i = 0; i < n; i++) {
+      double ss = 0;
+      for (int j = 0; j < c; j++) ss += x[i * c + j] * x[i * c + j];
+      double r = 1 / Math.sqrt(ss / c + eps);
+      for (int j = 0; j < c; j++) y[i * c + j] = x[i * c + j] * r * w[j];
+    }
+    return y;
+  }
+
+  public static double[] rope(double[] x, int[] pos, int n, int heads, int hd, double theta) {
+    double[] y = x.clone();
+    int half = hd / 2;
+    for (int i = 0; i < n; i++) {
+      for (int h = 0; h < heads; h++) {
+        int o = (i * heads + h) * hd;
+        for (int j = 0; j < half; j++) {
+          double ang = pos[i] * Math.pow(theta, -2.0 * j / hd);
+          double a = x[o + j], b = x[o + j + half];
+          y[o + j] = a * Math.cos(ang) - b * Math.sin(ang);
+          y[o + j + half] = b * Math.cos(ang) + a * Math.sin(ang);
+        }
+      }
+    }
+    return y;
+  }
+
+  /** Causal GQA attention over consecutive sequences of the given lengths. */
+  public static double[] attention(double[] q, double[] k, double[] v, int[] lens, int heads, int kvHeads, int hd) {
+    int n = 0;
+    for (int l : lens) n += l;
+    int qd = heads * hd, kd = kvHeads * hd, group = heads / kvHeads;
+    double[] out = new double[n * qd];
+    double scale = 1 / Math.sqrt(hd);
+    int st = 0;
+    for (int len : lens) {
+      for (int h = 0; h < heads; h++) {
+        int g = h / group;
+        for (int i = 0; i < len; i++) {
+          double[] s = new double[i + 1];
+          double max = Double.NEGATIVE_INFINITY;
+          for (int j = 0; j <= i; j++) {
+            double d = 0;
+            for (int t = 0; t < hd; t++) d += q[(st + i) * qd + h * hd + t] * k[(st + j) * kd + g * hd + t];
+            s[j] = d * scale;
+            max = Math.max(max, s[j]);
+          }
+          double sum = 0;
+          for (int j = 0; j <= i; j++) {
+            s[j] = Math.exp(s[j] - max);
+            sum += s[j];
+          }
+          for (int t = 0; t < hd; t++) {
+            double o = 0;
+            for (int j = 0; j <= i; j++) o += s[j] / sum * v[(st + j) * kd + g * hd + t];
+            out[(st + i) * qd + h * hd + t] = o;
+          }
+        }
+      }
+      st += len;
+    }
+    return out;
+  }
+
+  public static double[] swiglu(double[] g, double[] u) {
+    double[] h = new double[g.length];
+    for (int i = 0; i < g.length; i++) h[i] = g[i] / (1 + Math.exp(-g[i])) * u[i];
+    return h;
+  }
+
+  /** log softmax(row)[target]. */
+  public static double logSoftmaxAt(double[] logits, int off, int vocab, int target) {
+    double max = Double.NEGATIVE_INFINITY;
+    for (int j = 0; j < vocab; j++) max = Math.max(max, logits[off + j]);
+    double sum = 0;
+    for (int j = 0; j < vocab; j++) sum += Math.exp(logits[off + j] - max);
+    return logits[off + target] - max - Math.log(sum);
+  }
+
+  // ---- helpers ----
+
+  public static double[] toDouble(float[] a) {
+    double[] d = new double[a.length];
+    for (int i = 0; i < a.length; i++) d[i] = a[i];
+    return d;
+  }
+
+  public static double dot(double[] a, double[] b) {
+    double s = 0;
+    for (int i = 0; i < a.length; i++) s += a[i] * b[i];
+    return s;
+  }
+
+  /** ‖a − b‖ / max(‖b‖, tiny). */
+  public static double relErr(float[] a, double[] b) {
+    double num = 0, den = 0;
+    for (int i = 0; i < a.length; i++) {
+      num += (a[i] - b[i]) * (a[i] - b[i]);
+      den += b[i] * b[i];
+    }
+    return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
+  }
+
+  /** A scalar function of a parameter vector, for finite differences. */
+  public interface Fn {
+    double eval(double[] x);
+  }
+
+  /** Central differences of f at x for every element (f(x + h) − f(x − h)) / 2h, in float64. */
+  public static double[] fdGrad(Fn f, double[] x, double h) {
+    double[] g = new double[x.length];
+    for (int i = 0; i < x.length; i++) {
+      double keep = x[i];
+      x[i] = keep + h;
+      double up = f.eval(x);
+      x[i] = keep - h;
+      double down = f.eval(x);
+      x[i] = keep;
+      g[i] = (up - down) / (2 * h);
+    }
+    return g;
+  }
+}
