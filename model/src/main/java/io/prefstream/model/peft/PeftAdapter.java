@@ -1,0 +1,44 @@
+package io.prefstream.model.peft;
+
+import io.prefstream.model.config.LoraConfig;
+import io.prefstream.model.tensor.NamedTensor;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * A LoRA adapter in PEFT's terms: hyper-parameters plus the A and B matrices of every adapted
+ * projection. Tensor names are the base model's module paths with PEFT's suffixes and without
+ * PEFT's {@code base_model.model.} prefix, e.g. {@code model.layers.0.self_attn.q_proj.lora_A.weight}
+ * ([r, in]) and {@code ...lora_B.weight} ([out, r]), so they line up with the base weights' names.
+ *
+ * @param config                 rank, alpha, targets, dropout (scaling = alpha / r)
+ * @param tensors                A and B matrices by name
+ * @param baseModelNameOrPath    {@code base_model_name_or_path}, when known
+ */
+public record PeftAdapter(LoraConfig config, Map<String, NamedTensor> tensors, Optional<String> baseModelNameOrPath) {
+  public PeftAdapter {
+    tensors = Map.copyOf(tensors);
+  }
+
+  /** {@code model.layers.<layer>.<self_attn|mlp>.<module>.lora_A.weight}. */
+  public static String loraA(int layer, String module) {
+    return modulePath(layer, module) + ".lora_A.weight";
+  }
+
+  /** {@code model.layers.<layer>.<self_attn|mlp>.<module>.lora_B.weight}. */
+  public static String loraB(int layer, String module) {
+    return modulePath(layer, module) + ".lora_B.weight";
+  }
+
+  /** {@code model.layers.<layer>.<self_attn|mlp>.<module>}. */
+  public static String modulePath(int layer, String module) {
+    return "model.layers." + layer + "." + io.prefstream.model.io.LlamaWeights.projectionParent(module) + "." + module;
+  }
+
+  /** A tensor by name; throws naming it when absent. */
+  public NamedTensor tensor(String name) {
+    NamedTensor t = tensors.get(name);
+    if (t == null) throw new IllegalArgumentException("adapter has no tensor '" + name + "'");
+    return t;
+  }
+}
