@@ -28,13 +28,20 @@ public final class RegistryException extends RuntimeException {
         + (errorCode >= 0 ? ", error_code " + errorCode : "")
         + (registryMessage != null && !registryMessage.isBlank() ? ", registry says: " + registryMessage : "")
         + (attempts > 1 ? ", after " + attempts + " attempts" : "") + "]"
-        + (cause != null && status < 0 ? ": " + cause.getClass().getSimpleName() + ": " + cause.getMessage() : ""),
+        + (cause != null && status < 0 ? ": " + describe(cause) : ""),
         cause);
     this.url = url;
     this.status = status;
     this.errorCode = errorCode;
     this.registryMessage = registryMessage;
     this.attempts = attempts;
+  }
+
+  /** The exception's class and message, and its cause's when it has no message of its own (ConnectException). */
+  static String describe(Throwable e) {
+    String text = e.getClass().getSimpleName();
+    if (e.getMessage() != null) return text + ": " + e.getMessage();
+    return e.getCause() != null && e.getCause() != e ? text + " caused by " + describe(e.getCause()) : text;
   }
 
   public URI url() {

@@ -199,7 +199,7 @@ public final class SchemaRegistryClient implements AutoCloseable {
         if (attempt >= config.maxAttempts()) {
           throw new RegistryException(what + " failed", url, -1, -1, null, attempt, e);
         }
-        failure = e.getClass().getSimpleName() + ": " + e.getMessage();
+        failure = RegistryException.describe(e);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new RegistryException(what + " was interrupted", url, -1, -1, null, attempt, e);

@@ -82,7 +82,8 @@ final class AvroBodyReader<T extends SpecificRecord> {
     var result = SchemaCompatibility.checkReaderWriterCompatibility(readerSchema, writer).getResult();
     if (result.getCompatibility() != SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE) {
       return new Incompatible(result.getIncompatibilities().stream()
-          .map(i -> i.getMessage() + " at " + i.getLocation())
+          .map(i -> i.getType().name().toLowerCase(java.util.Locale.ROOT).replace('_', ' ') + ": " + i.getMessage()
+              + " at " + i.getLocation())
           .collect(Collectors.joining("; ")));
     }
     return new Readable<>((DatumReader<T>) model.createDatumReader(writer, readerSchema));
