@@ -15,7 +15,7 @@ import net.jqwik.api.lifecycle.AfterContainer;
 import net.jqwik.api.lifecycle.BeforeContainer;
 
 /** Any Unicode text (every code point but lone surrogates) survives encode then decode exactly. */
-class TokenizerRoundTripProperties {
+class TokenizerRoundTripTest {
   static HfTokenizer bytes;
   static HfTokenizer bpe;
 
