@@ -21,7 +21,7 @@ import org.apache.avro.specific.SpecificRecord;
 import org.apache.kafka.common.serialization.Serde;
 
 /** Every record survives every encoding that applies to it, for random content. */
-class SerdeRoundTripProperties {
+class SerdeRoundTripTest {
   private static final String TOPIC = "prefstream.events";
   private final PreferenceEventDecoder decoder = new PreferenceEventDecoder();
   private final PreferenceEventSerializer singleObject = new PreferenceEventSerializer(Encoding.SINGLE_OBJECT);

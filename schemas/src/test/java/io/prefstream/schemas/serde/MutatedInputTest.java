@@ -17,7 +17,7 @@ import net.jqwik.api.statistics.Statistics;
  * Randomly damaged messages either still decode or fail with a {@link DecodeException}; no other
  * exception (NPE, index out of bounds, Avro's runtime exceptions, out-of-memory) ever escapes.
  */
-class MutatedInputProperties {
+class MutatedInputTest {
   private final PreferenceEventDecoder decoder = new PreferenceEventDecoder();
   private final SingleObjectCodec<MicroBatch> batches = new SingleObjectCodec<>(MicroBatch.class);
 
