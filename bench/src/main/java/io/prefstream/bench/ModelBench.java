@@ -3,6 +3,8 @@ package io.prefstream.bench;
 import io.prefstream.model.config.LlamaConfig;
 import io.prefstream.model.cpu.CpuBackend;
 import io.prefstream.model.cpu.WorkerPool;
+import io.prefstream.model.generate.Generator;
+import io.prefstream.model.generate.SamplingParams;
 import io.prefstream.model.llama.LlamaModel;
 import io.prefstream.model.llama.PromptResponse;
 import io.prefstream.model.train.GradMode;
@@ -58,6 +60,15 @@ public final class ModelBench {
       double fb = best(iters, () -> model.forward(data, GradMode.LORA, rc).backward(grads));
       System.out.printf(Locale.ROOT, "%s seq %d batch %d: forward %.1f tokens/s (%.3f s), forward+backward LoRA%s %.1f tokens/s (%.3f s), peak heap %.0f MiB%n",
           preset, seq, batch, tokens / fwd, fwd, rc ? " (recompute)" : "", tokens / fb, fb, peakHeapMiB());
+      // Decoding: a 16-token prompt, 32 greedy tokens through the KV cache (after one warm-up run).
+      Generator gen = new Generator(model);
+      int[] prompt = java.util.Arrays.copyOf(data.get(0).response(), 16);
+      SamplingParams greedy = SamplingParams.greedy(32, -1);
+      gen.generate(prompt, greedy, null, null);
+      long t0 = System.nanoTime();
+      int made = gen.generate(prompt, greedy, null, null).tokens().length;
+      double s = (System.nanoTime() - t0) / 1e9;
+      System.out.printf(Locale.ROOT, "%s decode (LoRA attached, unmerged): %.1f tokens/s (%d tokens in %.3f s)%n", preset, made / s, made, s);
     }
   }
 

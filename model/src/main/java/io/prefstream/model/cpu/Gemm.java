@@ -12,8 +12,9 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Each C element is {@code fma}-accumulated over k = 0..K-1 in order, starting from 0 (or from
  * C when accumulating), in one vector lane: tiling and the split over threads change which lanes
  * compute which element, never the arithmetic, so results are identical for any thread count.
- * Register tile: 4 rows × 3 vectors (12 accumulators), masked 4 × 1-vector tiles at the right
- * edge; a short last row block repeats its last row and drops the copies.
+ * Register tile: 4 rows × 3 vectors (12 accumulators), 1 × 3 vectors for the rows left over,
+ * masked 4 × 1-vector tiles at the right edge (a short row block there repeats its last row and
+ * drops the copies).
  */
 final class Gemm {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -54,10 +55,15 @@ final class Gemm {
   private static void block(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
       float[] b, int bOff, int ldb, int i0, int i1, int j0, int j1, int k, boolean acc) {
     // Column panels outermost: one panel of B (k × 3 vectors) stays in cache across the row blocks.
+    // Rows past the last full block of 4 go one at a time (decode steps have a single row).
+    int full = i0 + (i1 - i0) / MR * MR;
     int j = j0;
     for (; j + NR <= j1; j += NR) {
-      for (int i = i0; i < i1; i += MR) {
+      for (int i = i0; i < full; i += MR) {
         tile4x3(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, i, i1, j, k, acc);
+      }
+      for (int i = full; i < i1; i++) {
+        tile1x3(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, i, j, k, acc);
       }
     }
     for (; j < j1; j += L) {
@@ -98,13 +104,32 @@ final class Gemm {
       FloatVector x3 = FloatVector.broadcast(S, a[a3 + ap]);
       c30 = b0.fma(x3, c30); c31 = b1.fma(x3, c31); c32 = b2.fma(x3, c32);
     }
-    // Rows past the end were computed on a repeated row; store each real row once, last first so
-    // a repeated row's copy never overwrites anything but itself.
+    // Rows past iEnd were computed on a repeated row; only real rows are stored.
     int o = cOff + i * ldc + j;
     c00.intoArray(c, o); c01.intoArray(c, o + L); c02.intoArray(c, o + 2 * L);
     if (i + 1 < iEnd) { o = cOff + (i + 1) * ldc + j; c10.intoArray(c, o); c11.intoArray(c, o + L); c12.intoArray(c, o + 2 * L); }
     if (i + 2 < iEnd) { o = cOff + (i + 2) * ldc + j; c20.intoArray(c, o); c21.intoArray(c, o + L); c22.intoArray(c, o + 2 * L); }
     if (i + 3 < iEnd) { o = cOff + (i + 3) * ldc + j; c30.intoArray(c, o); c31.intoArray(c, o + L); c32.intoArray(c, o + 2 * L); }
+  }
+
+  private static void tile1x3(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
+      float[] b, int bOff, int ldb, int i, int j, int k, boolean acc) {
+    int o = cOff + i * ldc + j;
+    FloatVector c0, c1, c2;
+    if (acc) {
+      c0 = FloatVector.fromArray(S, c, o); c1 = FloatVector.fromArray(S, c, o + L); c2 = FloatVector.fromArray(S, c, o + 2 * L);
+    } else {
+      c0 = c1 = c2 = FloatVector.zero(S);
+    }
+    int a0 = aOff + i * ars;
+    int bo = bOff + j;
+    for (int p = 0; p < k; p++, bo += ldb) {
+      FloatVector x0 = FloatVector.broadcast(S, a[a0 + p * acs]);
+      c0 = FloatVector.fromArray(S, b, bo).fma(x0, c0);
+      c1 = FloatVector.fromArray(S, b, bo + L).fma(x0, c1);
+      c2 = FloatVector.fromArray(S, b, bo + 2 * L).fma(x0, c2);
+    }
+    c0.intoArray(c, o); c1.intoArray(c, o + L); c2.intoArray(c, o + 2 * L);
   }
 
   private static void tile4x1(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
