@@ -3,6 +3,7 @@ package io.prefstream.schemas.serde;
 import io.prefstream.schemas.avro.PreferenceEvent;
 import io.prefstream.schemas.registry.SchemaRegistryClient;
 import java.util.Map;
+import java.util.Objects;
 import org.apache.kafka.common.serialization.Deserializer;
 
 /**
@@ -16,21 +17,25 @@ public final class PreferenceEventDeserializer implements Deserializer<Preferenc
   public static final String REGISTRY_URL_CONFIG = "schema.registry.url";
 
   private PreferenceEventDecoder decoder;
+  private final boolean configurable;
   private SchemaRegistryClient ownedRegistry;
 
   /** For Kafka's reflective construction; {@link #configure} sets the registry, else none is used. */
   public PreferenceEventDeserializer() {
     this.decoder = new PreferenceEventDecoder();
+    this.configurable = true;
   }
 
+  /** Uses {@code decoder} as it is; {@link #configure} changes nothing. */
   public PreferenceEventDeserializer(PreferenceEventDecoder decoder) {
-    this.decoder = java.util.Objects.requireNonNull(decoder, "decoder");
+    this.decoder = Objects.requireNonNull(decoder, "decoder");
+    this.configurable = false;
   }
 
   @Override
   public void configure(Map<String, ?> configs, boolean isKey) {
     Object url = configs.get(REGISTRY_URL_CONFIG);
-    if (url != null && !url.toString().isBlank() && ownedRegistry == null) {
+    if (configurable && url != null && !url.toString().isBlank() && ownedRegistry == null) {
       ownedRegistry = SchemaRegistryClient.create(url.toString().strip());
       decoder = new PreferenceEventDecoder(ownedRegistry);
     }

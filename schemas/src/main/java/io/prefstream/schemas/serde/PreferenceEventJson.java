@@ -23,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import org.apache.kafka.common.errors.SerializationException;
 
 /**
  * The JSON form of a {@link PreferenceEvent} (documented in the README):
@@ -240,6 +241,7 @@ public final class PreferenceEventJson {
   /** The event as UTF-8 JSON in the shape above (timestamp as an ISO-8601 string, absent optionals left out). */
   public static byte[] write(PreferenceEvent event) {
     Objects.requireNonNull(event, "event");
+    requireComplete(event);
     ByteArrayOutputStream out = new ByteArrayOutputStream(256);
     try (JsonGenerator g = FACTORY.createGenerator(out)) {
       g.writeStartObject();
@@ -263,8 +265,7 @@ public final class PreferenceEventJson {
           g.writeStringField("rejected", c.getRejected());
           g.writeEndObject();
         }
-        case null, default -> throw new IllegalArgumentException(
-            "event " + event.getEventId() + " has feedback " + event.getFeedback() + "; expected a Thumb or a Comparison");
+        default -> throw new IllegalStateException("feedback was checked to be a Thumb or a Comparison");
       }
       g.writeEndObject();
       g.writeObjectFieldStart("attributes");
@@ -277,5 +278,24 @@ public final class PreferenceEventJson {
       throw new UncheckedIOException(e);
     }
     return out.toByteArray();
+  }
+
+  /** The writer's counterpart of the reader's required fields: never write JSON the reader would reject. */
+  private static void requireComplete(PreferenceEvent e) {
+    String missing = e.getEventId() == null ? "event_id"
+        : e.getPolicyId() == null ? "policy_id"
+        : e.getTimestamp() == null ? "timestamp"
+        : e.getPrompt() == null ? "prompt"
+        : switch (e.getFeedback()) {
+          case Thumb t -> t.getResponse() == null ? "feedback.thumb.response" : t.getRating() == null ? "feedback.thumb.rating" : null;
+          case Comparison c -> c.getChosen() == null ? "feedback.comparison.chosen"
+              : c.getRejected() == null ? "feedback.comparison.rejected" : null;
+          case null -> "feedback";
+          default -> "feedback (a " + e.getFeedback().getClass().getName() + ", expected a Thumb or a Comparison)";
+        };
+    if (missing != null) {
+      throw new SerializationException("cannot write PreferenceEvent " + e.getEventId() + " as JSON: " + missing
+          + " is missing; expected every required field set");
+    }
   }
 }

@@ -15,6 +15,7 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import org.apache.avro.Schema;
 import org.apache.kafka.common.errors.SerializationException;
 import org.junit.jupiter.api.AfterAll;
@@ -175,6 +176,21 @@ class ConfluentRegistryTest {
       assertThat(again.schemaId("manual")).isEqualTo(id);
       assertThat(new PreferenceEventDecoder(client).decode(again.serialize("manual", Events.comparison())))
           .isEqualTo(Events.comparison());
+    }
+  }
+
+  @Test
+  void kafkaSerdesConfiguredFromPropertiesUseTheRegistry() {
+    Map<String, Object> props = Map.of(
+        PreferenceEventDeserializer.REGISTRY_URL_CONFIG, registry.ccompatUrl(),
+        PreferenceEventSerializer.ENCODING_CONFIG, "confluent");
+    try (PreferenceEventSerializer s = new PreferenceEventSerializer();
+        PreferenceEventDeserializer d = new PreferenceEventDeserializer()) {
+      s.configure(props, false);
+      d.configure(props, false);
+      byte[] bytes = s.serialize("configured", Events.thumb());
+      assertThat(PreferenceEventDecoder.detect(bytes)).isEqualTo(Encoding.CONFLUENT);
+      assertThat(d.deserialize("configured", bytes)).isEqualTo(Events.thumb());
     }
   }
 }
