@@ -47,6 +47,8 @@ public final class SchemaRegistryClient implements AutoCloseable {
     this.config = Objects.requireNonNull(config, "config");
     this.http = HttpClient.newBuilder()
         .connectTimeout(config.connectTimeout())
+        // HTTP/1.1: registries behind proxies do not all take the h2c upgrade on a POST.
+        .version(HttpClient.Version.HTTP_1_1)
         .followRedirects(HttpClient.Redirect.NORMAL)
         .build();
   }
