@@ -267,18 +267,27 @@ public final class SafetensorsFile implements TensorSource {
     MemorySegment s = data.asSlice(t.begin(), t.byteLength());
     switch (t.dtype()) {
       case F32 -> MemorySegment.copy(s, F32, 0, out, 0, (int) n);
-      case BF16 -> {
-        for (int i = 0; i < n; i++) out[i] = HalfFloats.bf16ToFloat(s.get(I16, 2L * i));
-      }
-      case F16 -> {
-        for (int i = 0; i < n; i++) out[i] = HalfFloats.f16ToFloat(s.get(I16, 2L * i));
-      }
+      case BF16, F16 -> widen16(s, out, t.dtype() == DType.BF16);
       case F64 -> {
         for (int i = 0; i < n; i++) out[i] = (float) s.get(F64, 8L * i);
       }
       default -> throw new IllegalStateException("unreachable: " + t.dtype());
     }
     return new NamedTensor(name, t.shape(), out);
+  }
+
+  /** Bulk-copies 16-bit patterns in chunks (much faster than per-element reads), then widens them. */
+  private static void widen16(MemorySegment s, float[] out, boolean bf16) {
+    short[] chunk = new short[Math.min(out.length, 1 << 16)];
+    for (int start = 0; start < out.length; start += chunk.length) {
+      int len = Math.min(chunk.length, out.length - start);
+      MemorySegment.copy(s, I16, 2L * start, chunk, 0, len);
+      if (bf16) {
+        for (int i = 0; i < len; i++) out[start + i] = HalfFloats.bf16ToFloat(chunk[i]);
+      } else {
+        for (int i = 0; i < len; i++) out[start + i] = HalfFloats.f16ToFloat(chunk[i]);
+      }
+    }
   }
 
   /** Every tensor, in header order. */
