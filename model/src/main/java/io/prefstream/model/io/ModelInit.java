@@ -1,7 +1,13 @@
 package io.prefstream.model.io;
 
 import io.prefstream.model.config.LlamaConfig;
+import io.prefstream.model.safetensors.DType;
 import io.prefstream.model.tensor.NamedTensor;
+import io.prefstream.model.tokenizer.BpeMerge;
+import io.prefstream.model.tokenizer.ByteLevelTokenizerFiles;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -33,6 +39,22 @@ public final class ModelInit {
       out.put(name, new NamedTensor(name, e.getValue(), v));
     }
     return out;
+  }
+
+  /**
+   * Writes a complete random model directory (what {@code prefstream init-model} makes): weights from
+   * {@link #randomWeights} for {@code config}, config.json, generation_config.json, and the byte-level
+   * tokenizer with {@code merges}, whose vocabulary size must equal the config's.
+   */
+  public static void writeRandomModel(Path dir, LlamaConfig config, long seed, List<BpeMerge> merges, DType dtype)
+      throws IOException {
+    int tokVocab = ByteLevelTokenizerFiles.vocabSize(merges);
+    if (tokVocab != config.vocabSize()) {
+      throw new IllegalArgumentException("the tokenizer has " + tokVocab + " ids but the config's vocab_size is "
+          + config.vocabSize() + "; build the preset with the tokenizer's size");
+    }
+    HfModelDir.write(dir, config, randomWeights(config, seed), dtype);
+    ByteLevelTokenizerFiles.write(dir, merges, config.maxPositions());
   }
 
   /** 64-bit FNV-1a of the UTF-8 name. */

@@ -126,6 +126,22 @@ class HfModelDirTest {
   }
 
   @Test
+  void writesARandomPresetModelWithItsTokenizerThatLoadsBack() throws IOException {
+    List<io.prefstream.model.tokenizer.BpeMerge> merges = io.prefstream.model.tokenizer.BpeTrainer.train(
+        List.of("hello there, hello again", "thanks, hello"), 10);
+    LlamaConfig c = ModelPresets.tiny(ByteLevelTokenizerFiles.vocabSize(merges));
+    ModelInit.writeRandomModel(dir, c, 7, merges, DType.F32);
+    try (HfModel m = HfModelDir.load(dir)) {
+      assertThat(m.config()).isEqualTo(c);
+      assertThat(m.weights()).isEqualTo(ModelInit.randomWeights(c, 7));
+      assertThat(m.tokenizer().vocabSize()).isEqualTo(c.vocabSize());
+      assertThat(m.tokenizer().encode("hello").length).isLessThan(5);
+    }
+    assertThatThrownBy(() -> ModelInit.writeRandomModel(dir.resolve("x"), ModelPresets.tiny(), 7, merges, DType.F32))
+        .hasMessageContaining("vocab_size is 259");
+  }
+
+  @Test
   void presetsHaveTheAdvertisedSizes() {
     assertThat(LlamaWeights.parameterCount(ModelPresets.tiny())).isLessThan(1_000_000);
     assertThat(ModelPresets.tiny().vocabSize()).isEqualTo(259);
