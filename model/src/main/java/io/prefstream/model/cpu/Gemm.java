@@ -21,8 +21,9 @@ final class Gemm {
   private static final int L = S.length();
   private static final int MR = 4;
   private static final int NR = 3 * L;
-  private static final int ROWS_PER_TASK = 32;
-  private static final int PANELS_PER_TASK = 4;
+  private static final int ROWS_PER_TASK = 64;
+  /** K is cut into blocks so a B panel (KC × 3 vectors) stays in L2 across all row blocks. */
+  private static final int KC = 256;
 
   private Gemm() {}
 
@@ -34,14 +35,17 @@ final class Gemm {
   static void gemm(WorkerPool pool, float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
       float[] b, int bOff, int ldb, int m, int n, int k, boolean accumulate) {
     if (m == 0 || n == 0) return;
-    int rowTasks = (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
-    int colWidth = NR * PANELS_PER_TASK;
-    int colTasks = (n + colWidth - 1) / colWidth;
     long flops = 2L * m * n * k;
     if (flops < 200_000) {
       block(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, 0, m, 0, n, k, accumulate);
       return;
     }
+    int rowTasks = (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
+    int panels = (n + NR - 1) / NR;
+    // Enough tasks to balance the threads (about 4 each), up to 4 panels wide when there are plenty.
+    int panelsPerTask = Math.max(1, Math.min(4, rowTasks * panels / (4 * pool.threads())));
+    int colWidth = NR * panelsPerTask;
+    int colTasks = (n + colWidth - 1) / colWidth;
     pool.forEach(rowTasks * colTasks, t -> {
       int ri = t / colTasks;
       int ci = t % colTasks;
@@ -53,6 +57,16 @@ final class Gemm {
   }
 
   private static void block(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
+      float[] b, int bOff, int ldb, int i0, int i1, int j0, int j1, int k, boolean acc) {
+    // Each k-block continues from the accumulators the previous one stored, so every element's
+    // fma chain (and so the result) is the same as without blocking.
+    for (int kb = 0; kb < k; kb += KC) {
+      int kc = Math.min(KC, k - kb);
+      blockK(c, cOff, ldc, a, aOff + kb * acs, ars, acs, b, bOff + kb * ldb, ldb, i0, i1, j0, j1, kc, acc || kb > 0);
+    }
+  }
+
+  private static void blockK(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
       float[] b, int bOff, int ldb, int i0, int i1, int j0, int j1, int k, boolean acc) {
     // Column panels outermost: one panel of B (k × 3 vectors) stays in cache across the row blocks.
     // Rows past the last full block of 4 go one at a time (decode steps have a single row).

@@ -12,7 +12,7 @@ import jdk.incubator.vector.VectorSpecies;
  * state and, in full fine-tuning, to the head weight.
  */
 final class LogSoftmaxKernel {
-  static final int CHUNK = 64;
+  static final int CHUNK = 128;
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int L = S.length();
   private static final ThreadLocal<float[]> LOGITS = ThreadLocal.withInitial(() -> new float[0]);
