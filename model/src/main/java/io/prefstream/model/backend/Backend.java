@@ -28,6 +28,7 @@ public interface Backend extends AutoCloseable {
   /** Re-derives any cached layouts of a weight after its values were written. */
   void refreshWeight(Buf weight);
 
+  /** Copies host data into a buffer; uploading into a weight also refreshes its derived layouts. */
   void upload(Buf dst, float[] src);
 
   void download(Buf src, float[] dst);

@@ -180,7 +180,7 @@ public final class LlamaModel {
       for (Linear lin : layers[l].linears()) lin.lora = adapter.linear(l, lin.module);
     }
     lora = adapter;
-    ws = null; // the LoRA scratch depends on the rank
+    if (ws != null && ws.rank < adapter.config().rank()) ws = null; // its LoRA scratch is too narrow
     return adapter;
   }
 
@@ -211,7 +211,6 @@ public final class LlamaModel {
           }
         }
         be.upload(lin.w.value, w);
-        be.refreshWeight(lin.w.value);
       }
     }
     detachLora();
@@ -307,7 +306,7 @@ public final class LlamaModel {
 
   private Workspace workspace(int n) {
     if (ws == null || ws.cap < n) {
-      ws = new Workspace(be, cfg, n, lora == null ? 1 : lora.config().rank());
+      ws = new Workspace(be, cfg, n, Math.max(ws == null ? 1 : ws.rank, lora == null ? 1 : lora.config().rank()));
       lastKeepingPass = -1;
     }
     return ws;

@@ -13,7 +13,7 @@ final class Workspace {
   final int cap;
   private final Backend be;
   private final LlamaConfig c;
-  private final int rank;
+  final int rank;
   final Buf[] xs; // residual stream entering layer l; xs[L] leaves the last layer
   private LayerActs[] saved;
   private LayerActs shared;

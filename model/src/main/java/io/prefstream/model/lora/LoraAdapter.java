@@ -11,15 +11,19 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A LoRA adapter over a Llama decoder: one {@link LoraLinear} per (layer, target module), with
  * PEFT's parameter names ({@code base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight})
  * so the tensors read and write as PEFT's {@code adapter_model.safetensors}. New adapters start as
  * PEFT starts them: A kaiming-uniform (bound 1/sqrt(in), from a seed), B zero, so the adapted model
- * equals the base model until the first update.
+ * equals the base model until the first update. {@code lora_dropout} is kept in the config but
+ * not applied (training stays deterministic).
  */
 public final class LoraAdapter {
+  private static final Logger log = LoggerFactory.getLogger(LoraAdapter.class);
   private final LoraConfig config;
   private final Map<String, LoraLinear> linears; // key: "<layer>.<module>"
   private final List<Parameter> parameters;
@@ -99,6 +103,10 @@ public final class LoraAdapter {
         Parameter pb = new Parameter(b.name(), b.shape(), backend.weight(b.data(), io[1], r), backend.alloc(b.numel()), backend, true);
         linears.put(layer + "." + m, new LoraLinear(pa, pb, r, io[0], io[1], scaling));
       }
+    }
+    if (config.dropout() > 0) {
+      // Dropout would make a step depend on a random mask; training here stays deterministic.
+      log.info("lora_dropout {} is recorded but not applied: LoRA training runs without dropout", config.dropout());
     }
     if (used != tensors.size()) {
       List<String> extra = tensors.keySet().stream().filter(k -> linears.values().stream()

@@ -70,8 +70,7 @@ public final class Parameter {
     if (data.length != numel()) {
       throw new IllegalArgumentException(name + ": expected " + numel() + " values for shape " + Arrays.toString(shape) + ", got " + data.length);
     }
-    backend.upload(value, data);
-    if (weight) backend.refreshWeight(value);
+    backend.upload(value, data); // uploading into a weight also refreshes its derived layouts
   }
 
   /** Tells the backend the value was written in place (e.g. through CpuBackend.array). */

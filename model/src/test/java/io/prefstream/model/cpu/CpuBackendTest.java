@@ -47,7 +47,8 @@ class CpuBackendTest {
 
   @Test
   void matmulForwardAndBothBackwardsMatchFloat64ForShapesWithTails() {
-    int[][] shapes = {{1, 3, 1}, {5, 16, 7}, {37, 50, 97}, {9, 100, 48}, {64, 33, 144}};
+    // includes K > 256 for each product (in for forward, out for dx, n for dW): the k-blocked path
+    int[][] shapes = {{1, 3, 1}, {5, 16, 7}, {37, 50, 97}, {9, 100, 48}, {64, 33, 144}, {70, 600, 52}, {300, 40, 290}};
     for (int[] s : shapes) {
       int n = s[0], in = s[1], out = s[2];
       float[] x = random(n * in), w = random(out * in), b = random(out), dy = random(n * out), y0 = random(n * out);
@@ -75,7 +76,7 @@ class CpuBackendTest {
 
   @Test
   void everyOpIsBitIdenticalAcrossThreadCounts() {
-    int n = 70, in = 96, out = 150, heads = 4, kv = 2, hd = 16;
+    int n = 70, in = 300, out = 150, heads = 4, kv = 2, hd = 16;
     float[] x = random(n * in), w = random(out * in), dy = random(n * out);
     float[] q = random(n * heads * hd), k = random(n * kv * hd), v = random(n * kv * hd), dOut = random(n * heads * hd);
     SeqLayout layout = SeqLayout.of(30, 40);
