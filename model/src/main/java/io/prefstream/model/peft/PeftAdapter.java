@@ -7,9 +7,10 @@ import java.util.Optional;
 
 /**
  * A LoRA adapter in PEFT's terms: hyper-parameters plus the A and B matrices of every adapted
- * projection. Tensor names are the base model's module paths with PEFT's suffixes and without
- * PEFT's {@code base_model.model.} prefix, e.g. {@code model.layers.0.self_attn.q_proj.lora_A.weight}
- * ([r, in]) and {@code ...lora_B.weight} ([out, r]), so they line up with the base weights' names.
+ * projection. Tensor names are the keys of PEFT's {@code adapter_model.safetensors}, e.g.
+ * {@code base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight} ([r, in]) and
+ * {@code ...lora_B.weight} ([out, r]) (no adapter-name segment), as
+ * {@code io.prefstream.model.lora.LoraAdapter} expects them.
  *
  * @param config                 rank, alpha, targets, dropout (scaling = alpha / r)
  * @param tensors                A and B matrices by name
@@ -20,17 +21,17 @@ public record PeftAdapter(LoraConfig config, Map<String, NamedTensor> tensors, O
     tensors = Map.copyOf(tensors);
   }
 
-  /** {@code model.layers.<layer>.<self_attn|mlp>.<module>.lora_A.weight}. */
+  /** {@code base_model.model.model.layers.<layer>.<self_attn|mlp>.<module>.lora_A.weight}. */
   public static String loraA(int layer, String module) {
-    return modulePath(layer, module) + ".lora_A.weight";
+    return PeftAdapters.PREFIX + modulePath(layer, module) + ".lora_A.weight";
   }
 
-  /** {@code model.layers.<layer>.<self_attn|mlp>.<module>.lora_B.weight}. */
+  /** {@code base_model.model.model.layers.<layer>.<self_attn|mlp>.<module>.lora_B.weight}. */
   public static String loraB(int layer, String module) {
-    return modulePath(layer, module) + ".lora_B.weight";
+    return PeftAdapters.PREFIX + modulePath(layer, module) + ".lora_B.weight";
   }
 
-  /** {@code model.layers.<layer>.<self_attn|mlp>.<module>}. */
+  /** {@code model.layers.<layer>.<self_attn|mlp>.<module>}: the base model's module path. */
   public static String modulePath(int layer, String module) {
     return "model.layers." + layer + "." + io.prefstream.model.io.LlamaWeights.projectionParent(module) + "." + module;
   }

@@ -36,7 +36,8 @@ import org.slf4j.LoggerFactory;
  * Reads and writes LoRA adapters in PEFT's directory format: {@code adapter_config.json} and
  * {@code adapter_model.safetensors} with keys such as
  * {@code base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight} (PEFT saves without the
- * adapter name; a {@code .default} segment is accepted on reading). The config written carries the
+ * adapter name; a {@code .default} segment is accepted on reading and dropped). Tensor names in
+ * {@link PeftAdapter} are these keys. The config written carries the
  * fields PEFT and vLLM read. Options that change the computation in ways not implemented here
  * (DoRA, per-module rank/alpha patterns, biases, extra trainable modules, layer subsets, transposed
  * weights) are refused with a message naming the field; rsLoRA is accepted by folding its scaling
@@ -106,11 +107,29 @@ public final class PeftAdapters {
   /** Every A is [r, in], every B is [out, r] with the same module's A; with a base, the full set. */
   static void check(PeftAdapter a, LlamaConfig base, String where) throws ModelFormatException {
     int r = a.config().rank();
-    Set<String> modules = new TreeSet<>();
-    for (String name : a.tensors().keySet()) modules.add(name.substring(0, name.lastIndexOf(".lora_")));
-    for (String module : modules) {
-      NamedTensor A = a.tensors().get(module + ".lora_A.weight");
-      NamedTensor B = a.tensors().get(module + ".lora_B.weight");
+    Map<String, int[]> modules = new java.util.TreeMap<>(); // module path -> {layer}, keyed for order
+    Map<String, String> projOf = new LinkedHashMap<>();
+    for (String name : a.tensors().keySet()) {
+      Matcher m = KEY.matcher(name);
+      if (!m.matches() || name.contains(".default.")) {
+        throw new ModelFormatException(where + ": tensor '" + name + "' is not a PEFT LoRA key"
+            + " (base_model.model.model.layers.<i>.<self_attn|mlp>.<proj>.lora_<A|B>.weight)");
+      }
+      if (!a.config().targetModules().contains(m.group(3))) {
+        throw new ModelFormatException(where + ": tensor '" + name + "' adapts " + m.group(3)
+            + ", which target_modules " + new TreeSet<>(a.config().targetModules()) + " does not list");
+      }
+      if (!LlamaWeights.projectionParent(m.group(3)).equals(m.group(2))) {
+        throw new ModelFormatException(where + ": tensor '" + name + "' puts " + m.group(3) + " under " + m.group(2));
+      }
+      String path = PeftAdapter.modulePath(Integer.parseInt(m.group(1)), m.group(3));
+      modules.put(path, new int[] {Integer.parseInt(m.group(1))});
+      projOf.put(path, m.group(3));
+    }
+    for (Map.Entry<String, int[]> e : modules.entrySet()) {
+      String module = e.getKey();
+      NamedTensor A = a.tensors().get(PREFIX + module + ".lora_A.weight");
+      NamedTensor B = a.tensors().get(PREFIX + module + ".lora_B.weight");
       if (A == null || B == null) {
         throw new ModelFormatException(where + ": " + module + " has lora_" + (A == null ? "B" : "A")
             + " but no lora_" + (A == null ? "A" : "B"));
@@ -124,13 +143,12 @@ public final class PeftAdapters {
             + "; expected [out, r=" + r + "]");
       }
       if (base != null) {
-        String proj = module.substring(module.lastIndexOf('.') + 1);
-        int layer = Integer.parseInt(module.split("\\.")[2]);
+        int layer = e.getValue()[0];
         if (layer >= base.numLayers()) {
           throw new ModelFormatException(where + ": " + module + " is beyond the base model's " + base.numLayers()
               + " layers");
         }
-        int[] shape = LlamaWeights.projectionShape(base, proj);
+        int[] shape = LlamaWeights.projectionShape(base, projOf.get(module));
         if (B.shape()[0] != shape[0] || A.shape()[1] != shape[1]) {
           throw new ModelFormatException(where + ": " + module + " adapts [out=" + B.shape()[0] + ", in="
               + A.shape()[1] + "] but the base projection is " + Arrays.toString(shape));
@@ -141,7 +159,7 @@ public final class PeftAdapters {
       List<String> missing = new ArrayList<>();
       for (int i = 0; i < base.numLayers(); i++) {
         for (String t : new TreeSet<>(a.config().targetModules())) {
-          if (!modules.contains(PeftAdapter.modulePath(i, t))) missing.add(PeftAdapter.modulePath(i, t));
+          if (!modules.containsKey(PeftAdapter.modulePath(i, t))) missing.add(PeftAdapter.modulePath(i, t));
         }
       }
       if (!missing.isEmpty()) {
@@ -291,19 +309,11 @@ public final class PeftAdapters {
   /** Writes adapter_config.json and adapter_model.safetensors ({@code dtype} F32 or BF16) into {@code dir}. */
   public static void write(Path dir, PeftAdapter adapter, DType dtype) throws IOException {
     check(adapter, null, "adapter to write");
-    for (String name : adapter.tensors().keySet()) {
-      if (!KEY.matcher(PREFIX + name).matches()) {
-        throw new IllegalArgumentException("tensor '" + name + "' is not a LoRA A/B weight name");
-      }
-    }
     Files.createDirectories(dir);
     Files.writeString(dir.resolve(CONFIG),
         JSON.writeValueAsString(configJson(adapter.config(), adapter.baseModelNameOrPath())) + "\n");
     List<NamedTensor> out = new ArrayList<>();
-    for (String name : new TreeSet<>(adapter.tensors().keySet())) {
-      NamedTensor t = adapter.tensors().get(name);
-      out.add(new NamedTensor(PREFIX + name, t.shape(), t.data()));
-    }
+    for (String name : new TreeSet<>(adapter.tensors().keySet())) out.add(adapter.tensors().get(name));
     SafetensorsWriter.write(dir.resolve(WEIGHTS), out, Map.of("format", "pt"), dtype);
   }
 }

@@ -206,6 +206,16 @@ class PeftAdaptersTest {
   }
 
   @Test
+  void namesTensorsWithPeftsFileKeys() {
+    assertThat(PeftAdapter.loraA(3, "down_proj")).isEqualTo("base_model.model.model.layers.3.mlp.down_proj.lora_A.weight");
+    assertThat(PeftAdapter.loraB(0, "k_proj")).isEqualTo("base_model.model.model.layers.0.self_attn.k_proj.lora_B.weight");
+    Map<String, NamedTensor> t = new LinkedHashMap<>(randomTensors(BASE, LORA, 5));
+    t.put("model.layers.0.self_attn.q_proj.lora_A.weight", new NamedTensor("x", new int[] {4, 64}, new float[256]));
+    assertThatThrownBy(() -> PeftAdapters.write(dir, new PeftAdapter(LORA, t, Optional.empty()), DType.F32))
+        .hasMessageContaining("is not a PEFT LoRA key");
+  }
+
+  @Test
   void writesBf16WhenAsked() throws IOException {
     PeftAdapter a = new PeftAdapter(LORA, randomTensors(BASE, LORA, 3), Optional.empty());
     PeftAdapters.write(dir, a, DType.BF16);
