@@ -1,0 +1,215 @@
+package io.prefstream.model.backend;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.prefstream.model.llama.Ref;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The contract every {@link Backend} meets, written against the interface only so a GPU backend
+ * runs the same checks by extending this class: each op against its float64 reference (forward)
+ * and against central finite differences of that reference (backward): for a random projection R,
+ * L = Σ R·op(x), so dL/dx from the float32 backward must match (L(x+h) − L(x−h)) / 2h in float64.
+ */
+public abstract class BackendContractTest {
+  private Backend be;
+  private final SplittableRandom rnd = new SplittableRandom(17);
+
+  /** The backend under test, asked for once per test method. */
+  protected abstract Backend backend();
+
+  /** Rows per chunk of the backend's fused log-softmax, so a test crosses a chunk boundary. */
+  protected abstract int logSoftmaxChunk();
+
+  @BeforeEach
+  void pickBackend() {
+    be = backend();
+  }
+
+  private float[] random(int n) {
+    float[] a = new float[n];
+    for (int i = 0; i < n; i++) a[i] = (float) (rnd.nextDouble() * 2 - 1);
+    return a;
+  }
+
+  private Buf buf(float[] a) {
+    Buf b = be.alloc(a.length);
+    be.upload(b, a);
+    return b;
+  }
+
+  private float[] host(Buf b) {
+    float[] a = new float[(int) b.size()];
+    be.download(b, a);
+    return a;
+  }
+
+  private static double[] d(float[] a) {
+    return Ref.toDouble(a);
+  }
+
+  @Test
+  public void matmulForwardAndBothBackwardsMatchFloat64ForShapesWithTails() {
+    // includes K > 256 for each product (in for forward, out for dx, n for dW): the k-blocked path
+    int[][] shapes = {{1, 3, 1}, {5, 16, 7}, {37, 50, 97}, {9, 100, 48}, {64, 33, 144}, {70, 600, 52}, {300, 40, 290}};
+    for (int[] s : shapes) {
+      int n = s[0], in = s[1], out = s[2];
+      float[] x = random(n * in), w = random(out * in), b = random(out), dy = random(n * out), y0 = random(n * out);
+      Buf wb = be.weight(w, out, in);
+      Buf y = buf(y0);
+      be.matmulForward(y, buf(x), wb, buf(b), n, in, out, true);
+      double[] ref = Ref.linear(d(x), d(w), d(b), n, in, out);
+      for (int i = 0; i < ref.length; i++) ref[i] += y0[i];
+      assertThat(Ref.relErr(host(y), ref)).as("forward %s", Arrays.toString(s)).isLessThan(1e-6);
+
+      Buf dx = be.alloc((long) n * in);
+      be.matmulBackwardInput(dx, buf(dy), wb, n, in, out, false);
+      double[] dxRef = new double[n * in];
+      for (int i = 0; i < n; i++) for (int o = 0; o < out; o++) for (int k = 0; k < in; k++) dxRef[i * in + k] += dy[i * out + o] * (double) w[o * in + k];
+      assertThat(Ref.relErr(host(dx), dxRef)).as("dx %s", Arrays.toString(s)).isLessThan(1e-6);
+
+      float[] dw0 = random(out * in);
+      Buf dw = buf(dw0);
+      be.matmulBackwardWeight(dw, buf(dy), buf(x), n, in, out);
+      double[] dwRef = d(dw0);
+      for (int i = 0; i < n; i++) for (int o = 0; o < out; o++) for (int k = 0; k < in; k++) dwRef[o * in + k] += dy[i * out + o] * (double) x[i * in + k];
+      assertThat(Ref.relErr(host(dw), dwRef)).as("dW %s", Arrays.toString(s)).isLessThan(1e-6);
+    }
+  }
+
+  @Test
+  public void rmsnormForwardMatchesReferenceAndBackwardMatchesFiniteDifferences() {
+    int n = 5, c = 37;
+    float eps = 1e-5f;
+    float[] x = random(n * c), w = random(c), r = random(n * c);
+    Buf out = be.alloc(n * c), rstd = be.alloc(n), xb = buf(x), wb = buf(w);
+    be.rmsnormForward(out, rstd, xb, wb, n, c, eps);
+    assertThat(Ref.relErr(host(out), Ref.rmsnorm(d(x), d(w), n, c, eps))).isLessThan(1e-6);
+    float[] dx0 = random(n * c);
+    Buf dx = buf(dx0), dw = be.alloc(c);
+    be.rmsnormBackward(dx, dw, buf(r), xb, wb, rstd, n, c);
+    double[] wd = d(w), xd = d(x);
+    double[] gx = Ref.fdGrad(xx -> Ref.dot(d(r), Ref.rmsnorm(xx, wd, n, c, eps)), xd.clone(), 1e-6);
+    for (int i = 0; i < gx.length; i++) gx[i] += dx0[i]; // backward accumulates into dx
+    double[] gw = Ref.fdGrad(ww -> Ref.dot(d(r), Ref.rmsnorm(xd, ww, n, c, eps)), wd.clone(), 1e-6);
+    assertThat(Ref.relErr(host(dx), gx)).isLessThan(1e-5);
+    assertThat(Ref.relErr(host(dw), gw)).isLessThan(1e-5);
+  }
+
+  @Test
+  public void ropeMatchesHuggingFaceRotateHalfAndBackwardIsItsTranspose() {
+    int n = 6, heads = 3, hd = 8;
+    double theta = 10000;
+    int[] pos = {0, 1, 2, 7, 30, 5};
+    float[] x = random(n * heads * hd), r = random(n * heads * hd);
+    Buf xb = buf(x);
+    be.ropeForward(xb, pos, n, heads, hd, theta);
+    assertThat(Ref.relErr(host(xb), Ref.rope(d(x), pos, n, heads, hd, theta))).isLessThan(1e-6);
+    Buf g = buf(r);
+    be.ropeBackward(g, pos, n, heads, hd, theta);
+    double[] fd = Ref.fdGrad(xx -> Ref.dot(d(r), Ref.rope(xx, pos, n, heads, hd, theta)), d(x), 1e-6);
+    assertThat(Ref.relErr(host(g), fd)).isLessThan(1e-5);
+  }
+
+  @Test
+  public void attentionForwardMatchesReferenceAndBackwardMatchesFiniteDifferences() {
+    int heads = 4, kv = 2, hd = 8;
+    int[] lens = {5, 9, 1};
+    int n = 15, qd = heads * hd, kd = kv * hd;
+    SeqLayout layout = SeqLayout.of(lens);
+    float[] q = random(n * qd), k = random(n * kd), v = random(n * kd), r = random(n * qd);
+    Buf qb = buf(q), kb = buf(k), vb = buf(v), out = be.alloc(n * qd), lse = be.alloc(n * heads);
+    be.attentionForward(out, lse, qb, kb, vb, layout, heads, kv, hd);
+    assertThat(Ref.relErr(host(out), Ref.attention(d(q), d(k), d(v), lens, heads, kv, hd))).isLessThan(1e-6);
+    Buf dq = be.alloc(n * qd), dk = be.alloc(n * kd), dv = be.alloc(n * kd);
+    be.attentionBackward(dq, dk, dv, buf(r), out, lse, qb, kb, vb, layout, heads, kv, hd);
+    double[] rd = d(r), qd0 = d(q), kd0 = d(k), vd0 = d(v);
+    double[] gq = Ref.fdGrad(x -> Ref.dot(rd, Ref.attention(x, kd0, vd0, lens, heads, kv, hd)), qd0.clone(), 1e-6);
+    double[] gk = Ref.fdGrad(x -> Ref.dot(rd, Ref.attention(qd0, x, vd0, lens, heads, kv, hd)), kd0.clone(), 1e-6);
+    double[] gv = Ref.fdGrad(x -> Ref.dot(rd, Ref.attention(qd0, kd0, x, lens, heads, kv, hd)), vd0.clone(), 1e-6);
+    assertThat(Ref.relErr(host(dq), gq)).isLessThan(1e-5);
+    assertThat(Ref.relErr(host(dk), gk)).isLessThan(1e-5);
+    assertThat(Ref.relErr(host(dv), gv)).isLessThan(1e-5);
+  }
+
+  @Test
+  public void cachedAttentionEqualsPackedAttentionRowByRow() {
+    int heads = 4, kv = 1, hd = 32, n = 20, qd = heads * hd, kd = kv * hd;
+    float[] q = random(n * qd), k = random(n * kd), v = random(n * kd);
+    Buf out = be.alloc(n * qd), lse = be.alloc(n * heads);
+    be.attentionForward(out, lse, buf(q), buf(k), buf(v), SeqLayout.of(n), heads, kv, hd);
+    float[] full = host(out);
+    Buf kc = buf(k), vc = buf(v);
+    int past = 12;
+    Buf cached = be.alloc((n - past) * qd);
+    be.attentionCached(cached, buf(Arrays.copyOfRange(q, past * qd, n * qd)), kc, vc, past, n - past, heads, kv, hd);
+    assertThat(Ref.relErr(host(cached), Ref.toDouble(Arrays.copyOfRange(full, past * qd, n * qd)))).isLessThan(1e-6);
+  }
+
+  @Test
+  public void swigluForwardAndBackwardMatchReference() {
+    int n = 53;
+    float[] g = random(n), u = random(n), r = random(n);
+    for (int i = 0; i < n; i++) g[i] *= 6; // reach both tails of the sigmoid
+    Buf h = be.alloc(n), gb = buf(g), ub = buf(u);
+    be.swigluForward(h, gb, ub, n);
+    assertThat(Ref.relErr(host(h), Ref.swiglu(d(g), d(u)))).isLessThan(1e-6);
+    Buf dg = be.alloc(n), du = be.alloc(n);
+    be.swigluBackward(dg, du, buf(r), gb, ub, n);
+    double[] ud = d(u), gd = d(g);
+    assertThat(Ref.relErr(host(dg), Ref.fdGrad(x -> Ref.dot(d(r), Ref.swiglu(x, ud)), gd.clone(), 1e-6))).isLessThan(1e-5);
+    assertThat(Ref.relErr(host(du), Ref.fdGrad(x -> Ref.dot(d(r), Ref.swiglu(gd, x)), ud.clone(), 1e-6))).isLessThan(1e-5);
+  }
+
+  @Test
+  public void fusedLogSoftmaxGatherMatchesReferenceAcrossChunksAndItsBackwardMatchesFiniteDifferences() {
+    int m = logSoftmaxChunk() + 6, c = 12, vocab = 45;
+    float[] h = random(m * c), head = random(vocab * c), g = random(m);
+    int[] targets = new int[m];
+    for (int i = 0; i < m; i++) targets[i] = rnd.nextInt(vocab);
+    Buf hb = buf(h), headB = be.weight(head, vocab, c), logp = be.alloc(m), lse = be.alloc(m);
+    be.logSoftmaxGatherForward(logp, lse, hb, headB, targets, m, c, vocab);
+    double[] hd = d(h), headD = d(head), gd = d(g);
+    double[] want = new double[m];
+    double[] logits = Ref.linear(hd, headD, null, m, c, vocab);
+    for (int i = 0; i < m; i++) want[i] = Ref.logSoftmaxAt(logits, i * vocab, vocab, targets[i]);
+    assertThat(Ref.relErr(host(logp), want)).isLessThan(1e-6);
+
+    Buf dh = be.alloc(m * c), dHead = be.alloc(vocab * c);
+    be.logSoftmaxGatherBackward(dh, dHead, buf(g), hb, headB, lse, targets, m, c, vocab);
+    Ref.Fn byHidden = x -> {
+      double[] lg = Ref.linear(x, headD, null, m, c, vocab);
+      double s = 0;
+      for (int i = 0; i < m; i++) s += gd[i] * Ref.logSoftmaxAt(lg, i * vocab, vocab, targets[i]);
+      return s;
+    };
+    Ref.Fn byHead = x -> {
+      double[] lg = Ref.linear(hd, x, null, m, c, vocab);
+      double s = 0;
+      for (int i = 0; i < m; i++) s += gd[i] * Ref.logSoftmaxAt(lg, i * vocab, vocab, targets[i]);
+      return s;
+    };
+    assertThat(Ref.relErr(host(dh), Ref.fdGrad(byHidden, hd.clone(), 1e-6))).isLessThan(1e-5);
+    assertThat(Ref.relErr(host(dHead), Ref.fdGrad(byHead, headD.clone(), 1e-6))).isLessThan(1e-5);
+  }
+
+  @Test
+  public void embeddingGathersRowsAndScatterAddsGradientsForRepeatedTokens() {
+    int vocab = 7, c = 5;
+    float[] table = random(vocab * c), dOut = random(4 * c);
+    int[] tokens = {3, 0, 3, 6};
+    Buf out = be.alloc(4 * c);
+    be.embeddingForward(out, buf(table), tokens, 4, c);
+    assertThat(Arrays.copyOfRange(host(out), 2 * c, 3 * c)).isEqualTo(Arrays.copyOfRange(table, 3 * c, 4 * c));
+    Buf dt = be.alloc(vocab * c);
+    be.embeddingBackward(dt, buf(dOut), tokens, 4, c);
+    float[] got = host(dt);
+    for (int j = 0; j < c; j++) {
+      assertThat(got[3 * c + j]).isEqualTo(dOut[j] + dOut[2 * c + j]);
+      assertThat(got[1 * c + j]).isZero();
+    }
+  }
+}
