@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.URI;
 import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
@@ -217,6 +218,29 @@ public final class CheckpointStore {
       }
     }
     return new Checkpoint(policy, version, dir, dir.toUri(), hex(digest(manifestBytes)), manifest);
+  }
+
+  /**
+   * Opens the checkpoint a PolicyUpdate names by URI ({@code file:///<root>/<policy>/<version>/}),
+   * verifies it, and when {@code expectedManifestSha256} is not null checks that it is the very
+   * checkpoint announced (the manifest's hash covers every file's hash).
+   */
+  public static Checkpoint openUri(URI uri, String expectedManifestSha256) throws IOException {
+    if (!"file".equals(uri.getScheme())) {
+      throw new IllegalArgumentException("checkpoint URI " + uri + " is not a file: URI; only the file-system store exists");
+    }
+    Path dir = Path.of(uri).toAbsolutePath().normalize();
+    Path policyDir = dir.getParent();
+    if (policyDir == null || policyDir.getParent() == null || !VERSION.matcher(dir.getFileName().toString()).matches()) {
+      throw new IllegalArgumentException("checkpoint URI " + uri + " is not of the form file:///<root>/<policy>/<version>/");
+    }
+    Checkpoint c = new CheckpointStore(policyDir.getParent())
+        .open(policyDir.getFileName().toString(), Long.parseLong(dir.getFileName().toString()));
+    if (expectedManifestSha256 != null && !expectedManifestSha256.equalsIgnoreCase(c.manifestSha256())) {
+      throw new CorruptCheckpointException("checkpoint " + c.uri() + ": manifest sha256 is " + c.manifestSha256()
+          + " but " + expectedManifestSha256 + " was expected");
+    }
+    return c;
   }
 
   /** Removes temporary directories left by interrupted writes; returns how many. Not while writing. */

@@ -139,6 +139,17 @@ class CheckpointStoreTest {
   }
 
   @Test
+  void opensByUriCheckingTheAnnouncedManifestHash() throws IOException {
+    Checkpoint c = store.write("p", 4, "LORA", files("a"));
+    assertThat(CheckpointStore.openUri(c.uri(), c.manifestSha256()).version()).isEqualTo(4L);
+    assertThat(CheckpointStore.openUri(c.uri(), null).policy()).isEqualTo("p");
+    assertThatThrownBy(() -> CheckpointStore.openUri(c.uri(), "00" + c.manifestSha256().substring(2)))
+        .isInstanceOf(CorruptCheckpointException.class).hasMessageContaining("was expected");
+    assertThatThrownBy(() -> CheckpointStore.openUri(java.net.URI.create("s3://bucket/p/4/"), null))
+        .hasMessageContaining("not a file: URI");
+  }
+
+  @Test
   void latestCompletePicksTheNewestVerifiedVersion() throws IOException {
     assertThat(store.latestComplete("p")).isEmpty();
     store.write("p", 1, "LORA", files("a"));
