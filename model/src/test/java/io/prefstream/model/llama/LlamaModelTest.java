@@ -301,4 +301,62 @@ class LlamaModelTest {
     assertThat(m.forward(batch, GradMode.LORA, true).result().sums()).isEqualTo(fast);
     assertThat(m.forward(batch, GradMode.LORA, false).result().sums()).isEqualTo(fast);
   }
+
+  @Test
+  void fullModeRecomputeGivesBitIdenticalGradients() {
+    LlamaConfig c = Tiny.untiedWithBias();
+    Map<String, NamedTensor> w = Tiny.weights(c, 6);
+    List<PromptResponse> batch = Tiny.batch(c.vocabSize(), 3);
+    List<List<float[]>> runs = new ArrayList<>();
+    for (boolean recompute : new boolean[] {false, true}) {
+      LlamaModel m = model(c, w);
+      m.zeroGrad(GradMode.FULL);
+      m.forward(batch, GradMode.FULL, recompute).backward(SEQ_WEIGHTS);
+      runs.add(m.parameters(GradMode.FULL).stream().map(Parameter::grads).toList());
+    }
+    for (int i = 0; i < runs.get(0).size(); i++) assertThat(runs.get(1).get(i)).isEqualTo(runs.get(0).get(i));
+  }
+
+  @Test
+  void detachingTheAdapterScoresWithTheBaseModelAndReattachingRestoresIt() {
+    LlamaConfig c = Tiny.tied();
+    LlamaModel m = model(c, Tiny.weights(c, 2));
+    List<PromptResponse> batch = Tiny.batch(c.vocabSize(), 6);
+    double[] base = m.logProbs(batch).sums();
+    LoraAdapter lora = randomLora(m, 5);
+    double[] adapted = m.logProbs(batch).sums();
+    m.detachLora();
+    assertThat(m.logProbs(batch).sums()).isEqualTo(base);
+    m.attachLora(lora);
+    assertThat(m.logProbs(batch).sums()).isEqualTo(adapted);
+  }
+
+  @Test
+  void sequencesWithoutResponseTokensScoreZeroAndTakePartInBackward() {
+    LlamaConfig c = Tiny.tied();
+    LlamaModel m = model(c, Tiny.weights(c, 2));
+    randomLora(m, 5);
+    List<PromptResponse> batch = List.of(new PromptResponse(new int[] {1, 2, 3}, new int[0]),
+        new PromptResponse(new int[] {4}, new int[] {5, 6}));
+    m.zeroGrad(GradMode.LORA);
+    ForwardPass pass = m.forward(batch, GradMode.LORA, false);
+    assertThat(pass.result().sum(0)).isZero();
+    assertThat(pass.result().tokenCounts()).containsExactly(0, 2);
+    pass.backward(new double[] {1.0, -1.0});
+    assertThat(m.parameters(GradMode.LORA).stream().anyMatch(p -> {
+      for (float g : p.grads()) if (g != 0) return true;
+      return false;
+    })).isTrue();
+  }
+
+  @Test
+  void refusesSequencesLongerThanTheContextAndTokensOutsideTheVocabulary() {
+    LlamaConfig c = Tiny.tied();
+    LlamaModel m = model(c, Tiny.weights(c, 2));
+    assertThatThrownBy(() -> m.logProbs(List.of(new PromptResponse(new int[40], new int[30]))))
+        .hasMessageContaining("max_position_embeddings 64");
+    assertThatThrownBy(() -> m.logProbs(List.of(new PromptResponse(new int[] {1}, new int[] {37}))))
+        .hasMessageContaining("outside the vocabulary [0, 37)");
+    assertThatThrownBy(() -> m.forward(Tiny.batch(37, 1), GradMode.LORA, false)).hasMessageContaining("attached adapter");
+  }
 }
