@@ -29,7 +29,7 @@ import picocli.CommandLine.Spec;
       "",
       "Run `prefstream COMMAND --help` for a command's options."
     },
-    subcommands = {BrokerCommand.class, DemoCommand.class})
+    subcommands = {BrokerCommand.class, DemoCommand.class, IngestCommand.class})
 public final class PrefstreamCommand implements Runnable {
   @Spec CommandSpec spec;
 
