@@ -7,15 +7,18 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Causal grouped-query attention, float32 softmax with scale 1/sqrt(hd). q[n, H·hd], k/v[n, KV·hd]
- * packed by {@link SeqLayout}; query head h reads kv head h / (H/KV). Forward runs one task per
- * (sequence, query head); backward one task per (sequence, kv head) so that each task owns the dk/dv
- * rows it accumulates and sums the group's heads in a fixed order. Scores are vectorised over keys
- * against a transposed copy of K, so every score is one in-order fma chain over the head dimension.
- * Backward recomputes the probabilities from the saved log-sum-exp (flash-attention style).
+ * packed by {@link SeqLayout}; query head h reads kv head h / (H/KV). Queries go in blocks of
+ * {@link #RB} rows: scores S = Q·Kᵀ, the causal softmax per row, and P·V are matrix products on
+ * the {@link Gemm} kernel (only the diagonal block computes masked scores it then zeroes). Forward
+ * runs one task per (sequence, head, block); backward one task per (sequence, kv head), recomputing
+ * the probabilities from the saved log-sum-exp (flash-attention style). The KV-cache path for
+ * generation handles a few queries at a time with vectorised dot products instead.
  */
 final class AttentionKernel {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int L = S.length();
+  /** Query rows per block: scores for a block are one [RB, keys] matrix product. */
+  private static final int RB = 64;
 
   /** Per-thread scratch, grown on demand, so the hot loops never allocate. */
   private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[6][0]);
@@ -33,27 +36,32 @@ final class AttentionKernel {
     int group = heads / kvHeads;
     float scale = (float) (1.0 / Math.sqrt(hd));
     int qd = heads * hd, kd = kvHeads * hd;
-    pool.forEach(layout.sequences() * heads, task -> {
-      int s = task / heads, h = task % heads, kvh = h / group;
-      int st = layout.start(s), len = layout.length(s);
-      int tp = roundUp(len);
-      float[] kt = transpose(0, k, st, len, kd, kvh * hd, hd, tp);
-      float[] sc = scratch(1, tp);
-      for (int i = 0; i < len; i++) {
-        int qo = (st + i) * qd + h * hd; // query row i, head h
-        int keys = i + 1;
-        scores(sc, kt, tp, q, qo, hd, keys, scale);
-        float max = Float.NEGATIVE_INFINITY;
-        for (int j = 0; j < keys; j++) max = Math.max(max, sc[j]);
-        float sum = expInPlace(sc, keys, max);
-        lse[(st + i) * heads + h] = max + (float) Math.log(sum);
-        float inv = 1f / sum;
-        for (int j = 0; j < keys; j++) sc[j] *= inv;
-        weightedSum(out, (st + i) * qd + h * hd, sc, keys, v, st * kd + kvh * hd, kd, hd);
+    int[] first = new int[layout.sequences() + 1]; // first task of each sequence
+    for (int s = 0; s < layout.sequences(); s++) first[s + 1] = first[s] + heads * blocks(layout.length(s));
+    pool.forEach(first[layout.sequences()], task -> {
+      int s = 0;
+      while (first[s + 1] <= task) s++;
+      int blocks = blocks(layout.length(s)), local = task - first[s];
+      int h = local / blocks, kvh = h / group;
+      int st = layout.start(s), i0 = (local % blocks) * RB, i1 = Math.min(layout.length(s), i0 + RB);
+      int rows = i1 - i0, keys = i1, tp = roundUp(keys);
+      float[] kt = transpose(0, k, st, keys, kd, kvh * hd, hd, tp);
+      float[] p = scratch(1, rows * tp);
+      // S = Q_block·Kᵀ [rows, keys]
+      Gemm.serial(p, 0, tp, q, (st + i0) * qd + h * hd, qd, 1, kt, 0, tp, rows, keys, hd, false);
+      for (int r = 0; r < rows; r++) {
+        lse[(st + i0 + r) * heads + h] = softmaxRow(p, r * tp, i0 + r + 1, keys, scale);
       }
+      // out_block = P·V
+      Gemm.serial(out, (st + i0) * qd + h * hd, qd, p, 0, tp, 1, v, st * kd + kvh * hd, kd, rows, hd, keys, false);
     });
   }
 
+  /**
+   * Backward, one task per (sequence, kv head) so the task owns the dk/dv rows it accumulates over
+   * the group's query heads and query blocks in a fixed order. Probabilities are recomputed from
+   * the saved log-sum-exp; every product is a {@link Gemm} on the task's thread.
+   */
   static void backward(WorkerPool pool, float[] dq, float[] dk, float[] dv, float[] dOut, float[] out, float[] lse,
       float[] q, float[] k, float[] v, SeqLayout layout, int heads, int kvHeads, int hd) {
     int group = heads / kvHeads;
@@ -65,28 +73,30 @@ final class AttentionKernel {
       int tp = roundUp(len);
       float[] kt = transpose(0, k, st, len, kd, kvh * hd, hd, tp);
       float[] vt = transpose(2, v, st, len, kd, kvh * hd, hd, tp);
-      float[] p = scratch(1, tp);
-      float[] dp = scratch(3, tp);
+      float[] p = scratch(1, Math.min(RB, len) * tp);
+      float[] ds = scratch(3, Math.min(RB, len) * tp);
       float[] dkl = scratch(4, len * hd);
       float[] dvl = scratch(5, len * hd);
       java.util.Arrays.fill(dkl, 0, len * hd, 0f);
       java.util.Arrays.fill(dvl, 0, len * hd, 0f);
       for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-        for (int i = 0; i < len; i++) {
-          int qo = (st + i) * qd + h * hd; // row i, head h in q, out, dOut, dq
-          int keys = i + 1;
-          scores(p, kt, tp, q, qo, hd, keys, scale);
-          float rowLse = lse[(st + i) * heads + h];
-          for (int j = 0; j < keys; j++) p[j] = VecMath.exp(p[j] - rowLse);
-          scores(dp, vt, tp, dOut, qo, hd, keys, 1f);
-          float dsum = 0f; // Σ_d dO·O = Σ_j p_j·dp_j
-          for (int d = 0; d < hd; d++) dsum += dOut[qo + d] * out[qo + d];
-          for (int j = 0; j < keys; j++) dp[j] = p[j] * (dp[j] - dsum) * scale; // dp now holds d(score)
-          weightedSum(dq, qo, dp, keys, k, st * kd + kvh * hd, kd, hd);
-          for (int j = 0; j < keys; j++) {
-            axpy(dkl, j * hd, dp[j], q, qo, hd);
-            axpy(dvl, j * hd, p[j], dOut, qo, hd);
+        for (int i0 = 0; i0 < len; i0 += RB) {
+          int i1 = Math.min(len, i0 + RB), rows = i1 - i0, keys = i1;
+          int qo = (st + i0) * qd + h * hd; // first row of this block in q, out, dOut, dq
+          Gemm.serial(p, 0, tp, q, qo, qd, 1, kt, 0, tp, rows, keys, hd, false);
+          Gemm.serial(ds, 0, tp, dOut, qo, qd, 1, vt, 0, tp, rows, keys, hd, false); // dP = dO·Vᵀ
+          for (int r = 0; r < rows; r++) {
+            int valid = i0 + r + 1, o = r * tp;
+            float rowLse = lse[(st + i0 + r) * heads + h];
+            float dsum = 0f; // Σ_d dO·O = Σ_j p_j·dp_j
+            for (int d = 0; d < hd; d++) dsum += dOut[qo + r * qd + d] * out[qo + r * qd + d];
+            probabilities(p, o, valid, keys, scale, rowLse);
+            for (int j = 0; j < keys; j++) ds[o + j] = p[o + j] * (ds[o + j] - dsum) * scale; // d(raw score)
           }
+          // dQ_block = dS·K; dK += dSᵀ·Q_block; dV += Pᵀ·dO_block
+          Gemm.serial(dq, qo, qd, ds, 0, tp, 1, k, st * kd + kvh * hd, kd, rows, hd, keys, false);
+          Gemm.serial(dkl, 0, hd, ds, 0, 1, tp, q, qo, qd, keys, hd, rows, true);
+          Gemm.serial(dvl, 0, hd, p, 0, 1, tp, dOut, qo, qd, keys, hd, rows, true);
         }
       }
       for (int j = 0; j < len; j++) {
@@ -94,6 +104,48 @@ final class AttentionKernel {
         System.arraycopy(dvl, j * hd, dv, (st + j) * kd + kvh * hd, hd);
       }
     });
+  }
+
+  /**
+   * Turns raw scores x[o..o+keys) into probabilities of softmax(scale·x) over the first
+   * {@code valid} keys (the causal ones), zero after; returns the log-sum-exp of scale·x.
+   */
+  private static float softmaxRow(float[] x, int o, int valid, int keys, float scale) {
+    float max = Float.NEGATIVE_INFINITY;
+    for (int j = 0; j < valid; j++) {
+      x[o + j] *= scale;
+      max = Math.max(max, x[o + j]);
+    }
+    FloatVector acc = FloatVector.zero(S);
+    int j = 0;
+    for (; j <= valid - L; j += L) {
+      FloatVector e = VecMath.exp(FloatVector.fromArray(S, x, o + j).sub(max));
+      e.intoArray(x, o + j);
+      acc = acc.add(e);
+    }
+    float sum = VecMath.sumLanes(acc);
+    for (; j < valid; j++) {
+      x[o + j] = VecMath.exp(x[o + j] - max);
+      sum += x[o + j];
+    }
+    float inv = 1f / sum;
+    for (j = 0; j < valid; j++) x[o + j] *= inv;
+    java.util.Arrays.fill(x, o + valid, o + keys, 0f);
+    return max + (float) Math.log(sum);
+  }
+
+  /** p = exp(scale·x − lse) over the first {@code valid} keys, zero after (backward's recompute). */
+  private static void probabilities(float[] x, int o, int valid, int keys, float scale, float lse) {
+    int j = 0;
+    for (; j <= valid - L; j += L) {
+      VecMath.exp(FloatVector.fromArray(S, x, o + j).mul(scale).sub(lse)).intoArray(x, o + j);
+    }
+    for (; j < valid; j++) x[o + j] = VecMath.exp(x[o + j] * scale - lse);
+    java.util.Arrays.fill(x, o + valid, o + keys, 0f);
+  }
+
+  private static int blocks(int len) {
+    return (len + RB - 1) / RB;
   }
 
   /** Queries at absolute positions past..past+n-1 over cache rows 0..past+i. */
@@ -132,14 +184,25 @@ final class AttentionKernel {
     return t;
   }
 
-  /** dst[j] = scale · Σ_d x[xo+d]·t[d, j] for j < keys (vectorised over j, in-order over d). */
+  /**
+   * dst[j] = scale · Σ_d x[xo+d]·t[d, j] for j < keys, vectorised over j. Four accumulators take
+   * d = 0,1,2,3 mod 4 (independent fma chains instead of one latency-bound chain), summed in a
+   * fixed order at the end.
+   */
   private static void scores(float[] dst, float[] t, int tp, float[] x, int xo, int hd, int keys, float scale) {
+    int d4 = hd & ~3;
     for (int jb = 0; jb < keys; jb += L) {
-      FloatVector acc = FloatVector.zero(S);
-      for (int d = 0; d < hd; d++) {
-        acc = FloatVector.fromArray(S, t, d * tp + jb).fma(FloatVector.broadcast(S, x[xo + d]), acc);
+      FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+      int o = jb;
+      int d = 0;
+      for (; d < d4; d += 4, o += 4 * tp) {
+        a0 = FloatVector.fromArray(S, t, o).fma(FloatVector.broadcast(S, x[xo + d]), a0);
+        a1 = FloatVector.fromArray(S, t, o + tp).fma(FloatVector.broadcast(S, x[xo + d + 1]), a1);
+        a2 = FloatVector.fromArray(S, t, o + 2 * tp).fma(FloatVector.broadcast(S, x[xo + d + 2]), a2);
+        a3 = FloatVector.fromArray(S, t, o + 3 * tp).fma(FloatVector.broadcast(S, x[xo + d + 3]), a3);
       }
-      acc.mul(scale).intoArray(dst, jb);
+      for (; d < hd; d++, o += tp) a0 = FloatVector.fromArray(S, t, o).fma(FloatVector.broadcast(S, x[xo + d]), a0);
+      a0.add(a1).add(a2.add(a3)).mul(scale).intoArray(dst, jb);
     }
   }
 
@@ -160,16 +223,25 @@ final class AttentionKernel {
     return sum;
   }
 
-  /** dst[do..do+hd) = Σ_j w[j]·src[so + j·stride ..] for j < n (vectorised over the head dim). */
+  /**
+   * dst[dOff..dOff+hd) = Σ_j w[j]·src[so + j·stride ..] for j < n, vectorised over the head dim,
+   * with four accumulators over j mod 4 summed in a fixed order.
+   */
   private static void weightedSum(float[] dst, int dOff, float[] w, int n, float[] src, int so, int stride, int hd) {
+    int n4 = n & ~3;
     for (int d = 0; d < hd; d += L) {
       VectorMask<Float> m = S.indexInRange(d, hd);
-      FloatVector acc = FloatVector.zero(S);
+      FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
       int o = so + d;
-      for (int j = 0; j < n; j++, o += stride) {
-        acc = FloatVector.fromArray(S, src, o, m).fma(FloatVector.broadcast(S, w[j]), acc);
+      int j = 0;
+      for (; j < n4; j += 4, o += 4 * stride) {
+        a0 = FloatVector.fromArray(S, src, o, m).fma(FloatVector.broadcast(S, w[j]), a0);
+        a1 = FloatVector.fromArray(S, src, o + stride, m).fma(FloatVector.broadcast(S, w[j + 1]), a1);
+        a2 = FloatVector.fromArray(S, src, o + 2 * stride, m).fma(FloatVector.broadcast(S, w[j + 2]), a2);
+        a3 = FloatVector.fromArray(S, src, o + 3 * stride, m).fma(FloatVector.broadcast(S, w[j + 3]), a3);
       }
-      acc.intoArray(dst, dOff + d, m);
+      for (; j < n; j++, o += stride) a0 = FloatVector.fromArray(S, src, o, m).fma(FloatVector.broadcast(S, w[j]), a0);
+      a0.add(a1).add(a2.add(a3)).intoArray(dst, dOff + d, m);
     }
   }
 

@@ -56,6 +56,13 @@ final class Gemm {
     });
   }
 
+  /** The same product on the calling thread only (for use inside a task of another kernel). */
+  static void serial(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
+      float[] b, int bOff, int ldb, int m, int n, int k, boolean accumulate) {
+    if (m == 0 || n == 0) return;
+    block(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, 0, m, 0, n, k, accumulate);
+  }
+
   private static void block(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
       float[] b, int bOff, int ldb, int i0, int i1, int j0, int j1, int k, boolean acc) {
     // Each k-block continues from the accumulators the previous one stored, so every element's

@@ -136,6 +136,28 @@ public abstract class BackendContractTest {
   }
 
   @Test
+  public void attentionOverSequencesLongerThanOneQueryBlockMatchesReferenceAndFiniteDifferences() {
+    int heads = 2, kv = 1, hd = 4;
+    int[] lens = {3, 150};
+    int n = 153, qd = heads * hd, kd = kv * hd;
+    SeqLayout layout = SeqLayout.of(lens);
+    float[] q = random(n * qd), k = random(n * kd), v = random(n * kd), r = random(n * qd);
+    for (int i = 0; i < q.length; i++) q[i] *= 3; // peakier softmax rows
+    Buf qb = buf(q), kb = buf(k), vb = buf(v), out = be.alloc(n * qd), lse = be.alloc(n * heads);
+    be.attentionForward(out, lse, qb, kb, vb, layout, heads, kv, hd);
+    assertThat(Ref.relErr(host(out), Ref.attention(d(q), d(k), d(v), lens, heads, kv, hd))).isLessThan(1e-6);
+    Buf dq = be.alloc(n * qd), dk = be.alloc(n * kd), dv = be.alloc(n * kd);
+    be.attentionBackward(dq, dk, dv, buf(r), out, lse, qb, kb, vb, layout, heads, kv, hd);
+    double[] rd = d(r), q0 = d(q), k0 = d(k), v0 = d(v);
+    assertThat(Ref.relErr(host(dk), Ref.fdGrad(x -> Ref.dot(rd, Ref.attention(q0, x, v0, lens, heads, kv, hd)), k0.clone(), 1e-6)))
+        .isLessThan(1e-5);
+    assertThat(Ref.relErr(host(dv), Ref.fdGrad(x -> Ref.dot(rd, Ref.attention(q0, k0, x, lens, heads, kv, hd)), v0.clone(), 1e-6)))
+        .isLessThan(1e-5);
+    assertThat(Ref.relErr(host(dq), Ref.fdGrad(x -> Ref.dot(rd, Ref.attention(x, k0, v0, lens, heads, kv, hd)), q0.clone(), 1e-6)))
+        .isLessThan(1e-5);
+  }
+
+  @Test
   public void cachedAttentionEqualsPackedAttentionRowByRow() {
     int heads = 4, kv = 1, hd = 32, n = 20, qd = heads * hd, kd = kv * hd;
     float[] q = random(n * qd), k = random(n * kd), v = random(n * kd);
