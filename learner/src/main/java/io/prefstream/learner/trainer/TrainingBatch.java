@@ -1,0 +1,57 @@
+package io.prefstream.learner.trainer;
+
+import io.prefstream.schemas.avro.MicroBatch;
+import io.prefstream.schemas.avro.PreferencePair;
+import io.prefstream.schemas.avro.UnpairedExample;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * The examples of one training step, as text: preference pairs (for the DPO-family objective) and
+ * unpaired thumbs (for KTO), each with the policy version that produced it when known. Built from a
+ * Kafka {@link MicroBatch} or from offline JSONL lines.
+ */
+public record TrainingBatch(String id, List<Pair> pairs, List<Thumb> thumbs) {
+
+  /** A preference: {@code chosen} was preferred to {@code rejected} as an answer to {@code prompt}. */
+  public record Pair(String prompt, String chosen, String rejected, Long policyVersion) {
+    public Pair {
+      Objects.requireNonNull(prompt, "prompt");
+      Objects.requireNonNull(chosen, "chosen");
+      Objects.requireNonNull(rejected, "rejected");
+    }
+  }
+
+  /** A thumb: {@code response} to {@code prompt} was liked ({@code desirable}) or not. */
+  public record Thumb(String prompt, String response, boolean desirable, Long policyVersion) {
+    public Thumb {
+      Objects.requireNonNull(prompt, "prompt");
+      Objects.requireNonNull(response, "response");
+    }
+  }
+
+  public TrainingBatch {
+    Objects.requireNonNull(id, "id");
+    pairs = List.copyOf(pairs);
+    thumbs = List.copyOf(thumbs);
+  }
+
+  /** The examples of a micro-batch from {@code prefstream.batches} (or {@code prefstream.eval}). */
+  public static TrainingBatch of(MicroBatch batch) {
+    List<Pair> pairs = new ArrayList<>();
+    for (PreferencePair p : batch.getPairs()) {
+      pairs.add(new Pair(p.getPrompt(), p.getChosen(), p.getRejected(), p.getPolicyVersion()));
+    }
+    List<Thumb> thumbs = new ArrayList<>();
+    for (UnpairedExample u : batch.getUnpaired()) {
+      thumbs.add(new Thumb(u.getPrompt(), u.getResponse(), u.getDesirable(), u.getPolicyVersion()));
+    }
+    return new TrainingBatch(batch.getBatchId(), pairs, thumbs);
+  }
+
+  /** Pairs plus thumbs. */
+  public int size() {
+    return pairs.size() + thumbs.size();
+  }
+}
