@@ -167,7 +167,7 @@ public final class IngestCommand implements Callable<Integer> {
   private final CountDownLatch stop = new CountDownLatch(1);
 
   /** The ingest settings these options describe, for a given cluster and state directory. */
-  IngestConfig config(String bootstrap, Path state) {
+  public IngestConfig config(String bootstrap, Path state) {
     return IngestConfig.builder(bootstrap, state)
         .applicationId(applicationId)
         .schemaRegistryUrl(schemaRegistryUrl)
@@ -190,7 +190,7 @@ public final class IngestCommand implements Callable<Integer> {
   }
 
   /** Asks a running {@link #call()} to stop as Ctrl-C would (for tests that run it in a thread). */
-  void stop() {
+  public void stop() {
     stop.countDown();
   }
 
