@@ -1,0 +1,129 @@
+package io.prefstream.serving.grpc;
+
+import io.prefstream.model.generate.SamplingParams;
+import io.prefstream.model.tokenizer.Tokenizer;
+import io.prefstream.schemas.grpc.GenerateRequest;
+import io.prefstream.schemas.grpc.ScoreRequest;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.regex.Pattern;
+
+/**
+ * Checks requests at the boundary and turns them into model inputs. Every refusal is an
+ * INVALID_ARGUMENT whose description starts with the field's name and says what was expected.
+ */
+final class RequestValidation {
+  static final Pattern POLICY_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+  static final int MAX_STOPS = 8;
+  static final int MAX_STOP_CHARS = 64;
+  static final int MAX_USER_ID_CHARS = 256;
+  static final double MAX_TEMPERATURE = 2.0;
+  static final double MAX_BETA = 100.0;
+
+  private final ServingConfig config;
+  private final int context;
+  private final String defaultPolicy;
+  private final Tokenizer tokenizer;
+
+  RequestValidation(ServingConfig config, int context, String defaultPolicy, Tokenizer tokenizer) {
+    this.config = config;
+    this.context = context;
+    this.defaultPolicy = defaultPolicy;
+    this.tokenizer = tokenizer;
+  }
+
+  record Generation(String policyId, int[] prompt, SamplingParams params) {}
+
+  record Scoring(String policyId, int[] prompt, List<int[]> responses, double beta) {}
+
+  String policyId(String given) {
+    if (given.isEmpty()) return defaultPolicy;
+    if (!POLICY_ID.matcher(given).matches()) {
+      throw Rpc.invalid("policy_id", "'" + abbreviate(given) + "' is not a policy id; expected letters, digits, '.', '_'"
+          + " or '-' (at most 128, starting with a letter or digit)");
+    }
+    return given;
+  }
+
+  private int[] prompt(String prompt, String field) {
+    if (prompt.isEmpty()) throw Rpc.invalid(field, "must not be empty");
+    if (prompt.length() > config.maxPromptChars()) {
+      throw Rpc.invalid(field, prompt.length() + " characters, more than the limit of " + config.maxPromptChars());
+    }
+    int[] ids = tokenizerEncode(prompt);
+    if (ids.length >= context) {
+      throw Rpc.invalid(field, ids.length + " tokens; the model's context is " + context + " tokens, so at most "
+          + (context - 1) + " fit with room to generate");
+    }
+    return ids;
+  }
+
+  private int[] tokenizerEncode(String text) {
+    return tokenizer.encode(text, true);
+  }
+
+  Generation generation(GenerateRequest req, int eos) {
+    String policy = policyId(req.getPolicyId());
+    if (req.getUserId().length() > MAX_USER_ID_CHARS) {
+      throw Rpc.invalid("user_id", req.getUserId().length() + " characters, more than " + MAX_USER_ID_CHARS);
+    }
+    var s = req.getSampling();
+    int maxNew = s.getMaxNewTokens();
+    if (maxNew < 0 || maxNew > config.maxNewTokens()) {
+      throw Rpc.invalid("sampling.max_new_tokens", "must be in [0, " + config.maxNewTokens() + "] (0 = the default "
+          + config.defaultMaxNewTokens() + "), got " + maxNew);
+    }
+    if (maxNew == 0) maxNew = config.defaultMaxNewTokens();
+    double temperature = s.hasTemperature() ? s.getTemperature() : 0.0;
+    if (!(temperature >= 0 && temperature <= MAX_TEMPERATURE)) {
+      throw Rpc.invalid("sampling.temperature", "must be in [0, " + MAX_TEMPERATURE + "] (0 = greedy), got " + s.getTemperature());
+    }
+    double topP = s.hasTopP() ? s.getTopP() : 1.0;
+    if (!(topP > 0 && topP <= 1)) throw Rpc.invalid("sampling.top_p", "must be in (0, 1], got " + s.getTopP());
+    if (s.getTopK() < 0) throw Rpc.invalid("sampling.top_k", "must be >= 0 (0 = off), got " + s.getTopK());
+    if (s.getStopCount() > MAX_STOPS) throw Rpc.invalid("sampling.stop", "at most " + MAX_STOPS + " stop strings, got " + s.getStopCount());
+    for (int i = 0; i < s.getStopCount(); i++) {
+      String stop = s.getStop(i);
+      if (stop.isEmpty() || stop.length() > MAX_STOP_CHARS) {
+        throw Rpc.invalid("sampling.stop[" + i + "]", "must have 1 to " + MAX_STOP_CHARS + " characters, got " + stop.length());
+      }
+    }
+    int[] prompt = prompt(req.getPrompt(), "prompt");
+    long seed = s.hasSeed() ? s.getSeed() : ThreadLocalRandom.current().nextLong();
+    int budget = Math.min(maxNew, context - prompt.length);
+    SamplingParams params = new SamplingParams(temperature, s.getTopK(), topP, seed, budget, eos, s.getStopList());
+    return new Generation(policy, prompt, params);
+  }
+
+  Scoring scoring(ScoreRequest req, double defaultBeta) {
+    String policy = policyId(req.getPolicyId());
+    double beta = req.hasBeta() ? req.getBeta() : defaultBeta;
+    if (!(beta > 0 && beta <= MAX_BETA)) throw Rpc.invalid("beta", "must be in (0, " + MAX_BETA + "], got " + req.getBeta());
+    if (req.getResponsesCount() == 0) throw Rpc.invalid("responses", "give at least one response to score");
+    if (req.getResponsesCount() > config.maxScoreResponses()) {
+      throw Rpc.invalid("responses", req.getResponsesCount() + " responses, more than the limit of " + config.maxScoreResponses());
+    }
+    int[] prompt = prompt(req.getPrompt(), "prompt");
+    List<int[]> responses = new ArrayList<>();
+    for (int i = 0; i < req.getResponsesCount(); i++) {
+      String r = req.getResponses(i);
+      String field = "responses[" + i + "]";
+      if (r.isEmpty()) throw Rpc.invalid(field, "must not be empty");
+      if (r.length() > config.maxPromptChars()) {
+        throw Rpc.invalid(field, r.length() + " characters, more than the limit of " + config.maxPromptChars());
+      }
+      int[] ids = tokenizer.encode(r, false);
+      if (prompt.length + ids.length > context) {
+        throw Rpc.invalid(field, "prompt and response are " + (prompt.length + ids.length) + " tokens; the model's context is "
+            + context);
+      }
+      responses.add(ids);
+    }
+    return new Scoring(policy, prompt, responses, beta);
+  }
+
+  static String abbreviate(String s) {
+    return s.length() <= 40 ? s : s.substring(0, 40) + "…";
+  }
+}

@@ -1,0 +1,87 @@
+package io.prefstream.serving.grpc;
+
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * The gRPC server's settings (the {@code serve} command builds it from flags, env and file).
+ *
+ * @param host               address to listen on
+ * @param port               TCP port (0 picks a free one)
+ * @param maxConcurrent      generation/scoring requests running at once; more are refused with RESOURCE_EXHAUSTED
+ * @param maxPromptChars     longest prompt (and Score response) in characters
+ * @param maxNewTokens       largest {@code sampling.max_new_tokens} accepted
+ * @param defaultMaxNewTokens used when a request leaves {@code max_new_tokens} at 0
+ * @param maxScoreResponses  most responses one Score call may rank
+ * @param defaultBeta        β of the implicit reward when a Score request gives none
+ * @param adminToken         bearer token the Rollout service requires; empty: Rollout is refused (UNAUTHENTICATED)
+ * @param tlsCert            PEM certificate chain; with {@code tlsKey} the server speaks TLS only
+ * @param tlsKey             PEM PKCS#8 private key
+ */
+public record ServingConfig(String host, int port, int maxConcurrent, int maxPromptChars, int maxNewTokens,
+    int defaultMaxNewTokens, int maxScoreResponses, double defaultBeta, Optional<String> adminToken,
+    Optional<Path> tlsCert, Optional<Path> tlsKey) {
+  public static final int DEFAULT_PORT = 50051;
+
+  public ServingConfig {
+    Objects.requireNonNull(host, "host");
+    if (port < 0 || port > 65_535) throw new IllegalArgumentException("port must be in [0, 65535], got " + port);
+    if (maxConcurrent < 1) throw new IllegalArgumentException("max concurrent requests must be >= 1, got " + maxConcurrent);
+    if (maxPromptChars < 1) throw new IllegalArgumentException("max prompt chars must be >= 1, got " + maxPromptChars);
+    if (maxNewTokens < 1) throw new IllegalArgumentException("max new tokens must be >= 1, got " + maxNewTokens);
+    if (defaultMaxNewTokens < 1 || defaultMaxNewTokens > maxNewTokens) {
+      throw new IllegalArgumentException("default max new tokens must be in [1, " + maxNewTokens + "], got " + defaultMaxNewTokens);
+    }
+    if (maxScoreResponses < 1) throw new IllegalArgumentException("max score responses must be >= 1, got " + maxScoreResponses);
+    if (!(defaultBeta > 0) || Double.isInfinite(defaultBeta)) {
+      throw new IllegalArgumentException("beta must be a finite number > 0, got " + defaultBeta);
+    }
+    adminToken = adminToken.filter(t -> !t.isBlank());
+    if (tlsCert.isPresent() != tlsKey.isPresent()) {
+      throw new IllegalArgumentException("TLS needs both a certificate file and a key file (got only the "
+          + (tlsCert.isPresent() ? "certificate" : "key") + ")");
+    }
+  }
+
+  /** Port 50051 on all interfaces, 16 concurrent requests, 64 new tokens by default (512 at most), β 0.1, no TLS. */
+  public static ServingConfig defaults() {
+    return new ServingConfig("0.0.0.0", DEFAULT_PORT, 16, 16_384, 512, 64, 16, 0.1, Optional.empty(), Optional.empty(),
+        Optional.empty());
+  }
+
+  public ServingConfig withPort(int p) {
+    return new ServingConfig(host, p, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
+        defaultBeta, adminToken, tlsCert, tlsKey);
+  }
+
+  public ServingConfig withHost(String h) {
+    return new ServingConfig(h, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
+        defaultBeta, adminToken, tlsCert, tlsKey);
+  }
+
+  public ServingConfig withMaxConcurrent(int n) {
+    return new ServingConfig(host, port, n, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
+        defaultBeta, adminToken, tlsCert, tlsKey);
+  }
+
+  public ServingConfig withAdminToken(String token) {
+    return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
+        defaultBeta, Optional.ofNullable(token), tlsCert, tlsKey);
+  }
+
+  public ServingConfig withTls(Path cert, Path key) {
+    return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
+        defaultBeta, adminToken, Optional.ofNullable(cert), Optional.ofNullable(key));
+  }
+
+  public ServingConfig withLimits(int promptChars, int newTokens, int defaultNewTokens, int scoreResponses) {
+    return new ServingConfig(host, port, maxConcurrent, promptChars, newTokens, defaultNewTokens, scoreResponses,
+        defaultBeta, adminToken, tlsCert, tlsKey);
+  }
+
+  public ServingConfig withDefaultBeta(double beta) {
+    return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
+        beta, adminToken, tlsCert, tlsKey);
+  }
+}

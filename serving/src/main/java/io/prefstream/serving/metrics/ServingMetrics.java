@@ -1,0 +1,70 @@
+package io.prefstream.serving.metrics;
+
+import io.prometheus.metrics.core.metrics.Counter;
+import io.prometheus.metrics.core.metrics.Gauge;
+import io.prometheus.metrics.core.metrics.Histogram;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+
+/**
+ * The serving replica's Prometheus metrics, registered in one {@link PrometheusRegistry} (which the
+ * {@code serve} command exposes at {@code /metrics}). Names start with {@code prefstream_serving_}.
+ */
+public final class ServingMetrics {
+  private final PrometheusRegistry registry;
+  public final Counter requests;
+  public final Histogram requestSeconds;
+  public final Counter tokensGenerated;
+  public final Gauge inFlight;
+  public final Counter rejected;
+  public final Counter versionsLoaded;
+  public final Counter versionsRefused;
+  public final Counter versionsReleased;
+  public final Histogram loadSeconds;
+  public final Counter swaps;
+  public final Gauge servingVersion;
+  public final Gauge residentVersions;
+  public final Histogram updateToServingSeconds;
+  public final Counter feedbackPublished;
+
+  public ServingMetrics(PrometheusRegistry registry) {
+    this.registry = registry;
+    requests = Counter.builder().name("prefstream_serving_requests_total")
+        .help("RPCs answered, by method and gRPC status code").labelNames("method", "code").register(registry);
+    requestSeconds = Histogram.builder().name("prefstream_serving_request_seconds")
+        .help("RPC latency from arrival to the last message, by method").labelNames("method")
+        .classicUpperBounds(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+        .register(registry);
+    tokensGenerated = Counter.builder().name("prefstream_serving_tokens_generated_total")
+        .help("Tokens generated, by policy").labelNames("policy").register(registry);
+    inFlight = Gauge.builder().name("prefstream_serving_in_flight")
+        .help("Generation and scoring requests running now").register(registry);
+    rejected = Counter.builder().name("prefstream_serving_rejected_total")
+        .help("Requests refused with RESOURCE_EXHAUSTED because the concurrency limit was reached").register(registry);
+    versionsLoaded = Counter.builder().name("prefstream_serving_versions_loaded_total")
+        .help("Policy versions loaded and verified").labelNames("policy").register(registry);
+    versionsRefused = Counter.builder().name("prefstream_serving_versions_refused_total")
+        .help("Policy versions refused at load (bad hash, shape, non-finite values, unreadable)").labelNames("policy")
+        .register(registry);
+    versionsReleased = Counter.builder().name("prefstream_serving_versions_released_total")
+        .help("Policy versions whose memory was released after their last request").labelNames("policy").register(registry);
+    loadSeconds = Histogram.builder().name("prefstream_serving_version_load_seconds")
+        .help("Time to load and verify one policy version").classicOnly()
+        .classicUpperBounds(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60).register(registry);
+    swaps = Counter.builder().name("prefstream_serving_swaps_total")
+        .help("Atomic routing changes (stable or canary version replaced)").labelNames("policy").register(registry);
+    servingVersion = Gauge.builder().name("prefstream_serving_version")
+        .help("Version served to non-canary traffic (role=stable) and to canary traffic (role=canary)")
+        .labelNames("policy", "role").register(registry);
+    residentVersions = Gauge.builder().name("prefstream_serving_resident_versions")
+        .help("Policy versions in memory, the base included").register(registry);
+    updateToServingSeconds = Histogram.builder().name("prefstream_serving_update_to_serving_seconds")
+        .help("From a PolicyUpdate's created_at to this replica serving it").classicOnly()
+        .classicUpperBounds(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30).register(registry);
+    feedbackPublished = Counter.builder().name("prefstream_serving_feedback_published_total")
+        .help("Preference events published to prefstream.events").labelNames("policy").register(registry);
+  }
+
+  public PrometheusRegistry registry() {
+    return registry;
+  }
+}

@@ -1,0 +1,152 @@
+package io.prefstream.serving.rollout;
+
+import io.prefstream.schemas.avro.ControlCommand;
+import io.prefstream.schemas.avro.PolicyUpdate;
+import io.prefstream.schemas.avro.RolloutState;
+import io.prefstream.schemas.serde.AvroSerdes;
+import io.prefstream.schemas.topic.Topics;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The rollout feed on Kafka. One consumer thread reads prefstream.policy-updates and the compacted
+ * prefstream.rollout from the beginning with manual assignment (no consumer group: every replica
+ * must see every record, and the compacted topic holds the last state per policy), decoding Avro
+ * single-object records and handing them to the listener in order. Undecodable records are logged
+ * and skipped, since a replica must not stop serving over one bad record. Writes go through one
+ * idempotent producer (acks=all) keyed by policy id.
+ */
+public final class KafkaRolloutFeed implements RolloutFeed {
+  private static final Logger LOG = LoggerFactory.getLogger(KafkaRolloutFeed.class);
+  private static final Serde<PolicyUpdate> UPDATES = AvroSerdes.singleObject(PolicyUpdate.class);
+  private static final Serde<RolloutState> STATES = AvroSerdes.singleObject(RolloutState.class);
+  private static final Serde<ControlCommand> CONTROL = AvroSerdes.singleObject(ControlCommand.class);
+
+  private final String bootstrapServers;
+  private final String clientId;
+  private final KafkaProducer<String, byte[]> producer;
+  private final AtomicBoolean running = new AtomicBoolean();
+  private KafkaConsumer<byte[], byte[]> consumer;
+  private Thread thread;
+
+  public KafkaRolloutFeed(String bootstrapServers, String clientId) {
+    this.bootstrapServers = bootstrapServers;
+    this.clientId = clientId;
+    Map<String, Object> p = new HashMap<>();
+    p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+    p.put(ProducerConfig.ACKS_CONFIG, "all");
+    p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
+    p.put(ProducerConfig.LINGER_MS_CONFIG, 0);
+    p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId + "-producer");
+    producer = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer());
+  }
+
+  @Override
+  public synchronized void start(Listener listener) {
+    if (!running.compareAndSet(false, true)) throw new IllegalStateException("the feed is already started");
+    Map<String, Object> c = new HashMap<>();
+    c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+    c.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId + "-consumer");
+    c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+    c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    // Read only committed records: the learner may publish updates transactionally.
+    c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+    c.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 50);
+    consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+    List<TopicPartition> parts = new ArrayList<>();
+    for (String topic : List.of(Topics.POLICY_UPDATES, Topics.ROLLOUT)) {
+      List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
+      if (infos == null || infos.isEmpty()) {
+        throw new IllegalStateException("topic " + topic + " does not exist at " + bootstrapServers
+            + "; create the prefstream topics first (the serve command does)");
+      }
+      for (PartitionInfo i : infos) parts.add(new TopicPartition(i.topic(), i.partition()));
+    }
+    consumer.assign(parts);
+    consumer.seekToBeginning(parts);
+    thread = new Thread(() -> poll(listener), clientId + "-rollout-feed");
+    thread.setDaemon(true);
+    thread.start();
+  }
+
+  private void poll(Listener listener) {
+    try {
+      while (running.get()) {
+        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
+          if (r.value() == null) continue; // a tombstone: nothing to apply
+          try {
+            if (r.topic().equals(Topics.POLICY_UPDATES)) {
+              listener.onPolicyUpdate(UPDATES.deserializer().deserialize(r.topic(), r.value()));
+            } else {
+              listener.onRolloutState(STATES.deserializer().deserialize(r.topic(), r.value()));
+            }
+          } catch (RuntimeException e) {
+            LOG.error("skipping the record at {}-{}@{}: {}", r.topic(), r.partition(), r.offset(), e.toString(), e);
+          }
+        }
+      }
+    } catch (WakeupException e) {
+      if (running.get()) throw e;
+    } finally {
+      consumer.close();
+    }
+  }
+
+  @Override
+  public CompletableFuture<Void> publishRollout(RolloutState state) {
+    return send(Topics.ROLLOUT, state.getPolicyId(), STATES.serializer().serialize(Topics.ROLLOUT, state));
+  }
+
+  @Override
+  public CompletableFuture<Void> publishControl(ControlCommand command) {
+    return send(Topics.CONTROL, command.getPolicyId(), CONTROL.serializer().serialize(Topics.CONTROL, command));
+  }
+
+  /** Publishes an update as the learner does (for tests and tools). */
+  public CompletableFuture<Void> publishUpdate(PolicyUpdate update) {
+    return send(Topics.POLICY_UPDATES, update.getPolicyId(), UPDATES.serializer().serialize(Topics.POLICY_UPDATES, update));
+  }
+
+  private CompletableFuture<Void> send(String topic, String key, byte[] value) {
+    CompletableFuture<Void> done = new CompletableFuture<>();
+    producer.send(new ProducerRecord<>(topic, key, value), (md, err) -> {
+      if (err != null) done.completeExceptionally(err);
+      else done.complete(null);
+    });
+    return done;
+  }
+
+  @Override
+  public void close() {
+    boolean wasRunning = running.getAndSet(false);
+    if (wasRunning && consumer != null) {
+      consumer.wakeup();
+      try {
+        thread.join(10_000);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    producer.close(Duration.ofSeconds(5));
+  }
+}

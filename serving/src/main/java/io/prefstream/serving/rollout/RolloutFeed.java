@@ -1,0 +1,35 @@
+package io.prefstream.serving.rollout;
+
+import io.prefstream.schemas.avro.ControlCommand;
+import io.prefstream.schemas.avro.PolicyUpdate;
+import io.prefstream.schemas.avro.RolloutState;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * What a serving replica follows and writes: policy updates (from the learner), the desired rollout
+ * state per policy (shared by all replicas) and control commands for the learner. In production it
+ * is Kafka ({@link KafkaRolloutFeed}: prefstream.policy-updates, the compacted prefstream.rollout,
+ * prefstream.control); {@link InMemoryRolloutFeed} is the same contract inside one process. A
+ * replica applies rollout states as they come back from the feed, never its own writes directly,
+ * so every replica ends in the state the feed holds last.
+ */
+public interface RolloutFeed extends AutoCloseable {
+  /** Receives the feed's records in order: first everything retained, then new records. */
+  interface Listener {
+    void onPolicyUpdate(PolicyUpdate update);
+
+    void onRolloutState(RolloutState state);
+  }
+
+  /** Starts delivering to {@code listener} (once). */
+  void start(Listener listener);
+
+  /** Writes the desired state of {@code state.policy_id}; completes when durable. */
+  CompletableFuture<Void> publishRollout(RolloutState state);
+
+  /** Writes a command for the learner; completes when durable. */
+  CompletableFuture<Void> publishControl(ControlCommand command);
+
+  @Override
+  void close();
+}
