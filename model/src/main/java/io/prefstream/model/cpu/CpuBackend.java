@@ -41,13 +41,13 @@ public final class CpuBackend implements Backend {
     return cpu(b).a;
   }
 
-  private static float[] weightT(Buf w, int out, int in) {
+  private static CpuBuf weightOf(Buf w, int out, int in) {
     CpuBuf c = cpu(w);
     if (c.t == null) throw new IllegalArgumentException("buffer is not a weight; create it with Backend.weight()");
     if (c.out != out || c.in != in) {
       throw new IllegalArgumentException("weight is [" + c.out + ", " + c.in + "] but the op expects [" + out + ", " + in + "]");
     }
-    return c.t;
+    return c;
   }
 
   private static void check(Buf b, long need, String what) {
@@ -77,6 +77,10 @@ public final class CpuBackend implements Backend {
     if (w.t == null) throw new IllegalArgumentException("buffer is not a weight");
     float[] src = w.a, dst = w.t;
     int out = w.out, in = w.in;
+    if (w.packed) {
+      Gemm.pack(pool, dst, src, out, in);
+      return;
+    }
     int block = 64;
     // Blocked transpose so both sides stay in cache.
     pool.forEach((out + block - 1) / block, bo -> {
@@ -130,7 +134,7 @@ public final class CpuBackend implements Backend {
     check(y, (long) n * out, "y");
     check(x, (long) n * in, "x");
     float[] ya = a(y);
-    Gemm.gemm(pool, ya, 0, out, a(x), 0, in, 1, weightT(w, out, in), 0, out, n, out, in, accumulate);
+    Gemm.gemmWt(pool, ya, 0, out, a(x), 0, in, 1, weightOf(w, out, in), n, accumulate);
     if (bias != null) {
       float[] b = a(bias);
       for (int i = 0; i < n; i++) {
@@ -237,15 +241,15 @@ public final class CpuBackend implements Backend {
   @Override
   public void logSoftmaxGatherForward(Buf logp, Buf lse, Buf hidden, Buf head, int[] targets, int m, int c, int vocab) {
     checkTargets(targets, m, vocab);
-    LogSoftmaxKernel.forward(pool, a(logp), a(lse), a(hidden), weightT(head, vocab, c), targets, m, c, vocab);
+    LogSoftmaxKernel.forward(pool, a(logp), a(lse), a(hidden), weightOf(head, vocab, c), targets, m, c, vocab);
   }
 
   @Override
   public void logSoftmaxGatherBackward(Buf dHidden, Buf dHead, Buf g, Buf hidden, Buf head, Buf lse,
       int[] targets, int m, int c, int vocab) {
     checkTargets(targets, m, vocab);
-    LogSoftmaxKernel.backward(pool, a(dHidden), dHead == null ? null : a(dHead), a(g), a(hidden), a(head),
-        weightT(head, vocab, c), a(lse), targets, m, c, vocab);
+    LogSoftmaxKernel.backward(pool, a(dHidden), dHead == null ? null : a(dHead), a(g), a(hidden),
+        weightOf(head, vocab, c), a(lse), targets, m, c, vocab);
   }
 
   private static void checkTargets(int[] targets, int m, int vocab) {

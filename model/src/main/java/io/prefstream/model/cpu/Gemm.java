@@ -20,7 +20,7 @@ final class Gemm {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int L = S.length();
   private static final int MR = 4;
-  private static final int NR = 3 * L;
+  static final int NR = 3 * L;
   private static final int ROWS_PER_TASK = 64;
   /** K is cut into blocks so a B panel (KC × 3 vectors) stays in L2 across all row blocks. */
   private static final int KC = 256;
@@ -37,9 +37,69 @@ final class Gemm {
     if (m == 0 || n == 0) return;
     long flops = 2L * m * n * k;
     if (flops < 200_000) {
-      block(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, 0, m, 0, n, k, accumulate);
+      block(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, 0, 0, m, 0, n, k, accumulate);
       return;
     }
+    forEachTile(pool, m, n, (i0, i1, j0, j1) ->
+        block(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, 0, i0, i1, j0, j1, k, accumulate));
+  }
+
+  /** The same product on the calling thread only (for use inside a task of another kernel). */
+  static void serial(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
+      float[] b, int bOff, int ldb, int m, int n, int k, boolean accumulate) {
+    if (m == 0 || n == 0) return;
+    block(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, 0, 0, m, 0, n, k, accumulate);
+  }
+
+  /** Whether a weight with this many output rows is stored as packed panels (see {@link #pack}). */
+  static boolean packable(int out) {
+    return out % NR == 0;
+  }
+
+  /**
+   * Wᵀ of a weight W[out, in] in panels of NR output columns: panel p holds, for k = 0..in-1, the NR
+   * values W[p·NR .. p·NR+NR-1, k] contiguously, so a tile streams its B panel linearly instead of
+   * striding a whole row (out floats) per k, which thrashes the TLB for wide matrices like the
+   * vocabulary head.
+   */
+  static void pack(WorkerPool pool, float[] dst, float[] w, int out, int in) {
+    pool.forEach(out / NR, p -> {
+      int base = p * in * NR;
+      for (int jj = 0; jj < NR; jj++) {
+        int row = (p * NR + jj) * in;
+        for (int k = 0; k < in; k++) dst[base + k * NR + jj] = w[row + k];
+      }
+    });
+  }
+
+  /** C[M, out] (+)= A·Wᵀ with Wᵀ packed by {@link #pack} (out a multiple of NR). */
+  static void gemmPacked(WorkerPool pool, float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
+      float[] packed, int m, int out, int in, boolean accumulate) {
+    if (m == 0) return;
+    int panelStride = in * NR;
+    if (2L * m * out * in < 200_000) {
+      block(c, cOff, ldc, a, aOff, ars, acs, packed, 0, NR, panelStride, 0, m, 0, out, in, accumulate);
+      return;
+    }
+    forEachTile(pool, m, out, (i0, i1, j0, j1) ->
+        block(c, cOff, ldc, a, aOff, ars, acs, packed, 0, NR, panelStride, i0, i1, j0, j1, in, accumulate));
+  }
+
+  /** C[M, w.out] (+)= A·Wᵀ from a weight's derived layout (packed panels or plain transpose). */
+  static void gemmWt(WorkerPool pool, float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
+      CpuBuf w, int m, boolean accumulate) {
+    if (w.packed) {
+      gemmPacked(pool, c, cOff, ldc, a, aOff, ars, acs, w.t, m, w.out, w.in, accumulate);
+    } else {
+      gemm(pool, c, cOff, ldc, a, aOff, ars, acs, w.t, 0, w.out, m, w.out, w.in, accumulate);
+    }
+  }
+
+  private interface TileRange {
+    void run(int i0, int i1, int j0, int j1);
+  }
+
+  private static void forEachTile(WorkerPool pool, int m, int n, TileRange body) {
     int rowTasks = (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
     int panels = (n + NR - 1) / NR;
     // Enough tasks to balance the threads (about 4 each), up to 4 panels wide when there are plenty.
@@ -47,44 +107,37 @@ final class Gemm {
     int colWidth = NR * panelsPerTask;
     int colTasks = (n + colWidth - 1) / colWidth;
     pool.forEach(rowTasks * colTasks, t -> {
-      int ri = t / colTasks;
-      int ci = t % colTasks;
-      int i0 = ri * ROWS_PER_TASK;
-      int j0 = ci * colWidth;
-      block(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, i0, Math.min(m, i0 + ROWS_PER_TASK),
-          j0, Math.min(n, j0 + colWidth), k, accumulate);
+      int i0 = (t / colTasks) * ROWS_PER_TASK;
+      int j0 = (t % colTasks) * colWidth;
+      body.run(i0, Math.min(m, i0 + ROWS_PER_TASK), j0, Math.min(n, j0 + colWidth));
     });
   }
 
-  /** The same product on the calling thread only (for use inside a task of another kernel). */
-  static void serial(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
-      float[] b, int bOff, int ldb, int m, int n, int k, boolean accumulate) {
-    if (m == 0 || n == 0) return;
-    block(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, 0, m, 0, n, k, accumulate);
-  }
-
+  /** panelStride 0: B row-major with ldb; otherwise packed panels (ldb = NR) panelStride apart. */
   private static void block(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
-      float[] b, int bOff, int ldb, int i0, int i1, int j0, int j1, int k, boolean acc) {
+      float[] b, int bOff, int ldb, int panelStride, int i0, int i1, int j0, int j1, int k, boolean acc) {
     // Each k-block continues from the accumulators the previous one stored, so every element's
     // fma chain (and so the result) is the same as without blocking.
     for (int kb = 0; kb < k; kb += KC) {
       int kc = Math.min(KC, k - kb);
-      blockK(c, cOff, ldc, a, aOff + kb * acs, ars, acs, b, bOff + kb * ldb, ldb, i0, i1, j0, j1, kc, acc || kb > 0);
+      blockK(c, cOff, ldc, a, aOff + kb * acs, ars, acs, b, bOff + kb * ldb, ldb, panelStride, i0, i1, j0, j1, kc,
+          acc || kb > 0);
     }
   }
 
   private static void blockK(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
-      float[] b, int bOff, int ldb, int i0, int i1, int j0, int j1, int k, boolean acc) {
+      float[] b, int bOff, int ldb, int panelStride, int i0, int i1, int j0, int j1, int k, boolean acc) {
     // Column panels outermost: one panel of B (k × 3 vectors) stays in cache across the row blocks.
     // Rows past the last full block of 4 go one at a time (decode steps have a single row).
     int full = i0 + (i1 - i0) / MR * MR;
     int j = j0;
     for (; j + NR <= j1; j += NR) {
+      int bo = panelStride == 0 ? bOff + j : bOff + (j / NR) * panelStride; // B at (k-block start, column j)
       for (int i = i0; i < full; i += MR) {
-        tile4x3(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, i, i1, j, k, acc);
+        tile4x3(c, cOff, ldc, a, aOff, ars, acs, b, bo, ldb, i, i1, j, k, acc);
       }
       for (int i = full; i < i1; i++) {
-        tile1x3(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, i, j, k, acc);
+        tile1x3(c, cOff, ldc, a, aOff, ars, acs, b, bo, ldb, i, j, k, acc);
       }
     }
     for (; j < j1; j += L) {
@@ -96,7 +149,7 @@ final class Gemm {
   }
 
   private static void tile4x3(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
-      float[] b, int bOff, int ldb, int i, int iEnd, int j, int k, boolean acc) {
+      float[] b, int bo, int ldb, int i, int iEnd, int j, int k, boolean acc) {
     int r1 = Math.min(i + 1, iEnd - 1), r2 = Math.min(i + 2, iEnd - 1), r3 = Math.min(i + 3, iEnd - 1);
     int a0 = aOff + i * ars, a1 = aOff + r1 * ars, a2 = aOff + r2 * ars, a3 = aOff + r3 * ars;
     FloatVector c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32;
@@ -110,7 +163,6 @@ final class Gemm {
       FloatVector z = FloatVector.zero(S);
       c00 = z; c01 = z; c02 = z; c10 = z; c11 = z; c12 = z; c20 = z; c21 = z; c22 = z; c30 = z; c31 = z; c32 = z;
     }
-    int bo = bOff + j;
     for (int p = 0; p < k; p++, bo += ldb) {
       FloatVector b0 = FloatVector.fromArray(S, b, bo);
       FloatVector b1 = FloatVector.fromArray(S, b, bo + L);
@@ -134,7 +186,7 @@ final class Gemm {
   }
 
   private static void tile1x3(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
-      float[] b, int bOff, int ldb, int i, int j, int k, boolean acc) {
+      float[] b, int bo, int ldb, int i, int j, int k, boolean acc) {
     int o = cOff + i * ldc + j;
     FloatVector c0, c1, c2;
     if (acc) {
@@ -143,7 +195,6 @@ final class Gemm {
       c0 = c1 = c2 = FloatVector.zero(S);
     }
     int a0 = aOff + i * ars;
-    int bo = bOff + j;
     for (int p = 0; p < k; p++, bo += ldb) {
       FloatVector x0 = FloatVector.broadcast(S, a[a0 + p * acs]);
       c0 = FloatVector.fromArray(S, b, bo).fma(x0, c0);

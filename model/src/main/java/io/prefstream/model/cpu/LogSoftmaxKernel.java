@@ -28,13 +28,13 @@ final class LogSoftmaxKernel {
     return a;
   }
 
-  /** headT is the head weight transposed, [c, vocab]. */
-  static void forward(WorkerPool pool, float[] logp, float[] lse, float[] hidden, float[] headT,
+  /** head is the [vocab, c] weight with its derived transposed layout. */
+  static void forward(WorkerPool pool, float[] logp, float[] lse, float[] hidden, CpuBuf head,
       int[] targets, int m, int c, int vocab) {
     float[] lg = logits(Math.min(m, CHUNK) * vocab);
     for (int r0 = 0; r0 < m; r0 += CHUNK) {
       int rows = Math.min(CHUNK, m - r0);
-      Gemm.gemm(pool, lg, 0, vocab, hidden, r0 * c, c, 1, headT, 0, vocab, rows, vocab, c, false);
+      Gemm.gemmWt(pool, lg, 0, vocab, hidden, r0 * c, c, 1, head, rows, false);
       int base = r0;
       pool.forEach(rows, r -> {
         int o = r * vocab; // row r of the logits chunk
@@ -46,11 +46,11 @@ final class LogSoftmaxKernel {
   }
 
   static void backward(WorkerPool pool, float[] dHidden, float[] dHead, float[] g, float[] hidden,
-      float[] head, float[] headT, float[] lse, int[] targets, int m, int c, int vocab) {
+      CpuBuf head, float[] lse, int[] targets, int m, int c, int vocab) {
     float[] lg = logits(Math.min(m, CHUNK) * vocab);
     for (int r0 = 0; r0 < m; r0 += CHUNK) {
       int rows = Math.min(CHUNK, m - r0);
-      Gemm.gemm(pool, lg, 0, vocab, hidden, r0 * c, c, 1, headT, 0, vocab, rows, vocab, c, false);
+      Gemm.gemmWt(pool, lg, 0, vocab, hidden, r0 * c, c, 1, head, rows, false);
       int base = r0;
       pool.forEach(rows, r -> {
         int o = r * vocab;
@@ -64,7 +64,7 @@ final class LogSoftmaxKernel {
         lg[o + targets[base + r]] += gi;
       });
       // dHidden[rows, c] = dlogits[rows, vocab]·head[vocab, c]
-      Gemm.gemm(pool, dHidden, r0 * c, c, lg, 0, vocab, 1, head, 0, c, rows, c, vocab, false);
+      Gemm.gemm(pool, dHidden, r0 * c, c, lg, 0, vocab, 1, head.a, 0, c, rows, c, vocab, false);
       if (dHead != null) {
         // dHead[vocab, c] += dlogitsᵀ·hidden[rows, c]
         Gemm.gemm(pool, dHead, 0, c, lg, 0, 1, vocab, hidden, r0 * c, c, vocab, c, rows, true);

@@ -58,6 +58,9 @@ class CpuBackendTest extends BackendContractTest {
         be.matmulForward(y, xb, wb, null, n, in, out, false);
         be.matmulBackwardInput(dx, dyb, wb, n, in, out, false);
         be.matmulBackwardWeight(dw, dyb, xb, n, in, out);
+        Buf packedW = be.weight(java.util.Arrays.copyOf(w, Gemm.NR * 3 * in), Gemm.NR * 3, in); // packed-panel layout
+        Buf y2 = be.alloc((long) n * Gemm.NR * 3);
+        be.matmulForward(y2, xb, packedW, null, n, in, Gemm.NR * 3, false);
         Buf qb = be.alloc(q.length), kb = be.alloc(k.length), vb = be.alloc(v.length), ob = be.alloc(q.length), lse = be.alloc((long) n * heads);
         be.upload(qb, q);
         be.upload(kb, k);
@@ -66,7 +69,7 @@ class CpuBackendTest extends BackendContractTest {
         Buf dq = be.alloc(q.length), dk = be.alloc(k.length), dv = be.alloc(v.length), dob = be.alloc(dOut.length);
         be.upload(dob, dOut);
         be.attentionBackward(dq, dk, dv, dob, ob, lse, qb, kb, vb, layout, heads, kv, hd);
-        float[][] all = {host(y), host(dx), host(dw), host(ob), host(dq), host(dk), host(dv)};
+        float[][] all = {host(y), host(dx), host(dw), host(ob), host(dq), host(dk), host(dv), host(y2)};
         if (first == null) {
           first = all;
         } else {
