@@ -1,0 +1,186 @@
+package io.prefstream.serving.registry;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.prefstream.model.generate.SamplingParams;
+import io.prefstream.schemas.avro.PinReference;
+import io.prefstream.schemas.avro.PolicyUpdate;
+import io.prefstream.schemas.avro.RolloutMode;
+import io.prefstream.serving.Fixture;
+import io.prefstream.serving.metrics.ServingMetrics;
+import io.prefstream.serving.rollout.CanaryRouter;
+import io.prefstream.serving.rollout.InMemoryRolloutFeed;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.RandomAccessFile;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.NoSuchElementException;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class PolicyRegistryTest {
+  @TempDir static Path root;
+  static Fixture fx;
+
+  InMemoryRolloutFeed feed = new InMemoryRolloutFeed();
+  ServingMetrics metrics = new ServingMetrics(new PrometheusRegistry());
+  PolicyRegistry registry;
+
+  @BeforeAll
+  static void model() throws Exception {
+    fx = new Fixture(root);
+  }
+
+  @AfterEach
+  void close() {
+    if (registry != null) registry.close();
+  }
+
+  private PolicyRegistry registry(RolloutMode mode) {
+    registry = new PolicyRegistry(new VersionLoader(fx.base, Optional.of(fx.store.root())), feed,
+        RegistrySettings.defaults("test").withDefaultMode(mode), metrics).start();
+    return registry;
+  }
+
+  private long serving(String policy) {
+    try (Lease l = registry.acquire(policy, "")) {
+      return l.version();
+    }
+  }
+
+  private static void awaitServing(PolicyRegistry r, String policy, long v) {
+    await().atMost(Duration.ofSeconds(20)).until(() -> r.status(policy).servingVersion() == v);
+  }
+
+  @Test
+  void servesTheBaseWeightsAsVersionZeroBeforeAnyUpdate() {
+    registry(RolloutMode.AUTO);
+    assertThat(serving("default")).isZero();
+    assertThat(registry.status("default").referenceId()).isEqualTo("base");
+    assertThatThrownBy(() -> registry.acquire("nope", "")).isInstanceOf(UnknownPolicyException.class).hasMessageContaining("nope");
+  }
+
+  @Test
+  void autoModePromotesAnUpdateThatPassesTheGateAndHoldsOneBelowIt() throws Exception {
+    registry(RolloutMode.AUTO);
+    feed.publishUpdate(fx.writeVersion("auto", 1, 0.80));
+    awaitServing(registry, "auto", 1);
+    assertThat(feed.rolloutState("auto").getStableVersion()).isEqualTo(1L);
+
+    feed.publishUpdate(fx.writeVersion("auto", 2, 0.70)); // 0.70 < 0.80 - 0.05
+    feed.publishUpdate(fx.writeVersion("auto", 3, 0.78)); // within the margin
+    awaitServing(registry, "auto", 3);
+    assertThat(registry.versions("auto")).filteredOn(v -> v.update().getVersion() == 2).singleElement()
+        .satisfies(v -> assertThat(v.loadState()).startsWith("held: eval/rewards/accuracies 0.7000"));
+  }
+
+  @Test
+  void refusesACorruptCheckpointAndKeepsServingTheCurrentVersion() throws Exception {
+    registry(RolloutMode.AUTO);
+    feed.publishUpdate(fx.writeVersion("corrupt", 1, 0.8));
+    awaitServing(registry, "corrupt", 1);
+
+    PolicyUpdate bad = fx.writeVersion("corrupt", 2, 0.9);
+    Path weights = Path.of(java.net.URI.create(bad.getCheckpointUri())).resolve("adapter_model.safetensors");
+    try (RandomAccessFile f = new RandomAccessFile(weights.toFile(), "rw")) {
+      f.seek(f.length() - 3);
+      f.write(0x7f);
+    }
+    feed.publishUpdate(bad);
+    PolicyUpdate wrongHash = PolicyUpdate.newBuilder(fx.writeVersion("corrupt", 3, 0.9)).setSha256("00".repeat(32)).build();
+    feed.publishUpdate(wrongHash);
+
+    await().atMost(Duration.ofSeconds(20)).until(() -> registry.status("corrupt").refused().size() == 2);
+    RolloutView st = registry.status("corrupt");
+    assertThat(st.servingVersion()).isEqualTo(1);
+    assertThat(st.refused().get(0)).startsWith("v2: ").contains("adapter_model.safetensors").contains("sha256");
+    assertThat(st.refused().get(1)).startsWith("v3: ").contains("manifest sha256").contains("announced");
+    assertThat(metrics.versionsRefused.labelValues("corrupt").get()).isEqualTo(2.0);
+    assertThat(serving("corrupt")).isEqualTo(1);
+    assertThatThrownBy(() -> registry.promote("corrupt", 2, "try", "t")).isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("refused");
+  }
+
+  @Test
+  void manualModeWaitsForPromoteAndRollbackGoesBackAndStaysManual() throws Exception {
+    registry(RolloutMode.MANUAL);
+    feed.publishUpdate(fx.writeVersion("manual", 1, 0.8));
+    feed.publishUpdate(fx.writeVersion("manual", 2, 0.8));
+    assertThat(registry.status("manual").servingVersion()).isZero();
+
+    registry.promote("manual", 2, "ship it", "op");
+    awaitServing(registry, "manual", 2);
+    registry.setMode("manual", RolloutMode.AUTO, "op");
+    RolloutView back = registry.rollback("manual", 1, "v2 looks bad", "op");
+    assertThat(back.mode()).isEqualTo("MANUAL");
+    awaitServing(registry, "manual", 1);
+    feed.publishUpdate(fx.writeVersion("manual", 3, 0.99));
+    assertThat(registry.status("manual").stableVersion()).contains(1L);
+    assertThatThrownBy(() -> registry.promote("manual", 9, "", "op")).isInstanceOf(NoSuchElementException.class);
+    registry.rollback("manual", 0, "", "op");
+    awaitServing(registry, "manual", 0);
+  }
+
+  @Test
+  void aRequestKeepsItsVersionAcrossASwapWhichIsReleasedAfterItsLastLease() throws Exception {
+    registry(RolloutMode.AUTO);
+    feed.publishUpdate(fx.writeVersion("lease", 1, 0.8));
+    awaitServing(registry, "lease", 1);
+    Lease held = registry.acquire("lease", "u");
+    LoadedPolicy v1 = held.loaded();
+
+    feed.publishUpdate(fx.writeVersion("lease", 2, 0.8));
+    awaitServing(registry, "lease", 2);
+    assertThat(v1.isReleased()).isFalse();
+    assertThat(registry.residentVersions("lease")).contains(1L, 2L);
+    int[] prompt = fx.base.tokenizer().encode("hello", true);
+    assertThat(held.generate(prompt, SamplingParams.greedy(4, -1), null, null).tokens()).hasSize(4);
+    assertThat(held.version()).isEqualTo(1);
+
+    held.close();
+    assertThat(v1.isReleased()).isTrue();
+    assertThat(registry.residentVersions("lease")).containsExactly(2L);
+    assertThat(metrics.versionsReleased.labelValues("lease").get()).isEqualTo(1.0);
+  }
+
+  @Test
+  void canaryUsersAreRoutedByTheStableHashOfTheirId() throws Exception {
+    registry(RolloutMode.MANUAL);
+    feed.publishUpdate(fx.writeVersion("canary", 1, 0.8));
+    feed.publishUpdate(fx.writeVersion("canary", 2, 0.8));
+    registry.promote("canary", 1, "", "op");
+    registry.setCanary("canary", 2, 30, "op");
+    await().atMost(Duration.ofSeconds(20)).until(() -> registry.status("canary").canaryServingVersion().isPresent());
+    for (int u = 0; u < 300; u++) {
+      String user = "user-" + u;
+      try (Lease l = registry.acquire("canary", user)) {
+        boolean expected = CanaryRouter.inCanary(user, 30);
+        assertThat(l.canary()).isEqualTo(expected);
+        assertThat(l.version()).isEqualTo(expected ? 2 : 1);
+      }
+    }
+    registry.setCanary("canary", 0, 0, "op");
+    await().atMost(Duration.ofSeconds(20)).until(() -> registry.status("canary").canaryServingVersion().isEmpty());
+  }
+
+  @Test
+  void pinReferenceTellsTheLearnerOnTheControlFeedAndRecordsThePin() throws Exception {
+    registry(RolloutMode.AUTO);
+    feed.publishUpdate(fx.writeVersion("pin", 1, 0.8));
+    RolloutView v = registry.pinReference("pin", Optional.of(1L), "op");
+    assertThat(v.pinnedReference()).contains("v1");
+    assertThat(feed.controlCommands()).singleElement().satisfies(c -> {
+      assertThat(c.getPolicyId()).isEqualTo("pin");
+      assertThat(c.getAction()).isEqualTo(new PinReference(1L));
+    });
+    // A version trained against v1 scores against v1's weights.
+    try (Lease ref = registry.acquireReference("pin", "v1")) {
+      assertThat(ref.version()).isEqualTo(1);
+    }
+  }
+}
