@@ -245,15 +245,6 @@ final class AttentionKernel {
     }
   }
 
-  /** y[yo..yo+hd) += a·x[xo..xo+hd). */
-  private static void axpy(float[] y, int yo, float a, float[] x, int xo, int hd) {
-    FloatVector av = FloatVector.broadcast(S, a);
-    for (int d = 0; d < hd; d += L) {
-      VectorMask<Float> m = S.indexInRange(d, hd);
-      FloatVector.fromArray(S, x, xo + d, m).fma(av, FloatVector.fromArray(S, y, yo + d, m)).intoArray(y, yo + d, m);
-    }
-  }
-
   private static int roundUp(int n) {
     return (n + L - 1) / L * L;
   }

@@ -1,5 +1,7 @@
 package io.prefstream.model.llama;
 
+import io.prefstream.model.train.GradMode;
+
 /**
  * The result of a forward pass that keeps what its backward needs. Call {@link #backward} at most
  * once, before the model runs any other forward pass (they share the model's workspace).
@@ -7,13 +9,13 @@ package io.prefstream.model.llama;
 public final class ForwardPass {
   private final LlamaModel model;
   final LlamaModel.Packed packed;
-  final io.prefstream.model.train.GradMode mode;
+  final GradMode mode;
   final boolean recompute;
   final long id;
   private final SequenceLogProbs result;
   private boolean done;
 
-  ForwardPass(LlamaModel model, LlamaModel.Packed packed, io.prefstream.model.train.GradMode mode, boolean recompute,
+  ForwardPass(LlamaModel model, LlamaModel.Packed packed, GradMode mode, boolean recompute,
       long id, SequenceLogProbs result) {
     this.model = model;
     this.packed = packed;
