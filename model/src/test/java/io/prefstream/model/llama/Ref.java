@@ -129,6 +129,28 @@ public final class Ref {
     double eval(double[] x);
   }
 
+  /** Central differences at every stride-th element of x (to keep large checks fast). */
+  public static double[] fdGradSampled(Fn f, double[] x, double h, int stride) {
+    double[] g = new double[(x.length + stride - 1) / stride];
+    for (int i = 0, s = 0; i < x.length; i += stride, s++) {
+      double keep = x[i];
+      x[i] = keep + h;
+      double up = f.eval(x);
+      x[i] = keep - h;
+      double down = f.eval(x);
+      x[i] = keep;
+      g[s] = (up - down) / (2 * h);
+    }
+    return g;
+  }
+
+  /** Every stride-th element of a (matching {@link #fdGradSampled}). */
+  public static float[] sample(float[] a, int stride) {
+    float[] out = new float[(a.length + stride - 1) / stride];
+    for (int i = 0, s = 0; i < a.length; i += stride, s++) out[s] = a[i];
+    return out;
+  }
+
   /** Central differences of f at x for every element (f(x + h) − f(x − h)) / 2h, in float64. */
   public static double[] fdGrad(Fn f, double[] x, double h) {
     double[] g = new double[x.length];
