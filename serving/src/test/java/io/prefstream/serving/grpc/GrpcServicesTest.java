@@ -81,6 +81,20 @@ class GrpcServicesTest {
         .setSampling(SamplingParams.newBuilder().setMaxNewTokens(maxNew).setTemperature(0)).build();
   }
 
+  /**
+   * A prompt whose greedy stream has at least three chunks before the final one (random weights
+   * may stop early or emit bytes that only decode together), so a reader can stall mid-stream.
+   */
+  static String longStreamPrompt(io.grpc.Channel channel) {
+    var stub = GenerationGrpc.newBlockingStub(channel);
+    for (String p : List.of("tell me a long story", "hold the permit", "a", "The quick brown fox", "0123", "hello world")) {
+      List<GenerateChunk> chunks = new ArrayList<>();
+      stub.generateStream(greedy(p, 64)).forEachRemaining(chunks::add);
+      if (chunks.size() >= 4) return p;
+    }
+    throw new IllegalStateException("no prompt gives a long enough stream with this random model");
+  }
+
   static void assertInvalid(Runnable call, String field) {
     assertThatThrownBy(call::run).isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
       assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
@@ -306,7 +320,7 @@ class GrpcServicesTest {
       }
     }, new Metadata());
     call.request(1);
-    call.sendMessage(greedy("tell me a long story", 64));
+    call.sendMessage(greedy(longStreamPrompt(ts.channel), 64));
     call.halfClose();
     Status s = closed.poll(10, TimeUnit.SECONDS);
     assertThat(s).isNotNull();
