@@ -29,7 +29,8 @@ import picocli.CommandLine.Spec;
       "",
       "Run `prefstream COMMAND --help` for a command's options."
     },
-    subcommands = {BrokerCommand.class, DemoCommand.class, IngestCommand.class})
+    subcommands = {BrokerCommand.class, DemoCommand.class, IngestCommand.class,
+        InitModelCommand.class, GenerateCommand.class, ScoreCommand.class, SftCommand.class, DemoCorpusCommand.class})
 public final class PrefstreamCommand implements Runnable {
   @Spec CommandSpec spec;
 
