@@ -154,6 +154,29 @@ public final class LlamaModel {
     return new Linear(module, in, out, w, b);
   }
 
+  /**
+   * A model over the same base weights (no copy) with its own adapter slot, workspace and passes:
+   * the pinned reference next to the trained policy, or a new adapter version next to the one being
+   * served. Base weights are shared, so neither model may train in FULL mode while both are in use.
+   */
+  public LlamaModel sibling() {
+    Layer[] copy = new Layer[layers.length];
+    for (int l = 0; l < layers.length; l++) {
+      Layer src = layers[l], L = new Layer();
+      L.attnNorm = src.attnNorm;
+      L.mlpNorm = src.mlpNorm;
+      L.q = new Linear(src.q.module, src.q.in, src.q.out, src.q.w, src.q.bias);
+      L.k = new Linear(src.k.module, src.k.in, src.k.out, src.k.w, src.k.bias);
+      L.v = new Linear(src.v.module, src.v.in, src.v.out, src.v.w, src.v.bias);
+      L.o = new Linear(src.o.module, src.o.in, src.o.out, src.o.w, src.o.bias);
+      L.gate = new Linear(src.gate.module, src.gate.in, src.gate.out, src.gate.w, src.gate.bias);
+      L.up = new Linear(src.up.module, src.up.in, src.up.out, src.up.w, src.up.bias);
+      L.down = new Linear(src.down.module, src.down.in, src.down.out, src.down.w, src.down.bias);
+      copy[l] = L;
+    }
+    return new LlamaModel(cfg, be, embed, norm, head, copy);
+  }
+
   public LlamaConfig config() {
     return cfg;
   }

@@ -359,4 +359,22 @@ class LlamaModelTest {
         .hasMessageContaining("outside the vocabulary [0, 37)");
     assertThatThrownBy(() -> m.forward(Tiny.batch(37, 1), GradMode.LORA, false)).hasMessageContaining("attached adapter");
   }
+
+  @Test
+  void siblingSharesBaseWeightsButKeepsItsOwnAdapter() {
+    LlamaConfig c = Tiny.tied();
+    LlamaModel policy = model(c, Tiny.weights(c, 2));
+    LlamaModel reference = policy.sibling();
+    List<PromptResponse> batch = Tiny.batch(c.vocabSize(), 6);
+    double[] base = reference.logProbs(batch).sums();
+    randomLora(policy, 5);
+    double[] adapted = policy.logProbs(batch).sums();
+    assertThat(adapted).isNotEqualTo(base);
+    assertThat(reference.lora()).isEmpty();
+    assertThat(reference.logProbs(batch).sums()).isEqualTo(base);
+    policy.zeroGrad(GradMode.LORA);
+    ForwardPass pass = policy.forward(batch, GradMode.LORA, false);
+    reference.logProbs(batch); // the sibling's workspace is its own: the policy's pass stays valid
+    pass.backward(SEQ_WEIGHTS);
+  }
 }
