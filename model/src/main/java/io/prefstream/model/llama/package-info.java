@@ -15,6 +15,9 @@
  * pass.backward(dLoss);                                                      // accumulates into grads
  * for (Parameter p : model.parameters(GradMode.LORA)) { ... p.grads() ... p.set(newValues); }
  *
+ * // the pinned reference over the same base weights (no copy), with or without its own adapter
+ * LlamaModel reference = model.sibling();
+ *
  * // generation
  * GenerationResult r = new Generator(model).generate(promptTokens, params, tokenText, listener);
  * }</pre>

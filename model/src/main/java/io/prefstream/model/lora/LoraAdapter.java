@@ -41,8 +41,11 @@ public final class LoraAdapter {
 
   /** The PEFT module path of a projection, e.g. {@code model.layers.3.self_attn.q_proj}. */
   public static String modulePath(int layer, String module) {
-    String block = module.endsWith("_proj") && (module.startsWith("q") || module.startsWith("k")
-        || module.startsWith("v") || module.startsWith("o")) ? "self_attn" : "mlp";
+    String block = switch (module) {
+      case "q_proj", "k_proj", "v_proj", "o_proj" -> "self_attn";
+      case "gate_proj", "up_proj", "down_proj" -> "mlp";
+      default -> throw new IllegalArgumentException("unknown projection '" + module + "'; expected one of " + LoraConfig.ALL_TARGETS);
+    };
     return "model.layers." + layer + "." + block + "." + module;
   }
 
