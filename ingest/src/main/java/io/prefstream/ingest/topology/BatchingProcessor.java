@@ -2,11 +2,14 @@ package io.prefstream.ingest.topology;
 
 import io.prefstream.ingest.metrics.IngestMetrics;
 import io.prefstream.schemas.avro.MicroBatch;
+import io.prefstream.schemas.avro.PreferencePair;
+import io.prefstream.schemas.avro.UnpairedExample;
 import io.prefstream.schemas.topic.Topics;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
@@ -19,14 +22,16 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * Last step, per policy: gather items into {@link MicroBatch}es, one open batch per (policy,
  * route), the route being training ({@code prefstream.batches}) or evaluation
  * ({@code prefstream.eval}). A batch is emitted when it holds {@code batchSize} items, or, checked by
- * a wall-clock punctuation, when its first item arrived {@code batchMaxAge} ago. Open batches and
- * the next sequence number per (policy, route) live in changelogged stores, so a restart neither
+ * a wall-clock punctuation, when its first item arrived {@code batchMaxAge} ago. A {@link BatchHead}
+ * per (route, policy) holds the next sequence number and the open batch's count, opening time and
+ * event-time range; the open batch's items are stored one per key ({@code <route>|<policy>#<index>}),
+ * so adding an item does not rewrite the batch. Both stores are changelogged, so a restart neither
  * loses items nor reuses a sequence number. The emitted batch's {@code created_at} is the emission
  * time and its {@code batch_id} is {@code <application id>/<policy>/<route>/<sequence>}.
  */
 final class BatchingProcessor implements Processor<String, Item, String, BatchingProcessor.Outgoing> {
-  static final String PENDING_STORE = "pending-batches";
-  static final String SEQUENCE_STORE = "batch-sequences";
+  static final String HEAD_STORE = "batch-heads";
+  static final String ITEM_STORE = "batch-items";
 
   /** Where a batch goes. */
   enum Route {
@@ -49,9 +54,8 @@ final class BatchingProcessor implements Processor<String, Item, String, Batchin
   private final IngestMetrics metrics;
 
   private ProcessorContext<String, Outgoing> context;
-  // Open batches: created_at holds the arrival time of the first item until the batch is emitted.
-  private KeyValueStore<String, MicroBatch> pending;
-  private KeyValueStore<String, Long> sequences;
+  private KeyValueStore<String, BatchHead> heads;
+  private KeyValueStore<String, Item> items;
 
   BatchingProcessor(String applicationId, int batchSize, Duration maxAge, IngestMetrics metrics) {
     this.applicationId = applicationId;
@@ -68,8 +72,8 @@ final class BatchingProcessor implements Processor<String, Item, String, Batchin
   @Override
   public void init(ProcessorContext<String, Outgoing> context) {
     this.context = context;
-    this.pending = context.getStateStore(PENDING_STORE);
-    this.sequences = context.getStateStore(SEQUENCE_STORE);
+    this.heads = context.getStateStore(HEAD_STORE);
+    this.items = context.getStateStore(ITEM_STORE);
     context.schedule(ageCheckInterval(Duration.ofMillis(maxAgeMs)), PunctuationType.WALL_CLOCK_TIME,
         this::emitAged);
   }
@@ -78,68 +82,61 @@ final class BatchingProcessor implements Processor<String, Item, String, Batchin
   public void process(Record<String, Item> record) {
     Item item = record.value();
     Route route = item.heldOut() ? Route.EVAL : Route.TRAIN;
-    String key = storeKey(route, item.policyId());
+    String key = route.name() + "|" + item.policyId();
     long now = context.currentSystemTimeMs();
-    MicroBatch batch = pending.get(key);
-    if (batch == null) {
-      batch = MicroBatch.newBuilder()
-          .setBatchId("")
-          .setPolicyId(item.policyId())
-          .setSequence(-1)
-          .setPairs(new ArrayList<>())
-          .setUnpaired(new ArrayList<>())
-          .setEventTimeStart(Instant.ofEpochMilli(item.eventTimeMin()))
-          .setEventTimeEnd(Instant.ofEpochMilli(item.eventTimeMax()))
-          .setCreatedAt(Instant.ofEpochMilli(now))
-          .build();
+    BatchHead head = heads.get(key);
+    if (head == null) head = BatchHead.FIRST;
+    items.put(itemKey(key, head.count()), item);
+    head = head.add(item, now);
+    if (head.count() >= batchSize) {
+      emit(key, route, item.policyId(), head, now);
     } else {
-      if (item.eventTimeMin() < batch.getEventTimeStart().toEpochMilli()) {
-        batch.setEventTimeStart(Instant.ofEpochMilli(item.eventTimeMin()));
-      }
-      if (item.eventTimeMax() > batch.getEventTimeEnd().toEpochMilli()) {
-        batch.setEventTimeEnd(Instant.ofEpochMilli(item.eventTimeMax()));
-      }
-    }
-    switch (item) {
-      case Item.Pair p -> batch.getPairs().add(p.pair());
-      case Item.Unpaired u -> batch.getUnpaired().add(u.example());
-    }
-    if (batch.getPairs().size() + batch.getUnpaired().size() >= batchSize) {
-      emit(key, route, batch, now);
-    } else {
-      pending.put(key, batch);
+      heads.put(key, head);
     }
   }
 
   private void emitAged(long now) {
-    List<KeyValue<String, MicroBatch>> aged = new ArrayList<>();
-    try (KeyValueIterator<String, MicroBatch> it = pending.all()) {
+    List<KeyValue<String, BatchHead>> aged = new ArrayList<>();
+    try (KeyValueIterator<String, BatchHead> it = heads.all()) {
       while (it.hasNext()) {
-        KeyValue<String, MicroBatch> kv = it.next();
-        if (now - kv.value.getCreatedAt().toEpochMilli() >= maxAgeMs) aged.add(kv);
+        KeyValue<String, BatchHead> kv = it.next();
+        if (kv.value.count() > 0 && now - kv.value.openedAt() >= maxAgeMs) aged.add(kv);
       }
     }
-    for (KeyValue<String, MicroBatch> kv : aged) emit(kv.key, routeOf(kv.key), kv.value, now);
+    for (KeyValue<String, BatchHead> kv : aged) {
+      int bar = kv.key.indexOf('|');
+      emit(kv.key, Route.valueOf(kv.key.substring(0, bar)), kv.key.substring(bar + 1), kv.value, now);
+    }
   }
 
-  private void emit(String key, Route route, MicroBatch batch, long now) {
-    Long stored = sequences.get(key);
-    long sequence = stored == null ? 0 : stored;
-    long openedAt = batch.getCreatedAt().toEpochMilli();
-    batch.setSequence(sequence);
-    batch.setBatchId(applicationId + "/" + batch.getPolicyId() + "/" + route.name().toLowerCase() + "/" + sequence);
-    batch.setCreatedAt(Instant.ofEpochMilli(now));
-    sequences.put(key, sequence + 1);
-    pending.delete(key);
-    metrics.batch(route.topic, Math.max(0, now - openedAt) / 1000.0);
-    context.forward(new Record<>(batch.getPolicyId(), new Outgoing(route, batch), now));
+  private void emit(String key, Route route, String policyId, BatchHead head, long now) {
+    List<PreferencePair> pairs = new ArrayList<>();
+    List<UnpairedExample> unpaired = new ArrayList<>();
+    for (int i = 0; i < head.count(); i++) {
+      Item item = items.delete(itemKey(key, i));
+      switch (item) {
+        case Item.Pair p -> pairs.add(p.pair());
+        case Item.Unpaired u -> unpaired.add(u.example());
+        case null -> throw new IllegalStateException("open batch " + key + " misses item " + i + " of " + head.count());
+      }
+    }
+    long sequence = head.nextSequence();
+    MicroBatch batch = MicroBatch.newBuilder()
+        .setBatchId(applicationId + "/" + policyId + "/" + route.name().toLowerCase(Locale.ROOT) + "/" + sequence)
+        .setPolicyId(policyId)
+        .setSequence(sequence)
+        .setPairs(pairs)
+        .setUnpaired(unpaired)
+        .setEventTimeStart(Instant.ofEpochMilli(head.eventTimeMin()))
+        .setEventTimeEnd(Instant.ofEpochMilli(head.eventTimeMax()))
+        .setCreatedAt(Instant.ofEpochMilli(now))
+        .build();
+    heads.put(key, head.emitted());
+    metrics.batch(route.topic, Math.max(0, now - head.openedAt()) / 1000.0);
+    context.forward(new Record<>(policyId, new Outgoing(route, batch), now));
   }
 
-  private static String storeKey(Route route, String policyId) {
-    return route.name() + "|" + policyId;
-  }
-
-  private static Route routeOf(String storeKey) {
-    return Route.valueOf(storeKey.substring(0, storeKey.indexOf('|')));
+  private static String itemKey(String headKey, int index) {
+    return headKey + "#" + index;
   }
 }

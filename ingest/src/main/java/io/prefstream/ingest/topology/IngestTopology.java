@@ -31,15 +31,14 @@ import org.apache.kafka.streams.state.Stores;
  *   → repartition "events-by-prompt" (key = policy|sha256(prompt); value = single-object event)
  *   → dedup-pair  [stores: dedup-event-ids (window), thumb-windows, thumb-deadlines]
  *   → repartition "items-by-policy" (key = policy id)
- *   → batch       [stores: pending-batches, batch-sequences]
+ *   → batch       [stores: batch-heads, batch-items]
  *        ├──train──▶ prefstream.batches  (MicroBatch, key = policy id)
  *        └──eval───▶ prefstream.eval     (MicroBatch of held-out pairs only, key = policy id)
  * </pre>
  *
  * Two repartitions: thumbs of one prompt must meet in one task to be paired, and a policy's
- * batches must come from one task for their sequence numbers to be monotonic. All stores are
- * persistent and changelogged (Kafka Streams' default), with caching on so a batch built item by
- * item is written to its changelog once per commit rather than once per item.
+ * batches must come from one task for their sequence numbers to be monotonic. Every store is
+ * changelogged (Kafka Streams' default): the de-duplication ids in RocksDB, the small rest in memory.
  *
  * <p>Contract with the learner: {@code prefstream.batches} and {@code prefstream.eval} both carry
  * {@link MicroBatch} values in Avro single-object encoding ({@code AvroSerdes.singleObject
@@ -59,24 +58,28 @@ public final class IngestTopology {
     Serde<MicroBatch> batches = AvroSerdes.singleObject(MicroBatch.class);
     Serde<DeadLetter> deadLetters = AvroSerdes.singleObject(DeadLetter.class);
 
+    // De-duplication ids are the one large state (every event id of the retention period): RocksDB,
+    // on disk. The window store drops whole segments once stream time passes the retention. No
+    // cache: each id is read once and written once, so a cache only adds a merge on every fetch.
     builder.addStateStore(Stores.windowStoreBuilder(
-            // The window size only has to fit inside the retention; records expire by segment once
-            // stream time passes them by the retention, which bounds the store.
             Stores.persistentWindowStore(PairingProcessor.DEDUP_STORE, config.dedupRetention(),
                 config.dedupRetention(), false),
             keys, Serdes.Long())
+        .withCachingDisabled());
+    // The rest is small (open windows and open batches) and lives in memory; their changelogs make
+    // them as durable as RocksDB: a restart restores them from Kafka. Caching collapses the many
+    // updates of one key between two commits into one changelog write.
+    builder.addStateStore(Stores.keyValueStoreBuilder(
+            Stores.inMemoryKeyValueStore(PairingProcessor.WINDOW_STORE), keys, InternalSerdes.thumbWindows())
         .withCachingEnabled());
     builder.addStateStore(Stores.keyValueStoreBuilder(
-            Stores.persistentKeyValueStore(PairingProcessor.WINDOW_STORE), keys, InternalSerdes.thumbWindows())
+            Stores.inMemoryKeyValueStore(PairingProcessor.DEADLINE_STORE), keys, keys)
         .withCachingEnabled());
     builder.addStateStore(Stores.keyValueStoreBuilder(
-            Stores.persistentKeyValueStore(PairingProcessor.DEADLINE_STORE), keys, keys)
+            Stores.inMemoryKeyValueStore(BatchingProcessor.HEAD_STORE), keys, InternalSerdes.batchHeads())
         .withCachingEnabled());
     builder.addStateStore(Stores.keyValueStoreBuilder(
-            Stores.persistentKeyValueStore(BatchingProcessor.PENDING_STORE), keys, batches)
-        .withCachingEnabled());
-    builder.addStateStore(Stores.keyValueStoreBuilder(
-            Stores.persistentKeyValueStore(BatchingProcessor.SEQUENCE_STORE), keys, Serdes.Long())
+            Stores.inMemoryKeyValueStore(BatchingProcessor.ITEM_STORE), keys, InternalSerdes.items())
         .withCachingEnabled());
 
     EventValidator validator = new EventValidator(config);
@@ -102,7 +105,7 @@ public final class IngestTopology {
     Map<String, KStream<String, BatchingProcessor.Outgoing>> routed = items
         .repartition(Repartitioned.with(keys, InternalSerdes.items()).withName("items-by-policy"))
         .process(() -> new BatchingProcessor(config.applicationId(), config.batchSize(), config.batchMaxAge(), metrics),
-            Named.as("batch"), BatchingProcessor.PENDING_STORE, BatchingProcessor.SEQUENCE_STORE)
+            Named.as("batch"), BatchingProcessor.HEAD_STORE, BatchingProcessor.ITEM_STORE)
         .split(Named.as("route-"))
         .branch((k, v) -> v.route() == BatchingProcessor.Route.EVAL, Branched.as("eval"))
         .defaultBranch(Branched.as("train"));

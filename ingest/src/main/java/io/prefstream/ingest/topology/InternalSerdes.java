@@ -15,7 +15,8 @@ import org.apache.kafka.common.serialization.Serdes;
 
 /**
  * Serdes for values only the ingest reads: {@link Item}s on the {@code items-by-policy}
- * repartition topic and {@link ThumbWindow}s in the pairing store and its changelog. Plain binary
+ * repartition topic and in the open-batch store, {@link ThumbWindow}s in the pairing store and
+ * {@link BatchHead}s in the batching store (and their changelogs). Plain binary
  * with a leading format version; nothing outside this application reads them, so they need no
  * schema registry, and they avoid Avro's per-record schema resolution on the hot path.
  */
@@ -24,6 +25,7 @@ final class InternalSerdes {
 
   private static final int ITEM_VERSION = 1;
   private static final int WINDOW_VERSION = 1;
+  private static final int HEAD_VERSION = 1;
   private static final byte PAIR = 1;
   private static final byte UNPAIRED = 2;
 
@@ -61,6 +63,24 @@ final class InternalSerdes {
 
   static Serde<ThumbWindow> thumbWindows() {
     return serde("thumb window", InternalSerdes::writeWindow, InternalSerdes::readWindow);
+  }
+
+  static Serde<BatchHead> batchHeads() {
+    return serde("batch head", InternalSerdes::writeHead, InternalSerdes::readHead);
+  }
+
+  private static void writeHead(DataOutputStream out, BatchHead h) throws IOException {
+    out.writeByte(HEAD_VERSION);
+    out.writeLong(h.nextSequence());
+    out.writeInt(h.count());
+    out.writeLong(h.openedAt());
+    out.writeLong(h.eventTimeMin());
+    out.writeLong(h.eventTimeMax());
+  }
+
+  private static BatchHead readHead(DataInputStream in) throws IOException {
+    Bin.expectVersion(in, HEAD_VERSION, "batch head");
+    return new BatchHead(in.readLong(), in.readInt(), in.readLong(), in.readLong(), in.readLong());
   }
 
   private static void writeItem(DataOutputStream out, Item item) throws IOException {
