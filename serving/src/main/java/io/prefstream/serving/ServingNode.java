@@ -1,0 +1,113 @@
+package io.prefstream.serving;
+
+import io.prefstream.model.cpu.CpuBackend;
+import io.prefstream.serving.feedback.FeedbackSink;
+import io.prefstream.serving.feedback.KafkaFeedbackSink;
+import io.prefstream.serving.grpc.ServingConfig;
+import io.prefstream.serving.grpc.ServingServer;
+import io.prefstream.serving.metrics.ServingMetrics;
+import io.prefstream.serving.registry.BaseModel;
+import io.prefstream.serving.registry.PolicyRegistry;
+import io.prefstream.serving.registry.RegistrySettings;
+import io.prefstream.serving.registry.VersionLoader;
+import io.prefstream.serving.rollout.KafkaRolloutFeed;
+import io.prefstream.serving.rollout.RolloutFeed;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * One serving replica wired together: the base model, the {@link PolicyRegistry} following a
+ * {@link RolloutFeed}, a {@link FeedbackSink} and the gRPC {@link ServingServer}. Closing it stops
+ * them in reverse order. {@link #startWithKafka} is what {@code prefstream serve} and the demo use.
+ *
+ * <pre>{@code
+ * try (ServingNode node = ServingNode.startWithKafka("localhost:9092", Path.of("models/tiny"),
+ *     Optional.of(Path.of("checkpoints")), ServingConfig.defaults().withAdminToken("t"),
+ *     RegistrySettings.defaults("replica-1"), new PrometheusRegistry())) {
+ *   int port = node.port(); // clients: ManagedChannelBuilder.forAddress("localhost", port).usePlaintext()
+ * }
+ * }</pre>
+ */
+public final class ServingNode implements AutoCloseable {
+  private final RolloutFeed feed;
+  private final FeedbackSink sink;
+  private final ServingMetrics metrics;
+  private final PolicyRegistry registry;
+  private final ServingServer server;
+
+  private ServingNode(RolloutFeed feed, FeedbackSink sink, ServingMetrics metrics, PolicyRegistry registry,
+      ServingServer server) {
+    this.feed = feed;
+    this.sink = sink;
+    this.metrics = metrics;
+    this.registry = registry;
+    this.server = server;
+  }
+
+  /**
+   * Loads the base model from {@code modelDir} (CPU backend), follows {@code feed}, publishes
+   * feedback to {@code sink} and serves on Netty ({@code inProcessName} empty) or in-process.
+   * The node owns and closes {@code feed} and {@code sink}.
+   */
+  public static ServingNode start(Path modelDir, Optional<Path> checkpointRoot, ServingConfig config,
+      RegistrySettings settings, RolloutFeed feed, FeedbackSink sink, PrometheusRegistry prometheus,
+      Optional<String> inProcessName) throws IOException {
+    ServingMetrics metrics = new ServingMetrics(prometheus);
+    BaseModel base = BaseModel.load(modelDir, new CpuBackend());
+    PolicyRegistry registry = new PolicyRegistry(new VersionLoader(base, checkpointRoot), feed, settings, metrics);
+    try {
+      registry.start();
+      ServingServer server = inProcessName.isPresent()
+          ? ServingServer.startInProcess(inProcessName.get(), config, registry, sink, metrics)
+          : ServingServer.start(config, registry, sink, metrics);
+      return new ServingNode(feed, sink, metrics, registry, server);
+    } catch (IOException | RuntimeException e) {
+      registry.close();
+      feed.close();
+      sink.close();
+      throw e;
+    }
+  }
+
+  /** A replica on Kafka: prefstream.policy-updates and prefstream.rollout in, prefstream.events out. */
+  public static ServingNode startWithKafka(String bootstrapServers, Path modelDir, Optional<Path> checkpointRoot,
+      ServingConfig config, RegistrySettings settings, PrometheusRegistry prometheus) throws IOException {
+    KafkaRolloutFeed feed = new KafkaRolloutFeed(bootstrapServers, "prefstream-serving-" + settings.replicaId());
+    KafkaFeedbackSink sink;
+    try {
+      sink = new KafkaFeedbackSink(bootstrapServers, Map.of());
+    } catch (RuntimeException e) {
+      feed.close();
+      throw e;
+    }
+    return start(modelDir, checkpointRoot, config, settings, feed, sink, prometheus, Optional.empty());
+  }
+
+  public PolicyRegistry registry() {
+    return registry;
+  }
+
+  public ServingServer server() {
+    return server;
+  }
+
+  public ServingMetrics metrics() {
+    return metrics;
+  }
+
+  /** The bound port (-1 in-process). */
+  public int port() {
+    return server.port();
+  }
+
+  @Override
+  public void close() {
+    server.close();
+    registry.close();
+    feed.close();
+    sink.close();
+  }
+}
