@@ -1,0 +1,177 @@
+package io.prefstream.deploy.cli;
+
+import io.prefstream.deploy.kafka.EmbeddedKafka;
+import io.prefstream.learner.loop.Learner;
+import io.prefstream.learner.loop.LearnerConfig;
+import io.prefstream.learner.loop.LearnerHooks;
+import io.prefstream.learner.policy.PolicySession;
+import io.prefstream.learner.trainer.TrainerConfig;
+import io.prefstream.model.checkpoint.CheckpointStore;
+import io.prefstream.model.io.HfModel;
+import io.prefstream.model.io.HfModelDir;
+import io.prefstream.schemas.topic.Topics;
+import io.prometheus.metrics.exporter.httpserver.HTTPServer;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code prefstream learn}: the online learner of one policy ({@link Learner}) in the foreground.
+ * It resumes the newest complete checkpoint of the policy in the store (or starts from the base
+ * model), consumes {@code prefstream.batches}, checkpoints + evaluates + publishes a PolicyUpdate
+ * every K steps or T seconds, obeys {@code prefstream.control}, and serves Prometheus metrics. On
+ * Ctrl-C / SIGTERM it finishes the current step, checkpoints pending steps and exits 0.
+ */
+@Command(
+    name = "learn",
+    mixinStandardHelpOptions = true,
+    description = "Run the online learner of one policy: DPO/KTO steps on prefstream.batches against a pinned"
+        + " reference, checkpoints with the consumer offsets inside, PolicyUpdates to prefstream.policy-updates.",
+    footer = {"", "Durations: 500ms, 2s, 5m, 24h, 7d or ISO-8601 (PT2S)."})
+public final class LearnCommand implements Callable<Integer> {
+  private static final Logger LOG = LoggerFactory.getLogger(LearnCommand.class);
+
+  @Spec CommandSpec spec;
+
+  @Mixin TrainingOptions training;
+
+  @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT,...",
+      description = "Kafka cluster to use. Default: none, so an embedded single-node broker is started.")
+  String bootstrapServers;
+
+  @Option(names = "--embedded-port", paramLabel = "PORT", defaultValue = "9092",
+      description = "Client port of the embedded broker (without --bootstrap-servers); 0 picks a free one."
+          + " Default: ${DEFAULT-VALUE}.")
+  int embeddedPort;
+
+  @Option(names = "--checkpoint-every", paramLabel = "STEPS", defaultValue = "" + LearnerConfig.DEFAULT_CHECKPOINT_EVERY_STEPS,
+      description = "Checkpoint, evaluate and publish after this many applied steps. Default: ${DEFAULT-VALUE}.")
+  int checkpointEvery;
+
+  @Option(names = "--checkpoint-interval", paramLabel = "DURATION", defaultValue = "30s",
+      converter = IngestCommand.DurationConverter.class,
+      description = "... or after this long when at least one step (or a re-pin) is pending. Default: ${DEFAULT-VALUE}.")
+  Duration checkpointInterval;
+
+  @Option(names = "--eval-pairs", paramLabel = "N", defaultValue = "" + LearnerConfig.DEFAULT_EVAL_MAX_PAIRS,
+      description = "Most recent held-out pairs (prefstream.eval) scored at each update; 0 turns evaluation off."
+          + " Default: ${DEFAULT-VALUE}.")
+  int evalPairs;
+
+  @Option(names = "--eval-lookback", paramLabel = "RECORDS", defaultValue = "" + LearnerConfig.DEFAULT_EVAL_LOOKBACK_RECORDS,
+      description = "Eval records read back from the end of prefstream.eval at start. Default: ${DEFAULT-VALUE}.")
+  int evalLookback;
+
+  @Option(names = "--transactional-id", paramLabel = "ID",
+      description = "Transactional id of the PolicyUpdate producer; a new learner with the same id fences an"
+          + " old one. Default: prefstream-learner-<policy>.")
+  String transactionalId;
+
+  @Option(names = "--client-property", paramLabel = "KEY=VALUE",
+      description = "Extra Kafka client setting for the learner's consumers and producer (repeatable), e.g."
+          + " security.protocol=SSL.")
+  Map<String, String> clientProperties = new LinkedHashMap<>();
+
+  @Option(names = "--metrics-port", paramLabel = "PORT", defaultValue = "9401",
+      description = "Port serving Prometheus metrics at /metrics; 0 picks a free one, -1 turns it off."
+          + " Default: ${DEFAULT-VALUE}.")
+  int metricsPort;
+
+  @Option(names = "--metrics-host", paramLabel = "HOST", defaultValue = "127.0.0.1",
+      description = "Address the metrics server listens on. Default: ${DEFAULT-VALUE}.")
+  String metricsHost;
+
+  private final CountDownLatch stop = new CountDownLatch(1);
+
+  /** Asks a running {@link #call()} to stop as Ctrl-C would (for tests that run it in a thread). */
+  void stop() {
+    stop.countDown();
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    CommandLine cmd = spec.commandLine();
+    if (metricsPort < -1 || metricsPort > 65_535) {
+      throw new CommandLine.ParameterException(cmd, "--metrics-port must be -1 (off), 0 (any free port) or 1..65535, got "
+          + metricsPort);
+    }
+    TrainerConfig trainerConfig = training.trainerConfig(cmd, training.constantSchedule(cmd));
+    List<AutoCloseable> resources = new ArrayList<>();
+    Thread hook = new Thread(stop::countDown, "prefstream-learn-shutdown");
+    try {
+      String bootstrap = bootstrapServers;
+      if (bootstrap == null || bootstrap.isBlank()) {
+        EmbeddedKafka kafka = EmbeddedKafka.start(EmbeddedKafka.Options.defaults().withPort(embeddedPort));
+        resources.addFirst(kafka);
+        kafka.ensureDefaultTopics();
+        bootstrap = kafka.bootstrapServers();
+      } else {
+        EmbeddedKafka.ensureTopics(bootstrap, Topics.all((short) 1).stream()
+            .filter(t -> List.of(Topics.BATCHES, Topics.EVAL, Topics.CONTROL, Topics.POLICY_UPDATES).contains(t.name()))
+            .toList());
+      }
+      HfModel base = HfModelDir.load(training.model);
+      resources.addFirst(base);
+      PrometheusRegistry registry = new PrometheusRegistry();
+      PolicySession session = PolicySession.open(base, training.backend(cmd), new CheckpointStore(training.checkpoints),
+          training.policyId, trainerConfig);
+      LearnerConfig.Builder lc = LearnerConfig.builder(training.policyId, bootstrap)
+          .clientProperties(clientProperties)
+          .checkpointEverySteps(checkpointEvery)
+          .checkpointInterval(checkpointInterval)
+          .evalMaxPairs(evalPairs)
+          .evalLookbackRecords(evalLookback)
+          .baseModelName(training.model.toString())
+          .tokenizerDir(training.model);
+      if (transactionalId != null) lc.transactionalId(transactionalId);
+      Learner learner = Learner.start(lc.build(), session, registry, LearnerHooks.NONE);
+      resources.addFirst(learner);
+      String metricsAt = "off";
+      if (metricsPort >= 0) {
+        HTTPServer server = HTTPServer.builder().hostname(metricsHost).port(metricsPort).registry(registry)
+            .buildAndStart();
+        resources.addFirst(server);
+        metricsAt = "http://" + metricsHost + ":" + server.getPort() + "/metrics";
+      }
+      Runtime.getRuntime().addShutdownHook(hook);
+      PrintWriter out = cmd.getOut();
+      out.println("learner running: policy " + training.policyId + " from v" + learner.version() + " (reference "
+          + learner.trainer().reference().id() + "), batches from " + Topics.BATCHES + " at " + bootstrap
+          + ", checkpoints in " + training.checkpoints.toAbsolutePath() + ", metrics " + metricsAt);
+      out.flush();
+      learner.run(() -> stop.getCount() == 0);
+      LOG.info("learner stopped at v{} (step {})", learner.version(), learner.trainer().stepCount());
+      return 0;
+    } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException shuttingDown) {
+        // Already running the hook: the JVM is exiting, which is why we are here.
+      }
+      Exception first = null;
+      for (AutoCloseable r : resources) {
+        try {
+          r.close();
+        } catch (Exception e) {
+          if (first == null) first = e;
+          else first.addSuppressed(e);
+        }
+      }
+      if (first != null) throw first;
+    }
+  }
+}
