@@ -30,7 +30,8 @@ import picocli.CommandLine.Spec;
       "Run `prefstream COMMAND --help` for a command's options."
     },
     subcommands = {BrokerCommand.class, DemoCommand.class, IngestCommand.class,
-        InitModelCommand.class, GenerateCommand.class, ScoreCommand.class, SftCommand.class, DemoCorpusCommand.class})
+        InitModelCommand.class, GenerateCommand.class, ScoreCommand.class, SftCommand.class, DemoCorpusCommand.class,
+        LearnCommand.class, TrainCommand.class})
 public final class PrefstreamCommand implements Runnable {
   @Spec CommandSpec spec;
 
