@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A Llama-architecture decoder (Llama, SmolLM, Qwen2 with q/k/v biases) on a {@link Backend}:
@@ -37,6 +38,8 @@ public final class LlamaModel {
   private final Weight head; // == embed when tied
   private final Layer[] layers;
   private LoraAdapter lora;
+  /** Set once {@link #sibling()} shares the base weights: they must then stay frozen. */
+  private final AtomicBoolean shared;
   private Workspace ws;
   private long passes;
   private long lastKeepingPass = -1;
@@ -75,7 +78,9 @@ public final class LlamaModel {
     }
   }
 
-  private LlamaModel(LlamaConfig cfg, Backend be, Weight embed, Weight norm, Weight head, Layer[] layers) {
+  private LlamaModel(LlamaConfig cfg, Backend be, Weight embed, Weight norm, Weight head, Layer[] layers,
+      AtomicBoolean shared) {
+    this.shared = shared;
     this.cfg = cfg;
     this.be = be;
     this.embed = embed;
@@ -122,7 +127,7 @@ public final class LlamaModel {
       throw new IllegalArgumentException("weights contain tensors this Llama config does not use: " + unknown
           + (cfg.attentionBias() ? "" : " (attention_bias is false)"));
     }
-    return new LlamaModel(cfg, be, embed, norm, head, layers);
+    return new LlamaModel(cfg, be, embed, norm, head, layers, new AtomicBoolean());
   }
 
   private static NamedTensor get(Map<String, NamedTensor> t, Set<String> used, String name, int... shape) {
@@ -174,7 +179,15 @@ public final class LlamaModel {
       L.down = new Linear(src.down.module, src.down.in, src.down.out, src.down.w, src.down.bias);
       copy[l] = L;
     }
-    return new LlamaModel(cfg, be, embed, norm, head, copy);
+    shared.set(true);
+    return new LlamaModel(cfg, be, embed, norm, head, copy, shared);
+  }
+
+  private void requireOwnWeights(String what) {
+    if (shared.get()) {
+      throw new IllegalStateException(what + " would change base weights that sibling() models share; "
+          + "build a separate model from the tensors instead");
+    }
   }
 
   public LlamaConfig config() {
@@ -219,6 +232,7 @@ public final class LlamaModel {
   /** Folds the attached adapter into the base weights (W += scaling·B·A) and detaches it. */
   public void mergeLora() {
     if (lora == null) throw new IllegalStateException("no LoRA adapter is attached");
+    requireOwnWeights("mergeLora");
     for (Layer L : layers) {
       for (Linear lin : L.linears()) {
         LoraLinear ll = lin.lora;
@@ -354,7 +368,10 @@ public final class LlamaModel {
    */
   public ForwardPass forward(List<PromptResponse> batch, GradMode mode, boolean recompute) {
     if (mode == GradMode.LORA && lora == null) throw new IllegalStateException("LORA mode needs an attached adapter");
-    if (mode == GradMode.FULL) parameters(GradMode.FULL); // allocates the weight gradients
+    if (mode == GradMode.FULL) {
+      requireOwnWeights("FULL-mode training");
+      parameters(GradMode.FULL); // allocates the weight gradients
+    }
     Packed p = pack(batch);
     long id = ++passes;
     Workspace w = workspace(p.n());

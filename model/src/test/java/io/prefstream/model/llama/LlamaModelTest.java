@@ -376,5 +376,7 @@ class LlamaModelTest {
     ForwardPass pass = policy.forward(batch, GradMode.LORA, false);
     reference.logProbs(batch); // the sibling's workspace is its own: the policy's pass stays valid
     pass.backward(SEQ_WEIGHTS);
+    assertThatThrownBy(policy::mergeLora).hasMessageContaining("sibling");
+    assertThatThrownBy(() -> reference.forward(batch, GradMode.FULL, false)).hasMessageContaining("sibling");
   }
 }
