@@ -132,4 +132,17 @@ class GeneratorTest {
         .hasMessageContaining("context");
     assertThatThrownBy(() -> new SamplingParams(-1, 0, 1, 0, 1, -1, List.of())).hasMessageContaining("temperature");
   }
+
+  @Test
+  void concurrentGenerationsOnOneModelMatchSequentialOnes() throws Exception {
+    Generator g = new Generator(MODEL);
+    int[] a = g.generate(PROMPT, sampled(21, 12), null, null).tokens();
+    int[] b = g.generate(new int[] {3, 3, 7}, sampled(22, 12), null, null).tokens();
+    try (var pool = java.util.concurrent.Executors.newFixedThreadPool(2)) {
+      var fa = pool.submit(() -> g.generate(PROMPT, sampled(21, 12), null, null).tokens());
+      var fb = pool.submit(() -> g.generate(new int[] {3, 3, 7}, sampled(22, 12), null, null).tokens());
+      assertThat(fa.get()).isEqualTo(a);
+      assertThat(fb.get()).isEqualTo(b);
+    }
+  }
 }
