@@ -31,7 +31,7 @@ import picocli.CommandLine.Spec;
     },
     subcommands = {BrokerCommand.class, DemoCommand.class, IngestCommand.class,
         InitModelCommand.class, GenerateCommand.class, ScoreCommand.class, SftCommand.class, DemoCorpusCommand.class,
-        LearnCommand.class, TrainCommand.class})
+        LearnCommand.class, TrainCommand.class, ServeCommand.class, RolloutCommand.class})
 public final class PrefstreamCommand implements Runnable {
   @Spec CommandSpec spec;
 

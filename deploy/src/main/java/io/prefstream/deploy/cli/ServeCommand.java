@@ -1,0 +1,256 @@
+package io.prefstream.deploy.cli;
+
+import io.prefstream.deploy.kafka.EmbeddedKafka;
+import io.prefstream.schemas.avro.RolloutMode;
+import io.prefstream.schemas.topic.Topics;
+import io.prefstream.serving.ServingNode;
+import io.prefstream.serving.grpc.ServingConfig;
+import io.prefstream.serving.registry.RegistrySettings;
+import io.prefstream.serving.rollout.PromotionGate;
+import io.prometheus.metrics.exporter.httpserver.HTTPServer;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.PrintWriter;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code prefstream serve}: one serving replica ({@link ServingNode}) in the foreground. It follows
+ * prefstream.policy-updates and prefstream.rollout, publishes feedback to prefstream.events, and
+ * serves gRPC (Generation, Feedback, Rollout, health, reflection) and Prometheus metrics. Without
+ * {@code --bootstrap-servers} it starts an embedded broker first. Prints one line once serving and
+ * stops cleanly on Ctrl-C or SIGTERM.
+ */
+@Command(
+    name = "serve",
+    mixinStandardHelpOptions = true,
+    description = "Serve a policy over gRPC (Generate, GenerateStream, Score, Feedback.Submit, Rollout admin),"
+        + " hot-swapping each version the learner publishes as the rollout state says.")
+public final class ServeCommand implements Callable<Integer> {
+  private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
+
+  @Spec CommandSpec spec;
+
+  @Option(names = "--model", paramLabel = "DIR", required = true,
+      description = "Hugging Face model directory of the base weights (config.json, model.safetensors, tokenizer.json);"
+          + " e.g. what `prefstream init-model` writes.")
+  Path model;
+
+  @Option(names = "--checkpoints", paramLabel = "DIR",
+      description = "Root of the learner's checkpoint store; updates whose checkpoint lies elsewhere are refused."
+          + " Default: accept any local checkpoint an update names.")
+  Path checkpoints;
+
+  @Option(names = "--host", paramLabel = "ADDR", defaultValue = "0.0.0.0",
+      description = "Address gRPC listens on. Default: ${DEFAULT-VALUE}.")
+  String host;
+
+  @Option(names = "--port", paramLabel = "PORT", defaultValue = "" + ServingConfig.DEFAULT_PORT,
+      description = "gRPC port; 0 picks a free one. Default: ${DEFAULT-VALUE}.")
+  int port;
+
+  @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT,...",
+      description = "Kafka cluster to use. Default: none, so an embedded single-node broker is started.")
+  String bootstrapServers;
+
+  @Option(names = "--embedded-port", paramLabel = "PORT", defaultValue = "9092",
+      description = "Client port of the embedded broker (without --bootstrap-servers); 0 picks a free one."
+          + " Default: ${DEFAULT-VALUE}.")
+  int embeddedPort;
+
+  @Option(names = "--embedded-data-dir", paramLabel = "DIR",
+      description = "Data directory of the embedded broker. Default: a temporary directory deleted on exit.")
+  Path embeddedDataDir;
+
+  @Option(names = "--policy", paramLabel = "ID", defaultValue = "default",
+      description = "Policy served by requests that name none (by the base weights until a version arrives)."
+          + " Default: ${DEFAULT-VALUE}.")
+  String policy;
+
+  @Option(names = "--mode", paramLabel = "AUTO|MANUAL", defaultValue = "AUTO",
+      description = "Rollout mode of a policy whose desired state was never written: AUTO promotes each update"
+          + " that passes the gate, MANUAL waits for `prefstream rollout promote`. Default: ${DEFAULT-VALUE}.")
+  RolloutMode mode;
+
+  @Option(names = "--gate-margin", paramLabel = "FRACTION", defaultValue = "0.05",
+      description = "AUTO promotes an update whose eval/rewards/accuracies is at least the stable version's minus"
+          + " this. Default: ${DEFAULT-VALUE}.")
+  double gateMargin;
+
+  @Option(names = "--replica-id", paramLabel = "ID",
+      description = "Names this replica in the rollout states it writes and in its Kafka client ids."
+          + " Default: the host name and gRPC port.")
+  String replicaId;
+
+  @Option(names = "--admin-token", paramLabel = "TOKEN",
+      description = "Bearer token the Rollout API requires (env PREFSTREAM_ADMIN_TOKEN). Default: none, and the"
+          + " Rollout API refuses every call.")
+  String adminToken;
+
+  @Option(names = "--tls-cert", paramLabel = "PEM", description = "Certificate chain (PEM); with --tls-key, gRPC is TLS only.")
+  Path tlsCert;
+
+  @Option(names = "--tls-key", paramLabel = "PEM", description = "Private key (PEM, PKCS#8) for --tls-cert.")
+  Path tlsKey;
+
+  @Option(names = "--max-concurrent", paramLabel = "N", defaultValue = "16",
+      description = "Generation and scoring requests run at once; more are refused with RESOURCE_EXHAUSTED."
+          + " Default: ${DEFAULT-VALUE}.")
+  int maxConcurrent;
+
+  @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "512",
+      description = "Largest sampling.max_new_tokens accepted. Default: ${DEFAULT-VALUE}.")
+  int maxNewTokens;
+
+  @Option(names = "--default-max-new-tokens", paramLabel = "N", defaultValue = "64",
+      description = "Tokens generated when a request asks for 0. Default: ${DEFAULT-VALUE}.")
+  int defaultMaxNewTokens;
+
+  @Option(names = "--max-prompt-chars", paramLabel = "N", defaultValue = "16384",
+      description = "Longest prompt (and scored response) in characters; the model's context also applies."
+          + " Default: ${DEFAULT-VALUE}.")
+  int maxPromptChars;
+
+  @Option(names = "--max-score-responses", paramLabel = "N", defaultValue = "16",
+      description = "Most responses one Score call ranks. Default: ${DEFAULT-VALUE}.")
+  int maxScoreResponses;
+
+  @Option(names = "--beta", paramLabel = "BETA", defaultValue = "0.1",
+      description = "β of the implicit reward β·(log π − log π_ref) when a Score request gives none; use the"
+          + " learner's. Default: ${DEFAULT-VALUE}.")
+  double beta;
+
+  @Option(names = "--metrics-port", paramLabel = "PORT", defaultValue = "9401",
+      description = "Port serving Prometheus metrics at /metrics; 0 picks a free one, -1 turns it off."
+          + " Default: ${DEFAULT-VALUE}.")
+  int metricsPort;
+
+  @Option(names = "--metrics-host", paramLabel = "HOST", defaultValue = "127.0.0.1",
+      description = "Address the metrics server listens on. Default: ${DEFAULT-VALUE}.")
+  String metricsHost;
+
+  private final CountDownLatch stop = new CountDownLatch(1);
+  private volatile ServingNode node;
+
+  /** Asks a running {@link #call()} to stop as Ctrl-C would (for tests that run it in a thread). */
+  void stop() {
+    stop.countDown();
+  }
+
+  /** The running replica, once started (for tests). */
+  ServingNode node() {
+    return node;
+  }
+
+  ServingConfig servingConfig() {
+    try {
+      return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
+          beta, Optional.ofNullable(adminToken), Optional.ofNullable(tlsCert), Optional.ofNullable(tlsKey));
+    } catch (IllegalArgumentException e) {
+      throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+    }
+  }
+
+  @Override
+  public Integer call() throws Exception {
+    if (metricsPort < -1 || metricsPort > 65_535) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--metrics-port must be -1 (off), 0 (any free port) or 1..65535, got " + metricsPort);
+    }
+    ServingConfig config = servingConfig();
+    PromotionGate gate;
+    try {
+      gate = new PromotionGate(gateMargin);
+    } catch (IllegalArgumentException e) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--gate-margin: " + e.getMessage());
+    }
+    String replica = replicaId != null ? replicaId : hostName() + "-" + port;
+    RegistrySettings settings = new RegistrySettings(policy, mode, gate, replica, Duration.ofSeconds(10));
+    List<AutoCloseable> resources = new ArrayList<>();
+    Thread hook = new Thread(stop::countDown, "prefstream-serve-shutdown");
+    try {
+      String bootstrap = bootstrapServers;
+      if (bootstrap == null || bootstrap.isBlank()) {
+        EmbeddedKafka kafka = EmbeddedKafka.start(EmbeddedKafka.Options.defaults()
+            .withPort(embeddedPort).withDataDir(embeddedDataDir));
+        resources.addFirst(kafka);
+        kafka.ensureDefaultTopics();
+        bootstrap = kafka.bootstrapServers();
+      } else {
+        EmbeddedKafka.ensureTopics(bootstrap, Topics.all(replication(bootstrap)));
+      }
+      PrometheusRegistry prometheus = new PrometheusRegistry();
+      ServingNode n = ServingNode.startWithKafka(bootstrap, model, Optional.ofNullable(checkpoints), config, settings,
+          prometheus);
+      resources.addFirst(n);
+      node = n;
+      String metricsAt = "off";
+      if (metricsPort >= 0) {
+        HTTPServer server = HTTPServer.builder().hostname(metricsHost).port(metricsPort).registry(prometheus).buildAndStart();
+        resources.addFirst(server);
+        metricsAt = "http://" + metricsHost + ":" + server.getPort() + "/metrics";
+      }
+      Runtime.getRuntime().addShutdownHook(hook);
+      PrintWriter out = spec.commandLine().getOut();
+      out.println("serving policy '" + policy + "' on " + host + ":" + n.port() + (config.tlsCert().isPresent() ? " (TLS)" : "")
+          + ", Kafka " + bootstrap + ", metrics " + metricsAt);
+      out.flush();
+      stop.await();
+      LOG.info("Stopping the server");
+      return 0;
+    } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(hook);
+      } catch (IllegalStateException shuttingDown) {
+        // The JVM is exiting, which is why we are here.
+      }
+      node = null;
+      closeAll(resources);
+    }
+  }
+
+  private static String hostName() {
+    try {
+      return InetAddress.getLocalHost().getHostName();
+    } catch (java.io.IOException e) {
+      return "replica";
+    }
+  }
+
+  private static short replication(String bootstrap) throws Exception {
+    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000))) {
+      int brokers = admin.describeCluster().nodes().get(30, TimeUnit.SECONDS).size();
+      return (short) Math.max(1, Math.min(3, brokers));
+    }
+  }
+
+  private static void closeAll(List<AutoCloseable> resources) throws Exception {
+    Exception first = null;
+    for (AutoCloseable r : resources) {
+      try {
+        r.close();
+      } catch (Exception e) {
+        if (first == null) first = e;
+        else first.addSuppressed(e);
+      }
+    }
+    if (first != null) throw first;
+  }
+}
