@@ -53,6 +53,11 @@ final class Harness implements AutoCloseable {
 
   /** Defaults, except what {@code tweak} changes; evaluation share 0 unless the tweak sets one. */
   static Harness create(java.util.function.UnaryOperator<IngestConfig.Builder> tweak) {
+    return create(tweak, new PreferenceEventDecoder());
+  }
+
+  /** As {@link #create(java.util.function.UnaryOperator)}, decoding with {@code decoder}. */
+  static Harness create(java.util.function.UnaryOperator<IngestConfig.Builder> tweak, PreferenceEventDecoder decoder) {
     Path dir;
     try {
       dir = Files.createTempDirectory("ingest-ttd-");
@@ -60,14 +65,14 @@ final class Harness implements AutoCloseable {
       throw new UncheckedIOException(e);
     }
     IngestConfig config = tweak.apply(IngestConfig.builder("ttd:9092", dir).evalShare(0.0)).build();
-    return new Harness(config, dir);
+    return new Harness(config, dir, decoder);
   }
 
-  private Harness(IngestConfig config, Path stateDir) {
+  private Harness(IngestConfig config, Path stateDir, PreferenceEventDecoder decoder) {
     this.config = config;
     this.stateDir = stateDir;
     this.metrics = new IngestMetrics(new PrometheusRegistry());
-    this.driver = new TopologyTestDriver(IngestTopology.build(config, metrics, new PreferenceEventDecoder()),
+    this.driver = new TopologyTestDriver(IngestTopology.build(config, metrics, decoder),
         config.streamsProperties(), T0);
     this.events = driver.createInputTopic(Topics.EVENTS, new ByteArraySerializer(), new ByteArraySerializer());
     this.dlq = driver.createOutputTopic(Topics.EVENTS_DLQ, new StringDeserializer(),

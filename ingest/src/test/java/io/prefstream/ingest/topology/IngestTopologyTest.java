@@ -5,6 +5,7 @@ import static io.prefstream.ingest.topology.Harness.comparison;
 import static io.prefstream.ingest.topology.Harness.event;
 import static io.prefstream.ingest.topology.Harness.thumb;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.prefstream.ingest.config.UnpairedPolicy;
 import io.prefstream.schemas.avro.Comparison;
@@ -16,6 +17,11 @@ import io.prefstream.schemas.avro.PreferencePair;
 import io.prefstream.schemas.avro.Rating;
 import io.prefstream.schemas.avro.Thumb;
 import io.prefstream.schemas.avro.UnpairedExample;
+import io.prefstream.schemas.registry.RegistryConfig;
+import io.prefstream.schemas.registry.SchemaRegistryClient;
+import io.prefstream.schemas.serde.DecodeException;
+import io.prefstream.schemas.serde.DecodeFailure;
+import io.prefstream.schemas.serde.PreferenceEventDecoder;
 import io.prefstream.schemas.topic.Topics;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -91,6 +97,22 @@ class IngestTopologyTest {
 
         assertThat(h.readDlq()).singleElement()
             .satisfies(l -> assertThat(l.getReason()).isEqualTo(DeadLetterReason.UNKNOWN_SCHEMA));
+      }
+    }
+
+    @Test
+    void aSchemaRegistryOutageStopsTheTaskInsteadOfDeadLetteringGoodEvents() {
+      // A registry that refuses connections, asked once: the Confluent-framed event cannot be read
+      // now, but that is not the event's fault.
+      RegistryConfig unreachable = RegistryConfig.of("http://127.0.0.1:1")
+          .withRetries(1, Duration.ofMillis(1), Duration.ofMillis(1));
+      try (SchemaRegistryClient registry = new SchemaRegistryClient(unreachable);
+          Harness h = Harness.create(b -> b, new PreferenceEventDecoder(registry))) {
+        assertThatThrownBy(() -> h.sendBytes(null, new byte[] {0, 0, 0, 0, 7, 2, 'x'}))
+            .cause().isInstanceOfSatisfying(DecodeException.class,
+                e -> assertThat(e.reason()).isEqualTo(DecodeFailure.REGISTRY_UNAVAILABLE));
+        assertThat(h.readDlq()).isEmpty();
+        assertThat(h.metrics.invalidTotal()).isZero();
       }
     }
 
