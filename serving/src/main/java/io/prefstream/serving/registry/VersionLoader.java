@@ -23,11 +23,14 @@ import java.util.function.Consumer;
 public final class VersionLoader {
   private final BaseModel base;
   private final Optional<Path> storeRoot;
+  /** Base weights on the backend once; LoRA versions are siblings that share them (never modified). */
+  private final LlamaModel shared;
 
   /** @param storeRoot when present, checkpoints outside this directory are refused */
   public VersionLoader(BaseModel base, Optional<Path> storeRoot) {
     this.base = base;
     this.storeRoot = storeRoot.map(p -> p.toAbsolutePath().normalize());
+    this.shared = LlamaModel.create(base.config(), base.weights(), base.backend());
   }
 
   public BaseModel base() {
@@ -36,7 +39,7 @@ public final class VersionLoader {
 
   /** The base weights as version 0 (reference "base"); never released while the registry lives. */
   LoadedPolicy loadBase(Consumer<LoadedPolicy> onRelease) {
-    LlamaModel m = LlamaModel.create(base.config(), base.weights(), base.backend());
+    LlamaModel m = shared.sibling();
     return new LoadedPolicy(0, PolicyRegistry.BASE_REFERENCE, Map.of(), m, onRelease);
   }
 
@@ -77,7 +80,7 @@ public final class VersionLoader {
       PolicyCheckpoint.Loaded loaded = PolicyCheckpoint.load(cp, base.config());
       LlamaModel m;
       if (loaded.isLora()) {
-        m = LlamaModel.create(base.config(), base.weights(), base.backend());
+        m = shared.sibling();
         m.attachLora(loaded.adapter().orElseThrow().config(), loaded.adapter().orElseThrow().tensors());
       } else {
         m = LlamaModel.create(base.config(), loaded.fullWeights().orElseThrow(), base.backend());
