@@ -98,7 +98,7 @@ public final class LearnCommand implements Callable<Integer> {
   private final CountDownLatch stop = new CountDownLatch(1);
 
   /** Asks a running {@link #call()} to stop as Ctrl-C would (for tests that run it in a thread). */
-  void stop() {
+  public void stop() {
     stop.countDown();
   }
 
