@@ -86,7 +86,8 @@ public final class IngestTopology {
     // Bytes in: a serde that threw on bad input would stop the stream (or skip silently with a
     // handler); decoding inside a processor turns bad bytes into dead letters with their origin.
     KStream<String, Checked> checked = builder
-        .stream(Topics.EVENTS, Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()).withName("events-in"))
+        .stream(Topics.EVENTS, Consumed.with(Serdes.ByteArray(), Serdes.ByteArray())
+            .withTimestampExtractor(new ArrivalTimestamps()).withName("events-in"))
         .process(() -> new DecodeValidateProcessor(decoder, validator, metrics), Named.as("decode-validate"));
 
     Map<String, KStream<String, Checked>> outcome = checked.split(Named.as("checked-"))
