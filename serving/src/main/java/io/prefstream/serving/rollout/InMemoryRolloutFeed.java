@@ -24,8 +24,9 @@ public final class InMemoryRolloutFeed implements RolloutFeed {
 
   @Override
   public synchronized void start(Listener listener) {
-    for (PolicyUpdate u : updates) listener.onPolicyUpdate(u);
+    // Desired states first, as the Kafka feed does, so replayed updates are judged against them.
     for (RolloutState s : states.values()) listener.onRolloutState(s);
+    for (PolicyUpdate u : updates) listener.onPolicyUpdate(u);
     listeners.add(listener);
   }
 

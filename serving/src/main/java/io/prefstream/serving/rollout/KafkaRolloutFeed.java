@@ -73,37 +73,63 @@ public final class KafkaRolloutFeed implements RolloutFeed {
     c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     c.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 50);
     consumer = new KafkaConsumer<>(c, new ByteArrayDeserializer(), new ByteArrayDeserializer());
-    List<TopicPartition> parts = new ArrayList<>();
-    for (String topic : List.of(Topics.POLICY_UPDATES, Topics.ROLLOUT)) {
-      List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
-      if (infos == null || infos.isEmpty()) {
-        throw new IllegalStateException("topic " + topic + " does not exist at " + bootstrapServers
-            + "; create the prefstream topics first (the serve command does)");
+    List<TopicPartition> rollout = partitions(Topics.ROLLOUT);
+    List<TopicPartition> updates = partitions(Topics.POLICY_UPDATES);
+    // The desired states first, up to their end: a replica replaying old updates must know the
+    // current mode and stable version before it judges them, or it could auto-promote past an
+    // operator's rollback.
+    consumer.assign(rollout);
+    consumer.seekToBeginning(rollout);
+    Map<TopicPartition, Long> end = consumer.endOffsets(rollout, Duration.ofSeconds(30));
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while (rollout.stream().anyMatch(tp -> consumer.position(tp) < end.get(tp))) {
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("could not read " + Topics.ROLLOUT + " to its end within 60 s at " + bootstrapServers);
       }
-      for (PartitionInfo i : infos) parts.add(new TopicPartition(i.topic(), i.partition()));
+      deliver(consumer.poll(Duration.ofMillis(200)), listener);
     }
-    consumer.assign(parts);
-    consumer.seekToBeginning(parts);
+    Map<TopicPartition, Long> positions = new HashMap<>();
+    for (TopicPartition tp : rollout) positions.put(tp, consumer.position(tp));
+    List<TopicPartition> all = new ArrayList<>(rollout);
+    all.addAll(updates);
+    consumer.assign(all);
+    positions.forEach(consumer::seek);
+    consumer.seekToBeginning(updates);
     thread = new Thread(() -> poll(listener), clientId + "-rollout-feed");
     thread.setDaemon(true);
     thread.start();
   }
 
+  private List<TopicPartition> partitions(String topic) {
+    List<PartitionInfo> infos = consumer.partitionsFor(topic, Duration.ofSeconds(30));
+    if (infos == null || infos.isEmpty()) {
+      throw new IllegalStateException("topic " + topic + " does not exist at " + bootstrapServers
+          + "; create the prefstream topics first (the serve command does)");
+    }
+    List<TopicPartition> parts = new ArrayList<>();
+    for (PartitionInfo i : infos) parts.add(new TopicPartition(i.topic(), i.partition()));
+    return parts;
+  }
+
+  private static void deliver(Iterable<ConsumerRecord<byte[], byte[]>> records, Listener listener) {
+    for (ConsumerRecord<byte[], byte[]> r : records) {
+      if (r.value() == null) continue; // a tombstone: nothing to apply
+      try {
+        if (r.topic().equals(Topics.POLICY_UPDATES)) {
+          listener.onPolicyUpdate(UPDATES.deserializer().deserialize(r.topic(), r.value()));
+        } else {
+          listener.onRolloutState(STATES.deserializer().deserialize(r.topic(), r.value()));
+        }
+      } catch (RuntimeException e) {
+        LOG.error("skipping the record at {}-{}@{}: {}", r.topic(), r.partition(), r.offset(), e.toString(), e);
+      }
+    }
+  }
+
   private void poll(Listener listener) {
     try {
       while (running.get()) {
-        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(200))) {
-          if (r.value() == null) continue; // a tombstone: nothing to apply
-          try {
-            if (r.topic().equals(Topics.POLICY_UPDATES)) {
-              listener.onPolicyUpdate(UPDATES.deserializer().deserialize(r.topic(), r.value()));
-            } else {
-              listener.onRolloutState(STATES.deserializer().deserialize(r.topic(), r.value()));
-            }
-          } catch (RuntimeException e) {
-            LOG.error("skipping the record at {}-{}@{}: {}", r.topic(), r.partition(), r.offset(), e.toString(), e);
-          }
-        }
+        deliver(consumer.poll(Duration.ofMillis(200)), listener);
       }
     } catch (WakeupException e) {
       if (running.get()) throw e;

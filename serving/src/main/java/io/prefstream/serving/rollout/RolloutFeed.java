@@ -14,7 +14,7 @@ import java.util.concurrent.CompletableFuture;
  * so every replica ends in the state the feed holds last.
  */
 public interface RolloutFeed extends AutoCloseable {
-  /** Receives the feed's records in order: first everything retained, then new records. */
+  /** Receives the retained desired states first, then the retained updates, then new records in order. */
   interface Listener {
     void onPolicyUpdate(PolicyUpdate update);
 

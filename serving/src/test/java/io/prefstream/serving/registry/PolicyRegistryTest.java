@@ -183,4 +183,24 @@ class PolicyRegistryTest {
       assertThat(ref.version()).isEqualTo(1);
     }
   }
+
+  @Test
+  void aReplicaStartedLaterReplaysUpdatesWithoutPromotingPastARollback() throws Exception {
+    registry(RolloutMode.AUTO);
+    feed.publishUpdate(fx.writeVersion("replay", 1, 0.8));
+    feed.publishUpdate(fx.writeVersion("replay", 2, 0.9));
+    awaitServing(registry, "replay", 2);
+    registry.rollback("replay", 1, "bad", "op");
+    awaitServing(registry, "replay", 1);
+    registry.close();
+
+    try (PolicyRegistry late = new PolicyRegistry(new VersionLoader(fx.base, Optional.of(fx.store.root())), feed,
+        RegistrySettings.defaults("late").withDefaultMode(RolloutMode.AUTO), metrics).start()) {
+      awaitServing(late, "replay", 1);
+      late.awaitLoads();
+      assertThat(late.status("replay").mode()).isEqualTo("MANUAL");
+      assertThat(feed.rolloutState("replay").getStableVersion()).isEqualTo(1L);
+      assertThat(late.versions("replay")).extracting(VersionView::loadState).containsExactly("serving", "available");
+    }
+  }
 }
