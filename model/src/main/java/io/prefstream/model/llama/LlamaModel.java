@@ -51,19 +51,6 @@ public final class LlamaModel {
     Linear[] linears() {
       return new Linear[] {q, k, v, o, gate, up, down};
     }
-
-    Linear linear(String module) {
-      return switch (module) {
-        case "q_proj" -> q;
-        case "k_proj" -> k;
-        case "v_proj" -> v;
-        case "o_proj" -> o;
-        case "gate_proj" -> gate;
-        case "up_proj" -> up;
-        case "down_proj" -> down;
-        default -> throw new IllegalArgumentException(module);
-      };
-    }
   }
 
   /** A batch laid out as one packed token stream. */
