@@ -93,11 +93,21 @@ public interface Backend extends AutoCloseable {
   void attentionBackward(Buf dq, Buf dk, Buf dv, Buf dOut, Buf out, Buf lse, Buf q, Buf k, Buf v,
       SeqLayout layout, int heads, int kvHeads, int headDim);
 
+  /** Row granularity of KV caches: a cache's capacity must be a multiple of this. */
+  int KV_CACHE_ALIGN = 64;
+
   /**
-   * Attention of n new queries (absolute positions past..past+n-1) over a KV cache whose rows
-   * 0..past+n-1 are filled: kCache/vCache[capacity, kvHeads·hd]. For generation.
+   * Writes keys and values of n new tokens (k/v[n, kvHeads·hd]) at positions past..past+n-1 of a
+   * layer's KV cache. Each cache buffer holds capacity·kvHeads·hd floats (capacity a multiple of
+   * {@link #KV_CACHE_ALIGN}); its layout is the backend's own, so fill it only through this op.
    */
-  void attentionCached(Buf out, Buf q, Buf kCache, Buf vCache, int past, int n,
+  void kvAppend(Buf kCache, Buf vCache, Buf k, Buf v, int past, int n, int capacity, int kvHeads, int headDim);
+
+  /**
+   * Attention of n new queries q[n, heads·hd] (absolute positions past..past+n-1) over the cache
+   * positions 0..past+i (filled by {@link #kvAppend}). For generation.
+   */
+  void attentionCached(Buf out, Buf q, Buf kCache, Buf vCache, int past, int n, int capacity,
       int heads, int kvHeads, int headDim);
 
   /** h[n] = silu(g)·u. */

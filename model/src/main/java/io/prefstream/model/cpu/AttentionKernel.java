@@ -148,8 +148,22 @@ final class AttentionKernel {
     return (len + RB - 1) / RB;
   }
 
-  /** Queries at absolute positions past..past+n-1 over cache rows 0..past+i. */
-  static void cached(WorkerPool pool, float[] out, float[] q, float[] kc, float[] vc, int past, int n,
+  /**
+   * KV cache layout on the CPU: keys transposed per kv head, [kvHeads, hd, capacity], so scores
+   * vectorise over cached positions without a transpose per step; values row-major [capacity,
+   * kvHeads·hd].
+   */
+  static void append(float[] kc, float[] vc, float[] k, float[] v, int past, int n, int cap, int kvHeads, int hd) {
+    int kd = kvHeads * hd;
+    for (int i = 0; i < n; i++) {
+      int row = i * kd; // token i in k and v
+      for (int c = 0; c < kd; c++) kc[c * cap + past + i] = k[row + c]; // c = kvHead·hd + d
+      System.arraycopy(v, row, vc, (past + i) * kd, kd);
+    }
+  }
+
+  /** Queries at absolute positions past..past+n-1 over cache positions 0..past+i. */
+  static void cached(WorkerPool pool, float[] out, float[] q, float[] kc, float[] vc, int past, int n, int cap,
       int heads, int kvHeads, int hd) {
     int group = heads / kvHeads;
     float scale = (float) (1.0 / Math.sqrt(hd));
@@ -157,13 +171,11 @@ final class AttentionKernel {
     int total = past + n;
     pool.forEach(heads, h -> {
       int kvh = h / group;
-      int tp = roundUp(total);
-      float[] kt = transpose(0, kc, 0, total, kd, kvh * hd, hd, tp);
-      float[] sc = scratch(1, tp);
+      float[] sc = scratch(1, roundUp(total));
       for (int i = 0; i < n; i++) {
         int qo = i * qd + h * hd;
         int keys = past + i + 1;
-        scores(sc, kt, tp, q, qo, hd, keys, scale);
+        scores(sc, kc, kvh * hd * cap, cap, q, qo, hd, keys, scale);
         float max = Float.NEGATIVE_INFINITY;
         for (int j = 0; j < keys; j++) max = Math.max(max, sc[j]);
         float inv = 1f / expInPlace(sc, keys, max);
@@ -185,15 +197,16 @@ final class AttentionKernel {
   }
 
   /**
-   * dst[j] = scale · Σ_d x[xo+d]·t[d, j] for j < keys, vectorised over j. Four accumulators take
+   * dst[j] = scale · Σ_d x[xo+d]·t[tOff + d·tp + j] for j < keys (rounded up to whole vectors,
+   * which t must hold), vectorised over j. Four accumulators take
    * d = 0,1,2,3 mod 4 (independent fma chains instead of one latency-bound chain), summed in a
    * fixed order at the end.
    */
-  private static void scores(float[] dst, float[] t, int tp, float[] x, int xo, int hd, int keys, float scale) {
+  private static void scores(float[] dst, float[] t, int tOff, int tp, float[] x, int xo, int hd, int keys, float scale) {
     int d4 = hd & ~3;
     for (int jb = 0; jb < keys; jb += L) {
       FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-      int o = jb;
+      int o = tOff + jb;
       int d = 0;
       for (; d < d4; d += 4, o += 4 * tp) {
         a0 = FloatVector.fromArray(S, t, o).fma(FloatVector.broadcast(S, x[xo + d]), a0);

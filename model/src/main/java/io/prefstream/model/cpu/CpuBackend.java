@@ -209,8 +209,27 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public void attentionCached(Buf out, Buf q, Buf kCache, Buf vCache, int past, int n, int heads, int kvHeads, int headDim) {
-    AttentionKernel.cached(pool, a(out), a(q), a(kCache), a(vCache), past, n, heads, kvHeads, headDim);
+  public void kvAppend(Buf kCache, Buf vCache, Buf k, Buf v, int past, int n, int capacity, int kvHeads, int headDim) {
+    checkCache(kCache, capacity, kvHeads, headDim);
+    checkCache(vCache, capacity, kvHeads, headDim);
+    if (past < 0 || past + n > capacity) {
+      throw new IllegalArgumentException("cannot append " + n + " tokens at " + past + " to a cache of " + capacity);
+    }
+    AttentionKernel.append(a(kCache), a(vCache), a(k), a(v), past, n, capacity, kvHeads, headDim);
+  }
+
+  @Override
+  public void attentionCached(Buf out, Buf q, Buf kCache, Buf vCache, int past, int n, int capacity,
+      int heads, int kvHeads, int headDim) {
+    checkCache(kCache, capacity, kvHeads, headDim);
+    AttentionKernel.cached(pool, a(out), a(q), a(kCache), a(vCache), past, n, capacity, heads, kvHeads, headDim);
+  }
+
+  private static void checkCache(Buf cache, int capacity, int kvHeads, int headDim) {
+    if (capacity % KV_CACHE_ALIGN != 0) {
+      throw new IllegalArgumentException("KV cache capacity " + capacity + " is not a multiple of " + KV_CACHE_ALIGN);
+    }
+    check(cache, (long) capacity * kvHeads * headDim, "KV cache");
   }
 
   @Override

@@ -495,12 +495,13 @@ public final class LlamaModel {
       throw new IllegalArgumentException("KV cache capacity must be in [1, " + cfg.maxPositions() + "], got " + capacity);
     }
     long kd = (long) cfg.numKvHeads() * cfg.headDim();
+    int rows = (capacity + Backend.KV_CACHE_ALIGN - 1) / Backend.KV_CACHE_ALIGN * Backend.KV_CACHE_ALIGN;
     Buf[] k = new Buf[layers.length], v = new Buf[layers.length];
     for (int l = 0; l < layers.length; l++) {
-      k[l] = be.alloc(capacity * kd);
-      v[l] = be.alloc(capacity * kd);
+      k[l] = be.alloc(rows * kd);
+      v[l] = be.alloc(rows * kd);
     }
-    return new KvCache(k, v, capacity);
+    return new KvCache(k, v, capacity, rows);
   }
 
   /**
@@ -548,9 +549,8 @@ public final class LlamaModel {
       L.v.forward(be, a.v, a.xn1, n, false, su);
       be.ropeForward(a.q, pos, n, h, hd, cfg.ropeTheta());
       be.ropeForward(a.k, pos, n, kvh, hd, cfg.ropeTheta());
-      be.copy(cache.k[l], past * kd, a.k, 0, n * kd);
-      be.copy(cache.v[l], past * kd, a.v, 0, n * kd);
-      be.attentionCached(a.att, a.q, cache.k[l], cache.v[l], past, n, h, kvh, hd);
+      be.kvAppend(cache.k[l], cache.v[l], a.k, a.v, past, n, cache.rows, kvh, hd);
+      be.attentionCached(a.att, a.q, cache.k[l], cache.v[l], past, n, cache.rows, h, kvh, hd);
       L.o.forward(be, x, a.att, n, true, su); // residual in place
       be.rmsnormForward(a.xn2, a.rstd2, x, L.mlpNorm.value, n, c, eps);
       L.gate.forward(be, a.g, a.xn2, n, false, su);

@@ -165,10 +165,14 @@ public abstract class BackendContractTest {
     Buf out = be.alloc(n * qd), lse = be.alloc(n * heads);
     be.attentionForward(out, lse, buf(q), buf(k), buf(v), SeqLayout.of(n), heads, kv, hd);
     float[] full = host(out);
-    Buf kc = buf(k), vc = buf(v);
+    int cap = Backend.KV_CACHE_ALIGN;
+    Buf kc = be.alloc((long) cap * kd), vc = be.alloc((long) cap * kd);
     int past = 12;
+    // fill the cache in two appends, as prefill and a decode step would
+    be.kvAppend(kc, vc, buf(Arrays.copyOf(k, 5 * kd)), buf(Arrays.copyOf(v, 5 * kd)), 0, 5, cap, kv, hd);
+    be.kvAppend(kc, vc, buf(Arrays.copyOfRange(k, 5 * kd, n * kd)), buf(Arrays.copyOfRange(v, 5 * kd, n * kd)), 5, n - 5, cap, kv, hd);
     Buf cached = be.alloc((n - past) * qd);
-    be.attentionCached(cached, buf(Arrays.copyOfRange(q, past * qd, n * qd)), kc, vc, past, n - past, heads, kv, hd);
+    be.attentionCached(cached, buf(Arrays.copyOfRange(q, past * qd, n * qd)), kc, vc, past, n - past, cap, heads, kv, hd);
     assertThat(Ref.relErr(host(cached), Ref.toDouble(Arrays.copyOfRange(full, past * qd, n * qd)))).isLessThan(1e-6);
   }
 
