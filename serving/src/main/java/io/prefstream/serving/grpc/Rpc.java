@@ -5,6 +5,7 @@ import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
 import io.prefstream.serving.metrics.ServingMetrics;
+import io.prefstream.serving.registry.FeedUnavailableException;
 import io.prefstream.serving.registry.RefusedVersionException;
 import io.prefstream.serving.registry.UnknownPolicyException;
 import java.util.NoSuchElementException;
@@ -14,7 +15,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Runs one RPC body and maps what it throws to a gRPC status in one place: validation errors are
  * INVALID_ARGUMENT (their message names the field), unknown policies and versions NOT_FOUND,
- * refused versions and states that forbid the call FAILED_PRECONDITION, a cancelled call
+ * refused versions and states that forbid the call FAILED_PRECONDITION, a rollout feed that does
+ * not take a write UNAVAILABLE, a cancelled call
  * DEADLINE_EXCEEDED or CANCELLED, anything else INTERNAL (logged with its stack). Every call is
  * counted by method and code, and timed.
  */
@@ -69,7 +71,8 @@ final class Rpc {
 
   private static Status toStatus(String method, Throwable t) {
     if (t instanceof StatusRuntimeException s) return s.getStatus();
-    if (t instanceof Cancelled || (t instanceof io.grpc.StatusRuntimeException)) return cancelledStatus();
+    if (t instanceof Cancelled) return cancelledStatus();
+    if (t instanceof FeedUnavailableException) return Status.UNAVAILABLE.withDescription(t.getMessage());
     if (t instanceof UnknownPolicyException || t instanceof NoSuchElementException) {
       return Status.NOT_FOUND.withDescription(t.getMessage());
     }

@@ -491,12 +491,22 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
     ControlCommand cmd = ControlCommand.newBuilder().setCommandId(UUID.randomUUID().toString()).setPolicyId(policyId)
         .setAction(new PinReference(version.filter(v -> v != 0).orElse(null))).setIssuedBy(by).setIssuedAt(Instant.now())
         .build();
-    feed.publishControl(cmd).join();
+    awaitWrite(feed.publishControl(cmd), "the pin-reference command for policy '" + policyId + "'");
     return publishAndWait(s, next);
   }
 
+  private void awaitWrite(java.util.concurrent.CompletableFuture<Void> write, String what) throws InterruptedException {
+    try {
+      write.get(settings.adminWait().toMillis(), TimeUnit.MILLISECONDS);
+    } catch (java.util.concurrent.ExecutionException e) {
+      throw new FeedUnavailableException("could not write " + what + ": " + e.getCause(), e.getCause());
+    } catch (java.util.concurrent.TimeoutException e) {
+      throw new FeedUnavailableException("could not write " + what + " within " + settings.adminWait(), e);
+    }
+  }
+
   private RolloutView publishAndWait(Slot s, RolloutState next) throws InterruptedException {
-    feed.publishRollout(next).join();
+    awaitWrite(feed.publishRollout(next), "the rollout state of policy '" + s.policyId + "'");
     long deadline = System.nanoTime() + settings.adminWait().toNanos();
     synchronized (s) {
       while (!next.equals(s.desired)) {
