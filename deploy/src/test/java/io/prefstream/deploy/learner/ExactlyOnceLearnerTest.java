@@ -111,7 +111,8 @@ class ExactlyOnceLearnerTest {
     SplittableRandom rnd = new SplittableRandom(3);
     List<MicroBatch> input = new ArrayList<>();
     for (int i = 0; i < 10; i++) {
-      input.add(LearnerFixture.batch("b" + i, "p", i, rnd, 3));
+      // Pairs and KTO thumbs, like the ingest's batches.
+      input.add(LearnerFixture.batch("b" + i, "p", i, rnd, 3, i % 3 == 0 ? 0 : 2));
       // Another policy's batch in between: read past, never applied.
       if (i == 4) input.add(LearnerFixture.batch("q" + i, "q", i, rnd, 2));
     }

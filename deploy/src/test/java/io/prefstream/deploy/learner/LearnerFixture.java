@@ -9,6 +9,7 @@ import io.prefstream.schemas.avro.ControlCommand;
 import io.prefstream.schemas.avro.MicroBatch;
 import io.prefstream.schemas.avro.PolicyUpdate;
 import io.prefstream.schemas.avro.PreferencePair;
+import io.prefstream.schemas.avro.UnpairedExample;
 import io.prefstream.schemas.serde.SingleObjectCodec;
 import io.prefstream.schemas.topic.TopicSpec;
 import java.time.Duration;
@@ -84,6 +85,18 @@ final class LearnerFixture {
   }
 
   static MicroBatch batch(String id, String policy, long seq, SplittableRandom rnd, int pairs) {
+    return batch(id, policy, seq, rnd, pairs, 0);
+  }
+
+  /** A micro-batch of {@code pairs} preference pairs and {@code thumbs} unpaired thumbs (alternating up/down). */
+  static MicroBatch batch(String id, String policy, long seq, SplittableRandom rnd, int pairs, int thumbs) {
+    List<UnpairedExample> us = new ArrayList<>();
+    for (int i = 0; i < thumbs; i++) {
+      boolean up = i % 2 == 0;
+      us.add(UnpairedExample.newBuilder().setPrompt("Q" + rnd.nextInt(100) + ":")
+          .setResponse(" " + word(rnd, up ? "aeiou" : "xzqkv")).setDesirable(up).setSourceEventId(id + "-t" + i)
+          .setPolicyVersion(null).build());
+    }
     List<PreferencePair> ps = new ArrayList<>();
     for (int i = 0; i < pairs; i++) {
       ps.add(PreferencePair.newBuilder().setPrompt("Q" + rnd.nextInt(100) + ":").setChosen(" " + word(rnd, "aeiou"))
@@ -91,7 +104,7 @@ final class LearnerFixture {
     }
     Instant now = Instant.ofEpochMilli(1_700_000_000_000L + seq);
     return MicroBatch.newBuilder().setBatchId(id).setPolicyId(policy).setSequence(seq).setPairs(ps)
-        .setUnpaired(List.of()).setEventTimeStart(now).setEventTimeEnd(now).setCreatedAt(now).build();
+        .setUnpaired(us).setEventTimeStart(now).setEventTimeEnd(now).setCreatedAt(now).build();
   }
 
   private KafkaProducer<String, byte[]> producer() {

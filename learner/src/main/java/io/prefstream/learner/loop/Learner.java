@@ -88,6 +88,7 @@ public final class Learner implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Learner.class);
   static final String OTHER_POLICY = "OTHER_POLICY";
   static final String UNDECODABLE = "UNDECODABLE";
+  static final String FAILED = "FAILED";
 
   private final LearnerConfig config;
   private final PolicySession session;
@@ -374,7 +375,17 @@ public final class Learner implements AutoCloseable {
     TrainingBatch batch = TrainingBatch.of(mb);
     hooks.beforeStep(batch, trainer);
     long t0 = System.nanoTime();
-    StepOutcome o = trainer.step(batch, parentVersion);
+    StepOutcome o;
+    try {
+      o = trainer.step(batch, parentVersion);
+    } catch (IllegalArgumentException | IllegalStateException e) {
+      // A batch the model refuses (e.g. a sequence it cannot score) fails before the optimiser
+      // touches anything; stopping here would fail again on every restart, so it is read past.
+      log.error("policy {}: batch {} ({} offset {}) failed and is skipped", config.policyId(), batch.id(), where,
+          r.offset(), e);
+      pass(tp, r, batch.id(), FAILED);
+      return;
+    }
     metrics.step(o, (System.nanoTime() - t0) / 1e9);
     examplesSeen += batch.size();
     nextOffsets.put(tp, r.offset() + 1);

@@ -125,4 +125,25 @@ class PolicySessionTest {
     PolicySession resumed = PolicySession.open(base, new CpuBackend(), store, "p", CFG);
     assertThat(resumed.trainer().reference().id()).isEqualTo("v1");
   }
+
+  @Test
+  void fullFineTunedCheckpointResumesWithItsWeightsAndAReferenceOfItsOwn() throws Exception {
+    TrainerConfig full = CFG.toBuilder().gradMode(io.prefstream.model.train.GradMode.FULL).build();
+    CheckpointStore store = new CheckpointStore(storeDir);
+    PolicySession s = PolicySession.open(base, new CpuBackend(), store, "f", full);
+    for (TrainingBatch b : batches(2)) s.trainer().step(b, 0);
+    TrainerState st = new TrainerState(s.trainer().stepCount(), 6, Map.of(), "base", null, PolicyCheckpoint.FULL, Map.of());
+    LearnerCheckpoints.write(store, "f", 1, s.trainer(), st, List.of(), Optional.empty(), Optional.of(modelDir));
+    assertThat(store.open("f", 1).manifest().files()).containsKeys("model.safetensors", "config.json", "tokenizer.json",
+        "optimizer.bin", "trainer_state.json", "batches.json");
+
+    PolicySession resumed = PolicySession.open(base, new CpuBackend(), store, "f", full);
+    Map<String, NamedTensor> a = s.trainer().policy().exportWeights(), b = resumed.trainer().policy().exportWeights();
+    for (String k : a.keySet()) assertThat(b.get(k).data()).as(k).isEqualTo(a.get(k).data());
+    assertThat(resumed.trainer().optimizerState()).isEqualTo(s.trainer().optimizerState());
+    var seq = List.of(resumed.trainer().encoder().encode("Q1:", " aeiou"));
+    assertThat(resumed.trainer().reference().logProbs(seq).sum(0))
+        .isNotEqualTo(resumed.trainer().policy().logProbs(seq).sum(0));
+    assertThat(resumed.reference("v1").logProbs(seq).sum(0)).isEqualTo(resumed.trainer().policy().logProbs(seq).sum(0));
+  }
 }
