@@ -22,11 +22,16 @@ final class PromptKey {
     return HexFormat.of().formatHex(sha256(text.getBytes(StandardCharsets.UTF_8)));
   }
 
-  static byte[] sha256(byte[] bytes) {
+  // Looking a digest up per record costs more than hashing a short prompt; one per thread is safe.
+  private static final ThreadLocal<MessageDigest> SHA_256 = ThreadLocal.withInitial(() -> {
     try {
-      return MessageDigest.getInstance("SHA-256").digest(bytes);
+      return MessageDigest.getInstance("SHA-256");
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException("every JDK must provide SHA-256", e);
     }
+  });
+
+  static byte[] sha256(byte[] bytes) {
+    return SHA_256.get().digest(bytes);
   }
 }
