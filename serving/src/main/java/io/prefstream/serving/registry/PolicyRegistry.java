@@ -52,7 +52,8 @@ import org.slf4j.LoggerFactory;
 public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(PolicyRegistry.class);
   public static final String BASE_REFERENCE = "base";
-  private static final Pattern TRAILING_VERSION = Pattern.compile("(?:^|[^0-9])([0-9]{1,18})$");
+  /** Reference ids as the learner writes them: "base" or "v&lt;version&gt;". */
+  private static final Pattern VERSION_REFERENCE = Pattern.compile("v(0|[1-9][0-9]{0,18})");
 
   private final VersionLoader loader;
   private final RolloutFeed feed;
@@ -158,11 +159,11 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   }
 
   /**
-   * A lease on the reference model a version was trained against: the base weights for "base",
-   * otherwise the policy version the id ends with (loaded and verified on first use, then kept).
+   * A lease on the reference model a version was trained against: the base weights for "base" (or
+   * "v0"), the policy version for "v&lt;n&gt;" (loaded and verified on first use, then kept).
    */
   public Lease acquireReference(String policyId, String referenceId) throws RefusedVersionException {
-    if (referenceId == null || referenceId.isEmpty() || referenceId.equals(BASE_REFERENCE)) {
+    if (referenceId == null || referenceId.isEmpty() || referenceId.equals(BASE_REFERENCE) || referenceId.equals("v0")) {
       if (!base.tryAcquire()) throw new IllegalStateException("the base model was released");
       return new Lease(policyId, base, false);
     }
@@ -172,11 +173,11 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
       synchronized (s) {
         LoadedPolicy cached = s.references.get(referenceId);
         if (cached != null && cached.tryAcquire()) return new Lease(policyId, cached, false);
-        Matcher m = TRAILING_VERSION.matcher(referenceId);
-        Known k = m.find() ? s.known.get(Long.parseLong(m.group(1))) : null;
+        Matcher m = VERSION_REFERENCE.matcher(referenceId);
+        Known k = m.matches() ? s.known.get(Long.parseLong(m.group(1))) : null;
         if (k == null) {
           throw new RefusedVersionException("reference '" + referenceId + "' of policy '" + policyId
-              + "' is neither 'base' nor a version this replica knows");
+              + "' is neither 'base' nor 'v<n>' for a version this replica knows");
         }
         u = k.update;
       }
