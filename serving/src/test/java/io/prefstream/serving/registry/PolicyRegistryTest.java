@@ -203,4 +203,27 @@ class PolicyRegistryTest {
       assertThat(late.versions("replay")).extracting(VersionView::loadState).containsExactly("serving", "available");
     }
   }
+
+  @Test
+  void refusesACheckpointWithANonFiniteValueEvenWhenItsManifestIsIntact() throws Exception {
+    registry(RolloutMode.AUTO);
+    var good = fx.adapter(5);
+    var tensors = new java.util.LinkedHashMap<>(good.tensors());
+    String name = io.prefstream.model.peft.PeftAdapter.loraB(0, "q_proj");
+    float[] data = tensors.get(name).data().clone();
+    data[3] = Float.NaN;
+    tensors.put(name, new io.prefstream.model.tensor.NamedTensor(name, tensors.get(name).shape(), data));
+    var bad = new io.prefstream.model.peft.PeftAdapter(good.config(), tensors, good.baseModelNameOrPath());
+    var state = new io.prefstream.model.policy.TrainerState(1, 1, java.util.Map.of(), "base", null, "LORA",
+        java.util.Map.of("eval/rewards/accuracies", 0.9));
+    // Written around PolicyCheckpoint.writeLora (which refuses NaN): the manifest matches the bytes.
+    var cp = fx.store.write("nan", 1, "LORA", dir -> {
+      io.prefstream.model.peft.PeftAdapters.write(dir, bad, io.prefstream.model.safetensors.DType.F32);
+      java.nio.file.Files.write(dir.resolve(io.prefstream.model.policy.TrainerState.FILE), state.toJson());
+    });
+    feed.publishUpdate(Fixture.update(cp, 1, 0.9));
+    await().atMost(Duration.ofSeconds(20)).until(() -> !registry.status("nan").refused().isEmpty());
+    assertThat(registry.status("nan").refused().get(0)).contains("non-finite").contains(name);
+    assertThat(registry.status("nan").servingVersion()).isZero();
+  }
 }
