@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -96,6 +97,7 @@ public final class LearnCommand implements Callable<Integer> {
   String metricsHost;
 
   private final CountDownLatch stop = new CountDownLatch(1);
+  private final CountDownLatch finished = new CountDownLatch(1);
 
   /** Asks a running {@link #call()} to stop as Ctrl-C would (for tests that run it in a thread). */
   public void stop() {
@@ -111,7 +113,16 @@ public final class LearnCommand implements Callable<Integer> {
     }
     TrainerConfig trainerConfig = training.trainerConfig(cmd, training.constantSchedule(cmd));
     List<AutoCloseable> resources = new ArrayList<>();
-    Thread hook = new Thread(stop::countDown, "prefstream-learn-shutdown");
+    // The JVM exits once its shutdown hooks return, not when this thread is done: the hook waits
+    // for the current step and the final checkpoint (a crash there would be safe, just later).
+    Thread hook = new Thread(() -> {
+      stop.countDown();
+      try {
+        finished.await(2, TimeUnit.MINUTES);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }, "prefstream-learn-shutdown");
     try {
       String bootstrap = bootstrapServers;
       if (bootstrap == null || bootstrap.isBlank()) {
@@ -171,6 +182,7 @@ public final class LearnCommand implements Callable<Integer> {
           else first.addSuppressed(e);
         }
       }
+      finished.countDown();
       if (first != null) throw first;
     }
   }
