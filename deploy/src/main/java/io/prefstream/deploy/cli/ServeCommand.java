@@ -52,6 +52,10 @@ public final class ServeCommand implements Callable<Integer> {
           + " e.g. what `prefstream init-model` writes.")
   Path model;
 
+  @Option(names = "--device", paramLabel = "cpu|auto", defaultValue = "auto",
+      description = "Compute backend; auto picks the best available (this build: cpu). Default: ${DEFAULT-VALUE}.")
+  String device;
+
   @Option(names = "--checkpoints", paramLabel = "DIR",
       description = "Root of the learner's checkpoint store; updates whose checkpoint lies elsewhere are refused."
           + " Default: accept any local checkpoint an update names.")
@@ -172,6 +176,11 @@ public final class ServeCommand implements Callable<Integer> {
     if (metricsPort < -1 || metricsPort > 65_535) {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "--metrics-port must be -1 (off), 0 (any free port) or 1..65535, got " + metricsPort);
+    }
+    String d = device.trim().toLowerCase(java.util.Locale.ROOT);
+    if (!d.equals("cpu") && !d.equals("auto")) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--device " + device + ": expected cpu or auto (this"
+          + " build has the cpu backend only)");
     }
     ServingConfig config = servingConfig();
     PromotionGate gate;
