@@ -129,10 +129,16 @@ public final class KafkaRolloutFeed implements RolloutFeed {
   private void poll(Listener listener) {
     try {
       while (running.get()) {
-        deliver(consumer.poll(Duration.ofMillis(200)), listener);
+        try {
+          deliver(consumer.poll(Duration.ofMillis(200)), listener);
+        } catch (WakeupException e) {
+          if (running.get()) throw e;
+        } catch (RuntimeException e) {
+          // A replica keeps serving what it has; it retries the feed rather than dying with it.
+          LOG.error("reading the rollout feed failed; retrying in 1 s", e);
+          java.util.concurrent.locks.LockSupport.parkNanos(1_000_000_000L);
+        }
       }
-    } catch (WakeupException e) {
-      if (running.get()) throw e;
     } finally {
       consumer.close();
     }
