@@ -35,7 +35,8 @@ import org.apache.kafka.streams.StreamsConfig;
  * @param unpairedPolicy what becomes of thumbs unpaired at window close
  * @param evalShare share of pairs held out to {@code prefstream.eval}, in [0, 1]
  * @param batchSize items (pairs + unpaired examples) that close a micro-batch
- * @param batchMaxAge age of a batch's oldest item (wall-clock) that closes it when not full
+ * @param batchMaxAge age of a batch's oldest item that closes it when not full (wall clock against the
+ *     item's record time, i.e. the publication of the event that completed it)
  * @param commitInterval Streams commit interval: with exactly-once, how often transactions commit,
  *     hence the latency each hop adds
  * @param streamThreads Kafka Streams threads in this instance
@@ -143,6 +144,9 @@ public record IngestConfig(
     // The default lies under java.io.tmpdir, which the OS may clean while we run: set it explicitly.
     p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toAbsolutePath().toString());
     p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, Integer.toString(streamThreads));
+    // Punctuations (batch age, window close) and commits run between polls, so an idle poll delays
+    // them by up to this much; Kafka's 100 ms default would eat a fifth of the latency budget.
+    p.put(StreamsConfig.POLL_MS_CONFIG, "20");
     // Changelogs and repartition topics: 1 on the single-node embedded broker, 3 on a real cluster;
     // -1 defers to the broker's default.replication.factor.
     p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, Integer.toString(replicationFactor));

@@ -101,9 +101,9 @@ final class PairingProcessor implements Processor<String, PreferenceEvent, Strin
       case Comparison c -> {
         long t = event.getTimestamp().toEpochMilli();
         emitPair(event.getPolicyId(), event.getPrompt(), c.getChosen(), c.getRejected(),
-            List.of(event.getEventId()), event.getPolicyVersion(), t, t);
+            List.of(event.getEventId()), event.getPolicyVersion(), t, t, record.timestamp());
       }
-      case Thumb t -> addThumb(record.key(), event, t);
+      case Thumb t -> addThumb(record.key(), event, t, record.timestamp());
       default -> throw new IllegalStateException("validated event " + event.getEventId() + " has feedback "
           + event.getFeedback().getClass().getName());
     }
@@ -120,7 +120,7 @@ final class PairingProcessor implements Processor<String, PreferenceEvent, Strin
     return false;
   }
 
-  private void addThumb(String key, PreferenceEvent event, Thumb thumb) {
+  private void addThumb(String key, PreferenceEvent event, Thumb thumb, long recordTime) {
     long now = context.currentSystemTimeMs();
     ThumbWindow window = windows.get(key);
     if (window == null) {
@@ -138,7 +138,7 @@ final class PairingProcessor implements Processor<String, PreferenceEvent, Strin
         ThumbWindow.Thumb down = incoming.up() ? other : incoming;
         emitPair(window.policyId(), window.prompt(), up.response(), down.response(),
             List.of(up.eventId(), down.eventId()), olderVersion(up.policyVersion(), down.policyVersion()),
-            Math.min(up.eventTime(), down.eventTime()), Math.max(up.eventTime(), down.eventTime()));
+            Math.min(up.eventTime(), down.eventTime()), Math.max(up.eventTime(), down.eventTime()), recordTime);
         pairsMade++;
         other = other.markPaired();
         incoming = incoming.markPaired();
@@ -149,13 +149,16 @@ final class PairingProcessor implements Processor<String, PreferenceEvent, Strin
     windows.put(key, new ThumbWindow(window.policyId(), window.prompt(), window.closeAt(), pairsMade, thumbs));
   }
 
+  /**
+   * Forwards a pair. Its record time is that of the event that completed it (the publication time,
+   * when producers use create time), so the batching step can bound the latency from publication.
+   */
   private void emitPair(String policyId, String prompt, String chosen, String rejected, List<String> sources,
-      Long policyVersion, long tMin, long tMax) {
+      Long policyVersion, long tMin, long tMax, long recordTime) {
     boolean heldOut = holdOut.isHeldOut(prompt, chosen, rejected);
     metrics.pair(heldOut);
     PreferencePair pair = new PreferencePair(prompt, chosen, rejected, sources, policyVersion);
-    context.forward(new Record<>(policyId, new Item.Pair(policyId, pair, heldOut, tMin, tMax),
-        context.currentSystemTimeMs()));
+    context.forward(new Record<>(policyId, new Item.Pair(policyId, pair, heldOut, tMin, tMax), recordTime));
   }
 
   private void closeDueWindows(long now) {

@@ -462,6 +462,21 @@ class IngestTopologyTest {
     }
 
     @Test
+    void anItemsAgeCountsFromItsPublicationNotFromItsArrival() {
+      try (Harness h = Harness.create(b -> b.batchSize(32).batchMaxAge(Duration.ofSeconds(2)))) {
+        // Published 1.5 s ago (its record time) but read only now, as after a backlog upstream.
+        byte[] value = new io.prefstream.schemas.serde.PreferenceEventSerializer(
+            io.prefstream.schemas.serde.Encoding.SINGLE_OBJECT).serialize(Topics.EVENTS, comparison("e", "p", "a", "b", T0));
+        h.events.pipeInput(new org.apache.kafka.streams.test.TestRecord<>(null, value, h.now().minusMillis(1500)));
+        // 1.9 s after publication: not yet; 2.05 s: out.
+        h.advance(Duration.ofMillis(400));
+        assertThat(h.readBatches()).isEmpty();
+        h.advance(Duration.ofMillis(150));
+        assertThat(h.readBatches()).hasSize(1);
+      }
+    }
+
+    @Test
     void sequencesAreMonotonicPerPolicyAndBatchIdsNameThem() {
       try (Harness h = Harness.create(b -> b.batchSize(1))) {
         h.send(event("1", "alpha", "p", new Comparison("a", "b"), T0));
