@@ -89,7 +89,7 @@ public final class LearnCommand implements Callable<Integer> {
           + " security.protocol=SSL.")
   Map<String, String> clientProperties = new LinkedHashMap<>();
 
-  @Option(names = "--metrics-port", paramLabel = "PORT", defaultValue = "9401",
+  @Option(names = "--metrics-port", paramLabel = "PORT", defaultValue = "9402",
       description = "Port serving Prometheus metrics at /metrics; 0 picks a free one, -1 turns it off."
           + " Default: ${DEFAULT-VALUE}.")
   int metricsPort;
