@@ -147,12 +147,16 @@ def main():
             p.grad = None
         model.seq_logprob(tokens).backward()
 
+    # Warm both paths up before timing either, and interleave the timed runs: the first calls of a
+    # fresh process (thread pools, allocator, oneDNN) are slow, and must not land in one path only.
     for _ in range(args.warmup):
         forward()
-    fwd = best(args.iters, forward)
-    for _ in range(args.warmup):
         forward_backward()
-    fb = best(args.iters, forward_backward)
+    fwd_times, fb_times = [], []
+    for _ in range(args.iters):
+        fwd_times.append(best(1, forward))
+        fb_times.append(best(1, forward_backward))
+    fwd, fb = min(fwd_times), min(fb_times)
     assert all(p.grad is not None for p in lora) and all(p.grad is None for p in model.parameters() if not p.requires_grad)
     blas = []
     try:
