@@ -132,8 +132,8 @@ public final class IngestCommand implements Callable<Integer> {
   int batchSize;
 
   @Option(names = "--batch-max-age", paramLabel = "DURATION", defaultValue = "2s", converter = DurationConverter.class,
-      description = "A micro-batch not full is emitted when its first item is this old (wall clock)."
-          + " Default: ${DEFAULT-VALUE}.")
+      description = "A micro-batch not full is emitted when its oldest item is this old, counted from the"
+          + " publication of the event that completed it. Default: ${DEFAULT-VALUE}.")
   Duration batchMaxAge;
 
   @Option(names = "--commit-interval", paramLabel = "DURATION", defaultValue = "100ms", converter = DurationConverter.class,
