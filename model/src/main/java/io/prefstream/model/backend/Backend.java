@@ -25,6 +25,15 @@ public interface Backend extends AutoCloseable {
    */
   Buf weight(float[] data, int out, int in);
 
+  /**
+   * A weight as {@link #weight(float[], int, int)}, saying whether it is trained. A device backend
+   * keeps frozen weights in bf16 for its matrix products and trainable ones (LoRA factors, FULL
+   * fine-tuning) in float32; backends without that distinction ignore the flag.
+   */
+  default Buf weight(float[] data, int out, int in, boolean trainable) {
+    return weight(data, out, in);
+  }
+
   /** Re-derives any cached layouts of a weight after its values were written. */
   void refreshWeight(Buf weight);
 
@@ -138,6 +147,37 @@ public interface Backend extends AutoCloseable {
    */
   void logSoftmaxGatherBackward(Buf dHidden, Buf dHead, Buf g, Buf hidden, Buf head, Buf lse,
       int[] targets, int m, int c, int vocab);
+
+  // ---- optimiser ---------------------------------------------------------------------------
+
+  /**
+   * Σ x[i]² over i &lt; n, accumulated in double (the global gradient norm is the square root of
+   * the sum over all gradients). This default reads the buffer back to the host.
+   */
+  default double sumSquares(Buf x, long n) {
+    float[] h = new float[Math.toIntExact(n)];
+    download(x, h);
+    return AdamWCoefficients.sumSquares(h, h.length);
+  }
+
+  /**
+   * One AdamW update of n elements in place (p, m, v; g only read), with the scalars of
+   * {@link AdamWCoefficients} (clip scale, bias corrections, decay already folded in). Same float
+   * arithmetic per element as the host twin {@link AdamWCoefficients#update}; this default runs
+   * that twin on host copies.
+   */
+  default void adamwUpdate(Buf p, Buf g, Buf m, Buf v, long n, AdamWCoefficients c) {
+    int k = Math.toIntExact(n);
+    float[] ph = new float[k], gh = new float[k], mh = new float[k], vh = new float[k];
+    download(p, ph);
+    download(g, gh);
+    download(m, mh);
+    download(v, vh);
+    c.update(ph, gh, mh, vh, k);
+    upload(p, ph);
+    upload(m, mh);
+    upload(v, vh);
+  }
 
   @Override
   void close();

@@ -102,8 +102,8 @@ public final class LoraAdapter {
         NamedTensor a = require(tensors, peftKey(layer, m, 'A'), new int[] {r, io[0]});
         NamedTensor b = require(tensors, peftKey(layer, m, 'B'), new int[] {io[1], r});
         used += 2;
-        Parameter pa = new Parameter(a.name(), a.shape(), backend.weight(a.data(), r, io[0]), backend.alloc(a.numel()), backend, true);
-        Parameter pb = new Parameter(b.name(), b.shape(), backend.weight(b.data(), io[1], r), backend.alloc(b.numel()), backend, true);
+        Parameter pa = new Parameter(a.name(), a.shape(), backend.weight(a.data(), r, io[0], true), backend.alloc(a.numel()), backend, true);
+        Parameter pb = new Parameter(b.name(), b.shape(), backend.weight(b.data(), io[1], r, true), backend.alloc(b.numel()), backend, true);
         linears.put(layer + "." + m, new LoraLinear(pa, pb, r, io[0], io[1], scaling));
       }
     }
