@@ -27,6 +27,8 @@ import org.slf4j.LoggerFactory;
  */
 final class DecodeValidateProcessor implements Processor<byte[], byte[], String, Checked> {
   private static final Logger LOG = LoggerFactory.getLogger(DecodeValidateProcessor.class);
+  /** Half of Kafka's default 1 MiB message limit, leaving room for the key and the other fields. */
+  static final int MAX_ORIGINAL_VALUE_BYTES = 512 * 1024;
 
   private final PreferenceEventDecoder decoder;
   private final EventValidator validator;
@@ -67,12 +69,20 @@ final class DecodeValidateProcessor implements Processor<byte[], byte[], String,
   private void reject(Record<byte[], byte[]> record, DeadLetterReason reason, String message, String eventId,
       String policyId) {
     metrics.invalid(reason);
+    byte[] value = record.value();
+    if (value != null && value.length > MAX_ORIGINAL_VALUE_BYTES) {
+      // A dead letter must fit in one Kafka message next to the key and our fields; one that did
+      // not would stop the stream (the producer refuses it), so a huge original keeps its head only.
+      message = message + " (original_value holds the first " + MAX_ORIGINAL_VALUE_BYTES + " of " + value.length
+          + " bytes)";
+      value = java.util.Arrays.copyOf(value, MAX_ORIGINAL_VALUE_BYTES);
+    }
     Optional<RecordMetadata> source = context.recordMetadata();
     DeadLetter letter = DeadLetter.newBuilder()
         .setReason(reason)
         .setMessage(message)
         .setOriginalKey(record.key() == null ? null : ByteBuffer.wrap(record.key()))
-        .setOriginalValue(record.value() == null ? null : ByteBuffer.wrap(record.value()))
+        .setOriginalValue(value == null ? null : ByteBuffer.wrap(value))
         .setSourceTopic(source.map(RecordMetadata::topic).orElse("unknown"))
         .setSourcePartition(source.map(RecordMetadata::partition).orElse(-1))
         .setSourceOffset(source.map(RecordMetadata::offset).orElse(-1L))

@@ -76,6 +76,19 @@ class IngestTopologyTest {
     }
 
     @Test
+    void aHugeUndecodableRecordIsDeadLetteredWithItsHeadSoTheDeadLetterFitsInAMessage() {
+      try (Harness h = Harness.create(b -> b)) {
+        byte[] huge = new byte[900 * 1024];
+        java.util.Arrays.fill(huge, (byte) 'x');
+        h.sendBytes(null, huge);
+
+        DeadLetter letter = h.readDlq().getFirst();
+        assertThat(letter.getOriginalValue().remaining()).isEqualTo(DecodeValidateProcessor.MAX_ORIGINAL_VALUE_BYTES);
+        assertThat(letter.getMessage()).contains("first 524288 of 921600 bytes");
+      }
+    }
+
+    @Test
     void jsonAndSingleObjectEventsAreBothAccepted() {
       try (Harness h = Harness.create(b -> b.batchSize(2))) {
         // One event per encoding an app may use without a registry.
