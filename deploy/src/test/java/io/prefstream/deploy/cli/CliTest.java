@@ -51,10 +51,19 @@ class CliTest {
   }
 
   @Test
-  void demoSaysItComesInALaterVersionAndExitsWithTwo() {
-    Run demo = run("demo");
-    assertThat(demo.exitCode()).isEqualTo(DemoCommand.NOT_YET).isEqualTo(2);
-    assertThat(demo.err()).contains("prefstream demo: coming in a later version (step 6)");
+  void demoHelpDocumentsItsOptionsAndABadPreferenceIsAUsageError() {
+    Run help = run("demo", "--help");
+    assertThat(help.exitCode()).isZero();
+    assertThat(help.out()).contains("--preference", "concise|polite|keyword:WORD", "--duration", "--users",
+        "--bootstrap-servers", "--report-dir", "3m");
+
+    Run bad = run("demo", "--preference", "funny");
+    assertThat(bad.exitCode()).isEqualTo(CommandLine.ExitCode.USAGE);
+    assertThat(bad.err()).contains("--preference: unknown preference 'funny'; expected concise, polite or keyword:WORD");
+
+    Run empty = run("demo", "--preference", "keyword:");
+    assertThat(empty.exitCode()).isEqualTo(CommandLine.ExitCode.USAGE);
+    assertThat(empty.err()).contains("no word after keyword:");
   }
 
   @Test

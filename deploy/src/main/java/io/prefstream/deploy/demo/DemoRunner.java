@@ -1,0 +1,309 @@
+package io.prefstream.deploy.demo;
+
+import io.prefstream.deploy.kafka.EmbeddedKafka;
+import io.prefstream.ingest.IngestApp;
+import io.prefstream.ingest.config.IngestConfig;
+import io.prefstream.learner.loop.Learner;
+import io.prefstream.learner.loop.LearnerConfig;
+import io.prefstream.learner.loop.LearnerHooks;
+import io.prefstream.learner.optim.LrSchedule;
+import io.prefstream.learner.policy.PolicySession;
+import io.prefstream.learner.trainer.DpoTrainer;
+import io.prefstream.learner.trainer.TrainerConfig;
+import io.prefstream.learner.trainer.TrainingBatch;
+import io.prefstream.model.checkpoint.CheckpointStore;
+import io.prefstream.model.config.LoraConfig;
+import io.prefstream.model.cpu.CpuBackend;
+import io.prefstream.model.io.HfModel;
+import io.prefstream.model.io.HfModelDir;
+import io.prefstream.model.train.GradMode;
+import io.prefstream.schemas.topic.Topics;
+import io.prefstream.serving.ServingNode;
+import io.prefstream.serving.grpc.ServingConfig;
+import io.prefstream.serving.registry.RegistrySettings;
+import io.prefstream.serving.registry.RolloutView;
+import io.prefstream.serving.registry.VersionView;
+import io.prefstream.serving.rollout.PromotionGate;
+import io.prometheus.metrics.exporter.httpserver.HTTPServer;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Stream;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs the whole prefstream loop in one process: Kafka (embedded, or a cluster), the ingest, the
+ * online learner on its own thread, a serving replica with gRPC on a real port, and
+ * {@link SimulatedUsers} with a hidden {@link PreferenceProfile}. Once a second it samples the
+ * loop (counters from the shared Prometheus registry that {@code /metrics} serves, the version
+ * served, the liked-reply rate) for the {@link LiveView} and the report. It stops when the duration
+ * is over or the stop flag is raised (Ctrl-C): users first, then the learner with a final
+ * checkpoint, then the rest; the {@link DemoReport} is written either way.
+ */
+public final class DemoRunner {
+  private static final Logger LOG = LoggerFactory.getLogger(DemoRunner.class);
+
+  private final DemoSettings settings;
+  private final PrintWriter out;
+  private final boolean interactive;
+
+  public DemoRunner(DemoSettings settings, PrintWriter out, boolean interactive) {
+    this.settings = settings;
+    this.out = out;
+    this.interactive = interactive;
+  }
+
+  /** The default report folder: {@code ./demo-report/<yyyyMMdd-HHmmss>}. */
+  public static Path defaultReportDir() {
+    return Path.of("demo-report", LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+  }
+
+  /** Runs the demo until its duration is over or {@code stop} says so, and writes the report. */
+  public DemoResult run(BooleanSupplier stop) throws Exception {
+    DemoTimeline timeline = new DemoTimeline();
+    Files.createDirectories(settings.reportDir());
+    Path work = Files.createTempDirectory("prefstream-demo-");
+    Path checkpoints = settings.reportDir().resolve("checkpoints");
+    String policy = "demo-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss"));
+    List<AutoCloseable> resources = new ArrayList<>(); // closed in reverse order of start
+    AtomicBoolean stopLearner = new AtomicBoolean();
+    AtomicReference<Throwable> learnerFailure = new AtomicReference<>();
+    Thread learnerThread = null;
+    SimulatedUsers users = null;
+    Learner learner = null;
+    ServingNode node = null;
+    boolean interrupted = false;
+    PrometheusRegistry registry = new PrometheusRegistry();
+    MetricsReader metrics = new MetricsReader(registry);
+    String metricsAt = "off";
+    List<VersionView> versions = List.of();
+    try {
+      String bootstrap = settings.bootstrapServers();
+      if (bootstrap == null || bootstrap.isBlank()) {
+        EmbeddedKafka kafka = EmbeddedKafka.start(EmbeddedKafka.Options.defaults());
+        resources.add(kafka);
+        kafka.ensureDefaultTopics();
+        bootstrap = kafka.bootstrapServers();
+      } else {
+        EmbeddedKafka.ensureTopics(bootstrap, Topics.all(replication(bootstrap)));
+      }
+      if (settings.metricsPort() >= 0) {
+        HTTPServer http = HTTPServer.builder().hostname("127.0.0.1").port(settings.metricsPort()).registry(registry)
+            .buildAndStart();
+        resources.add(http);
+        metricsAt = "http://127.0.0.1:" + http.getPort() + "/metrics";
+      }
+
+      IngestApp ingest = IngestApp.start(IngestConfig.builder(bootstrap, work.resolve("ingest"))
+          .applicationId("prefstream-" + policy + "-ingest")
+          .batchSize(settings.batchSize())
+          .batchMaxAge(Duration.ofSeconds(1))
+          .pairingWindow(settings.pairingWindow())
+          .evalShare(settings.evalShare())
+          .build(), registry);
+      resources.add(ingest);
+
+      HfModel base = HfModelDir.load(settings.modelDir());
+      resources.add(base);
+      int context = base.config().maxPositions();
+      TrainerConfig trainerConfig = TrainerConfig.builder()
+          .beta(settings.beta())
+          .maxLength(Math.min(context, TrainerConfig.DEFAULT_MAX_LENGTH))
+          .maxPromptLength(Math.min(context, TrainerConfig.DEFAULT_MAX_LENGTH) / 2)
+          .gradMode(GradMode.LORA)
+          .lora(new LoraConfig(settings.loraRank(), 2.0 * settings.loraRank(), new LinkedHashSet<>(List.of(
+              "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")), 0))
+          .loraSeed(settings.seed())
+          .schedule(new LrSchedule.WarmupConstant(settings.learningRate(), 3))
+          .build();
+      PolicySession session = PolicySession.open(base, new CpuBackend(), new CheckpointStore(checkpoints), policy,
+          trainerConfig);
+      LearnerHooks hooks = new LearnerHooks() {
+        @Override
+        public void beforeStep(TrainingBatch batch, DpoTrainer trainer) {
+          List<String[]> texts = new ArrayList<>();
+          for (TrainingBatch.Pair p : batch.pairs()) {
+            texts.add(new String[] {p.prompt(), p.chosen()});
+            texts.add(new String[] {p.prompt(), p.rejected()});
+          }
+          for (TrainingBatch.Thumb t : batch.thumbs()) texts.add(new String[] {t.prompt(), t.response()});
+          timeline.learning(trainer.stepCount() + 1, texts);
+        }
+      };
+      learner = Learner.start(LearnerConfig.builder(policy, bootstrap)
+          .checkpointEverySteps(settings.checkpointEverySteps())
+          .checkpointInterval(Duration.ofSeconds(5))
+          .evalMaxPairs(64)
+          .pollTimeout(Duration.ofMillis(200))
+          .baseModelName(settings.modelDir().toString())
+          .tokenizerDir(settings.modelDir())
+          .build(), session, registry, hooks);
+      Learner runningLearner = learner;
+      learnerThread = Thread.ofPlatform().name("demo-learner").unstarted(() -> {
+        try {
+          runningLearner.run(stopLearner::get);
+        } catch (Throwable e) {
+          learnerFailure.set(e);
+          LOG.error("the learner stopped with an error", e);
+        }
+      });
+      learnerThread.start();
+
+      node = ServingNode.startWithKafka(bootstrap, settings.modelDir(), java.util.Optional.of(checkpoints),
+          ServingConfig.defaults().withHost(settings.host()).withPort(settings.port()).withDefaultBeta(settings.beta()),
+          RegistrySettings.defaults("demo").withDefaultPolicy(policy).withGate(new PromotionGate(settings.gateMargin())),
+          registry);
+      resources.add(node);
+
+      out.printf("prefstream demo: policy %s, hidden preference %s, %d users, %ds%n", policy,
+          settings.preference().label(), settings.users(), settings.duration().toSeconds());
+      out.printf("  gRPC %s:%d, Kafka %s, metrics %s, report %s%n", settings.host(), node.port(), bootstrap, metricsAt,
+          settings.reportDir().toAbsolutePath());
+      out.flush();
+
+      timeline.begin();
+      users = SimulatedUsers.start(settings.host(), node.port(), policy, settings.preference(),
+          new SimulatedUsers.Behaviour(settings.users(), settings.temperature(), settings.maxNewTokens(),
+              settings.compareShare(), settings.thinkMillis(), settings.seed()),
+          timeline);
+
+      LiveView view = new LiveView(out, interactive, 5);
+      long endMillis = settings.duration().toMillis();
+      long windowMillis = settings.window().toMillis();
+      long served = 0;
+      while (true) {
+        if (stop.getAsBoolean()) {
+          interrupted = true;
+          break;
+        }
+        if (timeline.now() >= endMillis) break;
+        if (learnerFailure.get() != null) throw new IllegalStateException("the learner failed", learnerFailure.get());
+        Thread.sleep(Math.max(1, Math.min(1000 - timeline.now() % 1000, endMillis - timeline.now())));
+        RolloutView status = node.registry().status(policy);
+        if (status.servingVersion() != served) {
+          served = status.servingVersion();
+          versions = node.registry().versions(policy);
+          timeline.swapped(served, stepOf(versions, served));
+          LOG.info("now serving v{}", served);
+        }
+        timeline.sample(sample(timeline, metrics, served, windowMillis));
+        long[] b = timeline.baseline();
+        view.show(timeline.samples().getLast(), b[1] == 0 ? Double.NaN : (double) b[0] / b[1], b[1],
+            windowMillis / 1000);
+      }
+      view.finish();
+      if (interrupted) out.println("stopping (interrupted): final checkpoint, then the report");
+      else out.println("time is up: final checkpoint, then the report");
+      out.flush();
+    } finally {
+      long stoppedAt = timeline.now();
+      if (users != null) users.close();
+      stopLearner.set(true);
+      if (learnerThread != null) {
+        learnerThread.join(TimeUnit.MINUTES.toMillis(2));
+        if (learnerThread.isAlive()) LOG.warn("the learner did not stop within 2 minutes");
+      }
+      if (learner != null) learner.close();
+      if (node != null) {
+        try {
+          versions = node.registry().versions(policy);
+        } catch (RuntimeException e) {
+          LOG.debug("versions at stop: {}", e.toString());
+        }
+      }
+      Exception first = null;
+      for (AutoCloseable r : resources.reversed()) {
+        try {
+          r.close();
+        } catch (Exception e) {
+          if (first == null) first = e;
+          else first.addSuppressed(e);
+        }
+      }
+      deleteTree(work);
+      if (first != null) LOG.warn("closing the demo's parts", first);
+      if (stoppedAt > 0) LOG.debug("stopped at {} ms", stoppedAt);
+    }
+    MetricsReader.Snapshot end = metrics.snapshot();
+    DemoResult result = result(timeline, end, versions, interrupted);
+    DemoReport.write(settings, timeline, result);
+    return result;
+  }
+
+  private DemoResult result(DemoTimeline timeline, MetricsReader.Snapshot end, List<VersionView> versions,
+      boolean interrupted) {
+    long[] b = timeline.baseline();
+    long endMillis = timeline.samples().isEmpty() ? timeline.now() : timeline.samples().getLast().atMillis();
+    double[] f = timeline.rate(endMillis - settings.window().toMillis(), endMillis);
+    long finalReplies = (long) f[1];
+    long finalLiked = (long) f[2];
+    double[] zp = DemoResult.zTest(b[0], b[1], finalLiked, finalReplies);
+    long published = (long) metrics(end, "prefstream_learner_updates_published");
+    long lastServed = timeline.swaps().isEmpty() ? 0 : timeline.swaps().getLast().version();
+    return new DemoResult(settings.preference().label(), endMillis / 1000.0, b[0], b[1], finalLiked, finalReplies, zp[0],
+        zp[1], end.count("prefstream_ingest_events_in"), end.count("prefstream_ingest_pairs"),
+        (long) metrics(end, "prefstream_ingest_batches", "topic", Topics.BATCHES), end.count("prefstream_learner_steps"),
+        published, lastServed, timeline.thumbs(), timeline.comparisons(), timeline.freshnessMillis(), interrupted,
+        settings.reportDir());
+  }
+
+  private static double metrics(MetricsReader.Snapshot s, String name) {
+    double v = s.value(name);
+    return Double.isNaN(v) ? 0 : v;
+  }
+
+  private static double metrics(MetricsReader.Snapshot s, String name, String label, String value) {
+    double v = s.value(name, label, value);
+    return Double.isNaN(v) ? 0 : v;
+  }
+
+  private static DemoTimeline.Sample sample(DemoTimeline timeline, MetricsReader metrics, long served,
+      long windowMillis) {
+    long now = timeline.now();
+    double[] w = timeline.rate(now - windowMillis, now);
+    MetricsReader.Snapshot s = metrics.snapshot();
+    return new DemoTimeline.Sample(now, w[0], (int) w[1], s.value("prefstream_learner_eval_reward_accuracy"),
+        s.value("prefstream_learner_kl"), s.count("prefstream_ingest_events_in"), s.count("prefstream_ingest_pairs"),
+        (long) metrics(s, "prefstream_ingest_batches", "topic", Topics.BATCHES), s.count("prefstream_learner_steps"),
+        served);
+  }
+
+  /** The learner step a served version was trained through, from its PolicyUpdate (-1: unknown). */
+  private static long stepOf(List<VersionView> versions, long version) {
+    return versions.stream().filter(v -> v.update().getVersion() == version)
+        .map(v -> v.update().getStep()).findFirst().orElse(version == 0 ? 0L : -1L);
+  }
+
+  private static short replication(String bootstrap) throws Exception {
+    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
+        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000))) {
+      int brokers = admin.describeCluster().nodes().get(30, TimeUnit.SECONDS).size();
+      return (short) Math.max(1, Math.min(3, brokers));
+    }
+  }
+
+  private static void deleteTree(Path dir) {
+    try (Stream<Path> paths = Files.walk(dir)) {
+      for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+    } catch (IOException e) {
+      LOG.warn("could not delete the demo's work folder {}: {}", dir, e.toString());
+    }
+  }
+}

@@ -1,0 +1,169 @@
+package io.prefstream.deploy.demo;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * What the demo observed, recorded from several threads: every judged reply (time, the policy
+ * version that produced it, liked or not), the feedback sent, the versions served over time
+ * (swaps), one {@link Sample} per second of the loop's counters, and the freshness of what the
+ * served versions learned (feedback sent → a served version that trained on it). Times are
+ * milliseconds since the demo started.
+ */
+public final class DemoTimeline {
+  /** One reply as a simulated user judged it. */
+  public record Judged(long atMillis, long version, boolean liked, String reply) {}
+
+  /** The served version changed to {@code version} at {@code atMillis}. */
+  public record Swap(long atMillis, long version) {}
+
+  /**
+   * The loop's state at one moment: the liked rate over the trailing window (NaN without replies),
+   * the learner's last eval reward accuracy and KL (NaN before any), counters, the served version.
+   */
+  public record Sample(long atMillis, double windowRate, int windowReplies, double evalAccuracy, double kl,
+      long events, long pairs, long batches, long steps, long servedVersion) {}
+
+  private volatile long startNanos = System.nanoTime();
+  private final List<Judged> judged = new ArrayList<>();
+  private final List<Swap> swaps = new ArrayList<>();
+  private final List<Sample> samples = new ArrayList<>();
+  private final List<Long> freshnessMillis = new ArrayList<>();
+  /** Feedback text key → when it was first sent, for freshness. */
+  private final Map<String, Long> sentAt = new ConcurrentHashMap<>();
+  /** (learner step, sent time) of feedback a step trained on, waiting for a served version. */
+  private final List<long[]> learnedAwaitingServe = new ArrayList<>();
+  private long thumbs;
+  private long comparisons;
+  private long failures;
+
+  /** Restarts the clock: the demo's time counts from the users' first turn. */
+  public void begin() {
+    startNanos = System.nanoTime();
+  }
+
+  /** Milliseconds since the demo started. */
+  public long now() {
+    return (System.nanoTime() - startNanos) / 1_000_000;
+  }
+
+  public synchronized void judged(long version, boolean liked, String reply) {
+    judged.add(new Judged(now(), version, liked, reply));
+  }
+
+  /** A thumb on {@code response} to {@code prompt} was sent. */
+  public void thumbSent(String prompt, String response) {
+    sentAt.putIfAbsent(key(prompt, response), now());
+    synchronized (this) {
+      thumbs++;
+    }
+  }
+
+  /** A comparison between two responses to {@code prompt} was sent. */
+  public void comparisonSent(String prompt, String chosen, String rejected) {
+    long t = now();
+    sentAt.putIfAbsent(key(prompt, chosen), t);
+    sentAt.putIfAbsent(key(prompt, rejected), t);
+    synchronized (this) {
+      comparisons++;
+    }
+  }
+
+  public synchronized void failure() {
+    failures++;
+  }
+
+  /**
+   * The learner is about to take step {@code step} on examples with these (prompt, response) texts:
+   * their send times wait for the first served version trained at or past that step.
+   */
+  public void learning(long step, List<String[]> promptResponses) {
+    List<long[]> found = new ArrayList<>();
+    for (String[] pr : promptResponses) {
+      Long t = sentAt.get(key(pr[0], pr[1]));
+      if (t != null) found.add(new long[] {step, t});
+    }
+    synchronized (this) {
+      learnedAwaitingServe.addAll(found);
+    }
+  }
+
+  /**
+   * The served version changed to {@code version}, trained through learner step {@code step}
+   * (-1 when unknown): freshness is recorded for everything learned at or before that step.
+   */
+  public synchronized void swapped(long version, long step) {
+    long t = now();
+    swaps.add(new Swap(t, version));
+    if (step < 0) return;
+    learnedAwaitingServe.removeIf(e -> {
+      if (e[0] > step) return false;
+      freshnessMillis.add(t - e[1]);
+      return true;
+    });
+  }
+
+  public synchronized void sample(Sample s) {
+    samples.add(s);
+  }
+
+  /** Liked rate and count of replies judged in (fromMillis, toMillis]. */
+  public synchronized double[] rate(long fromMillis, long toMillis) {
+    long n = 0;
+    long liked = 0;
+    for (Judged j : judged) {
+      if (j.atMillis() > fromMillis && j.atMillis() <= toMillis) {
+        n++;
+        if (j.liked()) liked++;
+      }
+    }
+    return new double[] {n == 0 ? Double.NaN : (double) liked / n, n, liked};
+  }
+
+  /** Liked and total replies produced by version 0 (the base model, before the first update). */
+  public synchronized long[] baseline() {
+    long n = 0;
+    long liked = 0;
+    for (Judged j : judged) {
+      if (j.version() == 0) {
+        n++;
+        if (j.liked()) liked++;
+      }
+    }
+    return new long[] {liked, n};
+  }
+
+  public synchronized List<Judged> judged() {
+    return List.copyOf(judged);
+  }
+
+  public synchronized List<Swap> swaps() {
+    return List.copyOf(swaps);
+  }
+
+  public synchronized List<Sample> samples() {
+    return List.copyOf(samples);
+  }
+
+  public synchronized List<Long> freshnessMillis() {
+    return List.copyOf(freshnessMillis);
+  }
+
+  public synchronized long thumbs() {
+    return thumbs;
+  }
+
+  public synchronized long comparisons() {
+    return comparisons;
+  }
+
+  public synchronized long failures() {
+    return failures;
+  }
+
+  private static String key(String prompt, String response) {
+    return prompt + '\u0000' + response;
+  }
+}

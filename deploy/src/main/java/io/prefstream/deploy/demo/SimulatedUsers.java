@@ -1,0 +1,164 @@
+package io.prefstream.deploy.demo;
+
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.StatusRuntimeException;
+import io.prefstream.deploy.demo.corpus.SupportCorpus;
+import io.prefstream.model.tokenizer.ChatTemplate;
+import io.prefstream.schemas.grpc.ComparisonFeedback;
+import io.prefstream.schemas.grpc.FeedbackGrpc;
+import io.prefstream.schemas.grpc.GenerateRequest;
+import io.prefstream.schemas.grpc.GenerateResponse;
+import io.prefstream.schemas.grpc.GenerationGrpc;
+import io.prefstream.schemas.grpc.SamplingParams;
+import io.prefstream.schemas.grpc.SubmitFeedbackRequest;
+import io.prefstream.schemas.grpc.ThumbFeedback;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BooleanSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The demo's users: each is a thread with a real gRPC client on the server's port. A user sends a
+ * customer message (from the support corpus's messages) to Generate, judges the reply with the
+ * hidden {@link PreferenceProfile} and sends a thumb through the Feedback service carrying the
+ * reply's policy version. Now and then ({@code compareShare}) it asks for a second reply and sends
+ * an A-vs-B choice instead (two thumbs when the profile cannot tell them apart). Every judged reply
+ * is recorded in the {@link DemoTimeline}: that is the served liked-reply rate.
+ */
+public final class SimulatedUsers implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(SimulatedUsers.class);
+
+  /** How the users behave: how many, sampling, how often they compare, pause between turns. */
+  public record Behaviour(int users, double temperature, int maxNewTokens, double compareShare, long thinkMillis,
+      long seed) {
+    public Behaviour {
+      if (users < 1) throw new IllegalArgumentException("users must be at least 1, got " + users);
+      if (!(temperature > 0 && temperature <= 2)) {
+        throw new IllegalArgumentException("temperature must be in (0, 2], got " + temperature);
+      }
+      if (maxNewTokens < 1) throw new IllegalArgumentException("maxNewTokens must be at least 1, got " + maxNewTokens);
+      if (!(compareShare >= 0 && compareShare <= 1)) {
+        throw new IllegalArgumentException("compareShare must be in [0, 1], got " + compareShare);
+      }
+      if (thinkMillis < 0) throw new IllegalArgumentException("thinkMillis must be >= 0, got " + thinkMillis);
+    }
+  }
+
+  private final ManagedChannel channel;
+  private final List<Thread> threads = new ArrayList<>();
+  private final AtomicBoolean stopped = new AtomicBoolean();
+
+  private SimulatedUsers(ManagedChannel channel) {
+    this.channel = channel;
+  }
+
+  /** Starts the users against the Generation/Feedback services on {@code host:port}. */
+  public static SimulatedUsers start(String host, int port, String policy, PreferenceProfile profile,
+      Behaviour behaviour, DemoTimeline timeline) {
+    ManagedChannel channel = ManagedChannelBuilder.forAddress(host, port).usePlaintext().build();
+    SimulatedUsers users = new SimulatedUsers(channel);
+    List<String> messages = SupportCorpus.prompts();
+    for (int i = 0; i < behaviour.users(); i++) {
+      String userId = "demo-user-" + (i + 1);
+      SplittableRandom random = new SplittableRandom(behaviour.seed() * 1_000_003L + i);
+      User user = new User(userId, policy, profile, behaviour, timeline, messages, random,
+          GenerationGrpc.newBlockingStub(channel), FeedbackGrpc.newBlockingStub(channel));
+      Thread t = Thread.ofPlatform().name(userId).daemon(true).unstarted(() -> user.loop(users.stopped::get));
+      users.threads.add(t);
+      t.start();
+    }
+    return users;
+  }
+
+  /** Stops the users after their current turn and closes the channel. */
+  @Override
+  public void close() throws InterruptedException {
+    stopped.set(true);
+    for (Thread t : threads) t.join(TimeUnit.SECONDS.toMillis(30));
+    channel.shutdown();
+    if (!channel.awaitTermination(10, TimeUnit.SECONDS)) channel.shutdownNow();
+  }
+
+  private record User(String id, String policy, PreferenceProfile profile, Behaviour behaviour, DemoTimeline timeline,
+      List<String> messages, SplittableRandom random, GenerationGrpc.GenerationBlockingStub generation,
+      FeedbackGrpc.FeedbackBlockingStub feedback) {
+
+    void loop(BooleanSupplier stop) {
+      while (!stop.getAsBoolean()) {
+        try {
+          turn();
+          if (behaviour.thinkMillis() > 0) Thread.sleep(behaviour.thinkMillis());
+        } catch (StatusRuntimeException e) {
+          if (stop.getAsBoolean()) return;
+          timeline.failure();
+          LOG.debug("user {}: {}", id, e.getStatus());
+          try {
+            Thread.sleep(200);
+          } catch (InterruptedException ie) {
+            return;
+          }
+        } catch (InterruptedException e) {
+          return;
+        }
+      }
+    }
+
+    void turn() {
+      String prompt = ChatTemplate.promptText(messages.get(random.nextInt(messages.size())));
+      GenerateResponse a = generate(prompt);
+      if (a.getText().isBlank()) return;
+      boolean likesA = judge(a);
+      if (random.nextDouble() < behaviour.compareShare()) {
+        GenerateResponse b = generate(prompt);
+        if (b.getText().isBlank()) return;
+        judge(b);
+        double sa = profile.score(ChatTemplate.replyText(a.getText()));
+        double sb = profile.score(ChatTemplate.replyText(b.getText()));
+        if (sa != sb && !a.getText().equals(b.getText())) {
+          GenerateResponse chosen = sa > sb ? a : b;
+          GenerateResponse rejected = sa > sb ? b : a;
+          feedback.withDeadlineAfter(30, TimeUnit.SECONDS).submit(base(prompt, Math.min(a.getPolicy().getVersion(),
+                  b.getPolicy().getVersion()), chosen.getResponseId())
+              .setComparison(ComparisonFeedback.newBuilder().setChosen(chosen.getText()).setRejected(rejected.getText()))
+              .build());
+          timeline.comparisonSent(prompt, chosen.getText(), rejected.getText());
+          return;
+        }
+        thumb(prompt, b, profile.likes(ChatTemplate.replyText(b.getText())));
+      }
+      thumb(prompt, a, likesA);
+    }
+
+    private boolean judge(GenerateResponse r) {
+      String reply = ChatTemplate.replyText(r.getText());
+      boolean liked = profile.likes(reply);
+      timeline.judged(r.getPolicy().getVersion(), liked, reply);
+      return liked;
+    }
+
+    private GenerateResponse generate(String prompt) {
+      return generation.withDeadlineAfter(60, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder()
+          .setPolicyId(policy).setPrompt(prompt).setUserId(id)
+          .setSampling(SamplingParams.newBuilder().setMaxNewTokens(behaviour.maxNewTokens())
+              .setTemperature((float) behaviour.temperature()).setSeed(random.nextLong())
+              .addStop(ChatTemplate.STOP))
+          .build());
+    }
+
+    private void thumb(String prompt, GenerateResponse r, boolean up) {
+      feedback.withDeadlineAfter(30, TimeUnit.SECONDS).submit(base(prompt, r.getPolicy().getVersion(), r.getResponseId())
+          .setThumb(ThumbFeedback.newBuilder().setResponse(r.getText()).setUp(up)).build());
+      timeline.thumbSent(prompt, r.getText());
+    }
+
+    private SubmitFeedbackRequest.Builder base(String prompt, long version, String responseId) {
+      return SubmitFeedbackRequest.newBuilder().setPolicyId(policy).setPolicyVersion(version).setUserId(id)
+          .setPrompt(prompt).putAttributes("response_id", responseId);
+    }
+  }
+}
