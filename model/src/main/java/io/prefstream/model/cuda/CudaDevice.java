@@ -76,7 +76,7 @@ final class CudaDevice implements AutoCloseable {
   private void init(CudaLibraries libs, int ordinal, Path cacheDir) {
     long t0 = System.nanoTime();
     cu = new CuDriver(NativeLib.load("the CUDA driver", libs.driver()));
-    nvrtc = new Nvrtc(NativeLib.load("NVRTC", libs.nvrtc()));
+    nvrtc = Nvrtc.load(libs.nvrtc());
     // cuBLAS resolves cuBLASLt by soname: load Lt first from the same folder so that copy is used.
     NativeLib.load("cuBLASLt", libs.cublasLt());
     cublas = new Cublas(NativeLib.load("cuBLAS", libs.cublas()));

@@ -33,6 +33,27 @@ final class Nvrtc {
     this.lib = lib.bindAll(SIGNATURES);
   }
 
+  /**
+   * Loads NVRTC by path or bare name. NVRTC opens its builtins library ({@code
+   * libnvrtc-builtins.so.13.x}) by soname at its first compile; when NVRTC comes from a folder that
+   * is not on the loader path (the toolkit's targets folder, a Python wheel), that lookup fails, so
+   * the builtins beside it are loaded first by path and the soname lookup finds them loaded.
+   */
+  static Nvrtc load(String pathOrName) {
+    if (pathOrName.contains("/")) {
+      java.nio.file.Path dir = java.nio.file.Path.of(pathOrName).getParent();
+      try (java.nio.file.DirectoryStream<java.nio.file.Path> ds =
+          java.nio.file.Files.newDirectoryStream(dir, "libnvrtc-builtins.so.13*")) {
+        for (java.nio.file.Path b : ds) {
+          if (!b.getFileName().toString().contains(".alt.")) NativeLib.load("NVRTC builtins", b.toString());
+        }
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException("cannot list " + dir + " for the NVRTC builtins", e);
+      }
+    }
+    return new Nvrtc(NativeLib.load("NVRTC", pathOrName));
+  }
+
   private int invoke(String symbol, Object... args) {
     try {
       return (int) lib.h(symbol).invokeWithArguments(args);
