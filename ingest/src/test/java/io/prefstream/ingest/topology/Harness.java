@@ -60,7 +60,8 @@ final class Harness implements AutoCloseable {
   static Harness create(java.util.function.UnaryOperator<IngestConfig.Builder> tweak, PreferenceEventDecoder decoder) {
     Path dir;
     try {
-      dir = Files.createTempDirectory("ingest-ttd-");
+      // Explicitly under java.io.tmpdir as Surefire sets it (target/tmp): the JDK reads it once, at start.
+      dir = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")), "ingest-ttd-");
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
