@@ -51,9 +51,9 @@ PEER=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" "$ROOT/bench/peer/torc
 echo "$PEER" >&2
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-"$PY" - "$OUT" "$PRESET" "$SEQ" "$CORES" "$CPU" "$JDK" "$LOAD_BEFORE" "$LOAD_MID" "$LOAD_AFTER" "$OURS" "$PEER" <<'PYEOF'
+"$PY" - "$OUT" "$ITERS" "$PRESET" "$SEQ" "$CORES" "$CPU" "$JDK" "$LOAD_BEFORE" "$LOAD_MID" "$LOAD_AFTER" "$OURS" "$PEER" <<'PYEOF'
 import json, re, sys
-out, preset, seq, cores, cpu, jdk, lb, lm, la, ours, peer = sys.argv[1:]
+out, iters, preset, seq, cores, cpu, jdk, lb, lm, la, ours, peer = sys.argv[1:]
 p = json.loads(peer)
 m = re.search(r"forward ([\d.]+) tokens/s \(([\d.]+) s\), forward\+backward LoRA ([\d.]+) tokens/s \(([\d.]+) s\), peak heap (\d+) MiB", ours)
 if not m:
@@ -68,7 +68,7 @@ lines = [
     "Random weights; forward = summed log-probs of one sequence (1 prompt token + "
     f"{int(seq) - 1} scored tokens) without gradients; forward+backward = the same with a LoRA adapter "
     "(r=16, alpha 32, q/k/v/o/gate/up/down) and gradients to the LoRA parameters only. Best of "
-    "3 timed runs after 3 warm-up runs, batch 1. Written by `bench/run-model-bench.sh`.",
+    f"{iters} timed runs after 3 warm-up runs, batch 1. Written by `bench/run-model-bench.sh`.",
     "",
     "## Machine",
     "",
