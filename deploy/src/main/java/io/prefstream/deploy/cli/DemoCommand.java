@@ -113,7 +113,7 @@ public final class DemoCommand implements Callable<Integer> {
     Runtime.getRuntime().addShutdownHook(hook);
     try {
       PrintWriter out = cmd.getOut();
-      DemoResult r = new DemoRunner(settings, out, System.console() != null).run(() -> stop.getCount() == 0);
+      DemoResult r = new DemoRunner(settings, out, System.console() != null && System.console().isTerminal()).run(() -> stop.getCount() == 0);
       result = r;
       out.printf(Locale.ROOT, "liked replies: %.1f%% at baseline (%d replies) -> %.1f%% over the last %ds (%d replies),"
               + " %+.1f points, p = %s%n", 100 * r.baselineRate(), r.baselineReplies(), 100 * r.finalRate(),

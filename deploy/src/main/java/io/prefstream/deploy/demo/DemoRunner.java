@@ -244,6 +244,11 @@ public final class DemoRunner {
     MetricsReader.Snapshot end = metrics.snapshot();
     DemoResult result = result(timeline, end, versions, interrupted);
     DemoReport.write(settings, timeline, result);
+    LOG.info("demo {}: liked {}/{} at baseline -> {}/{} in the last {} s ({} points, z {}, p {}); {} steps, {} versions",
+        result.preference(), result.baselineLiked(), result.baselineReplies(), result.finalLiked(), result.finalReplies(),
+        settings.window().toSeconds(), String.format(java.util.Locale.ROOT, "%+.1f", result.risePoints()),
+        String.format(java.util.Locale.ROOT, "%.2f", result.z()), DemoReport.pValue(result.pValue()), result.steps(),
+        result.versionsPublished());
     return result;
   }
 

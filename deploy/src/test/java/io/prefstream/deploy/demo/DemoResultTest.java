@@ -1,0 +1,40 @@
+package io.prefstream.deploy.demo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class DemoResultTest {
+  @Test
+  void normalUpperTailMatchesReferenceValues() {
+    // Reference values of 1 - Phi(z) (float64, e.g. scipy.stats.norm.sf).
+    assertThat(DemoResult.upperTail(0)).isCloseTo(0.5, within(1e-7));
+    assertThat(DemoResult.upperTail(1.0)).isCloseTo(0.15865525393145707, within(1e-7));
+    assertThat(DemoResult.upperTail(2.326347874)).isCloseTo(0.01, within(1e-7));
+    assertThat(DemoResult.upperTail(-1.644853627)).isCloseTo(0.95, within(1e-7));
+    assertThat(DemoResult.upperTail(5.0)).isCloseTo(2.866515718791939e-07, within(1e-9));
+  }
+
+  @Test
+  void twoProportionTestUsesThePooledStandardError() {
+    // 30/100 vs 50/100: pooled 0.4, se = sqrt(0.4*0.6*(2/100)) = 0.069282, z = 0.2/se = 2.886751
+    double[] zp = DemoResult.zTest(30, 100, 50, 100);
+    assertThat(zp[0]).isCloseTo(2.886751345948129, within(1e-9));
+    assertThat(zp[1]).isCloseTo(0.0019462085613, within(1e-7));
+    assertThat(DemoResult.zTest(0, 0, 5, 10)[1]).isNaN();
+    assertThat(DemoResult.zTest(10, 10, 10, 10)[1]).isNaN();
+  }
+
+  @Test
+  void ratesRiseAndMedianFreshness() {
+    DemoResult r = new DemoResult("polite", 60, 25, 100, 60, 100, 5, 1e-6, 1, 1, 1, 1, 1, 1, 1, 1,
+        List.of(3000L, 1000L, 2000L, 10_000L), false, Path.of("x"));
+    assertThat(r.baselineRate()).isEqualTo(0.25);
+    assertThat(r.finalRate()).isEqualTo(0.6);
+    assertThat(r.risePoints()).isCloseTo(35, within(1e-9));
+    assertThat(r.medianFreshnessSeconds()).isEqualTo(2.5);
+  }
+}
