@@ -40,6 +40,7 @@ GPU=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,nohea
 echo "== conformance (JUnit) =="
 "$JAVA" $FLAGS -jar "$CONSOLE" execute --class-path "$CP" --disable-banner --disable-ansi-colors --details=tree \
   --select-class io.prefstream.model.cuda.CudaBackendConformanceTest \
+  --select-class io.prefstream.model.cuda.CudaBackendContractTest \
   --select-class io.prefstream.model.cuda.NvrtcCompileTest \
   --select-class io.prefstream.model.cuda.HeaderSignatureTest \
   --select-class io.prefstream.model.cuda.CudaLibrariesTest \

@@ -30,14 +30,17 @@ public final class CudaBackend implements Backend {
   private static final int SUMSQ_BLOCKS = 256;
 
   private final CudaDevice dev;
+  /** Whether frozen weights get a bf16 copy for their products (else every product runs in float32). */
+  private final boolean bf16Frozen;
   /** Scratch device buffers by purpose, grown on demand (owner thread only). */
   private final Map<String, long[]> scratch = new HashMap<>();
   private final Map<String, RopeTable> ropeTables = new HashMap<>();
 
   private record RopeTable(long cos, long sin, int positions) {}
 
-  private CudaBackend(CudaDevice dev) {
+  private CudaBackend(CudaDevice dev, boolean bf16Frozen) {
     this.dev = dev;
+    this.bf16Frozen = bf16Frozen;
   }
 
   /** Opens device 0 with the libraries found by {@link CudaLibraries#discover()}; throws naming what is missing. */
@@ -48,7 +51,16 @@ public final class CudaBackend implements Backend {
   }
 
   public static CudaBackend open(CudaLibraries libs, int ordinal, Path kernelCache, boolean debug) {
-    return new CudaBackend(CudaDevice.open(libs, ordinal, kernelCache, debug));
+    return open(libs, ordinal, kernelCache, debug, true);
+  }
+
+  /**
+   * As {@link #open(CudaLibraries, int, Path, boolean)}; with {@code bf16FrozenWeights} false every
+   * weight stays float32 only and all products run in float32 (the exact mode the float64 contract
+   * tests use, at twice the weight memory traffic).
+   */
+  public static CudaBackend open(CudaLibraries libs, int ordinal, Path kernelCache, boolean debug, boolean bf16FrozenWeights) {
+    return new CudaBackend(CudaDevice.open(libs, ordinal, kernelCache, debug), bf16FrozenWeights);
   }
 
   static boolean debugRequested() {
@@ -188,7 +200,7 @@ public final class CudaBackend implements Backend {
     return dev.call(() -> {
       long n = data.length;
       long p = dev.malloc(4 * n);
-      long b = trainable ? 0 : dev.malloc(2 * n);
+      long b = trainable || !bf16Frozen ? 0 : dev.malloc(2 * n);
       CudaBuf w = new CudaBuf(dev, p, n, out, in, b);
       uploadNow(w, data);
       return w;
