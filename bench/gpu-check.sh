@@ -43,6 +43,7 @@ echo "== conformance (JUnit) =="
   --select-class io.prefstream.model.cuda.CudaBackendContractTest \
   --select-class io.prefstream.model.cuda.NvrtcCompileTest \
   --select-class io.prefstream.model.cuda.HeaderSignatureTest \
+  --select-class io.prefstream.model.cuda.NativeSymbolsTest \
   --select-class io.prefstream.model.cuda.CudaLibrariesTest \
   --select-class io.prefstream.model.backend.AdamWCoefficientsTest \
   --reports-dir "$OUT/junit" 2>&1 | tee "$OUT/conformance.log"
