@@ -19,9 +19,11 @@ import java.util.Map;
  * frozen weights also keep a bf16 copy and their matrix products run bf16×bf16 with float32
  * accumulation and output; trainable weights (LoRA, {@code weight(.., true)}) and everything else
  * run in float32. Attention is permute → batched GEMM → causal softmax → batched GEMM, GQA by
- * grouping each kv head's query heads into one GEMM. All GPU work happens on one owner thread;
- * every op submits to it and waits. Set {@code -Dprefstream.cuda.debug=true} (or
- * {@code PREFSTREAM_CUDA_DEBUG=1}) to synchronise and check after every launch.
+ * grouping each kv head's query heads into one GEMM. All GPU work happens on one owner thread: ops
+ * without a result are queued to it in order and return at once (their host arguments copied), ops
+ * that return data (downloads, sums, sampling) wait; an error in a queued op is thrown by the next
+ * op that waits. Set {@code -Dprefstream.cuda.debug=true} (or
+ * {@code PREFSTREAM_CUDA_DEBUG=1}) to run every op synchronously and check after every launch.
  */
 public final class CudaBackend implements Backend {
   /** Rows of the fused log-softmax per chunk: the [chunk, vocab] logits are the only vocab-wide buffer. */
@@ -211,7 +213,7 @@ public final class CudaBackend implements Backend {
   public void refreshWeight(Buf weight) {
     CudaBuf w = cuda(weight);
     if (!w.isWeight()) throw new IllegalArgumentException("buffer is not a weight");
-    dev.run(() -> refreshNow(w));
+    dev.post(() -> refreshNow(w));
   }
 
   private void refreshNow(CudaBuf w) {
@@ -253,7 +255,7 @@ public final class CudaBackend implements Backend {
     if (dstOff < 0 || srcOff < 0 || dstOff + n > d.n || srcOff + n > s.n) {
       throw new IllegalArgumentException("copy of " + n + " floats from " + srcOff + " of " + s.n + " to " + dstOff + " of " + d.n + " is out of range");
     }
-    dev.run(() -> {
+    dev.post(() -> {
       dev.dtod(d.at(dstOff), s.at(srcOff), 4 * n);
       if (d.isWeight()) refreshNow(d);
     });
@@ -262,7 +264,7 @@ public final class CudaBackend implements Backend {
   @Override
   public void zero(Buf b) {
     CudaBuf c = cuda(b);
-    dev.run(() -> {
+    dev.post(() -> {
       dev.memsetZero(c.ptr, c.n);
       if (c.isWeight()) refreshNow(c);
     });
@@ -272,7 +274,7 @@ public final class CudaBackend implements Backend {
   public void scale(Buf x, long n, float s) {
     check(x, n, "x");
     CudaBuf c = cuda(x);
-    dev.run(() -> dev.launch("scale_f32", grid(n), 1, THREADS, 0, c.ptr, n, s));
+    dev.post(() -> dev.launch("scale_f32", grid(n), 1, THREADS, 0, c.ptr, n, s));
   }
 
   @Override
@@ -280,7 +282,7 @@ public final class CudaBackend implements Backend {
     check(dst, n, "dst");
     check(src, n, "src");
     CudaBuf d = cuda(dst), s = cuda(src);
-    dev.run(() -> dev.launch("add_f32", grid(n), 1, THREADS, 0, d.ptr, s.ptr, n));
+    dev.post(() -> dev.launch("add_f32", grid(n), 1, THREADS, 0, d.ptr, s.ptr, n));
   }
 
   // ---- linear algebra --------------------------------------------------------------------------
@@ -292,7 +294,7 @@ public final class CudaBackend implements Backend {
     CudaBuf yb = cuda(y), xb = cuda(x), wb = weightOf(w, out, in);
     CudaBuf bb = bias == null ? null : cuda(bias);
     if (bb != null) check(bb, out, "bias");
-    dev.run(() -> {
+    dev.post(() -> {
       linear(yb.ptr, xb.ptr, wb, n, in, out, accumulate ? 1f : 0f);
       if (bb != null) dev.launch("add_bias", grid((long) n * out), 1, THREADS, 0, yb.ptr, bb.ptr, n, out);
     });
@@ -303,7 +305,7 @@ public final class CudaBackend implements Backend {
     check(dx, (long) n * in, "dx");
     check(dy, (long) n * out, "dy");
     CudaBuf dxb = cuda(dx), dyb = cuda(dy), wb = weightOf(w, out, in);
-    dev.run(() -> linearBackInput(dxb.ptr, dyb.ptr, wb, n, in, out, accumulate ? 1f : 0f));
+    dev.post(() -> linearBackInput(dxb.ptr, dyb.ptr, wb, n, in, out, accumulate ? 1f : 0f));
   }
 
   @Override
@@ -312,7 +314,7 @@ public final class CudaBackend implements Backend {
     check(dy, (long) n * out, "dy");
     check(x, (long) n * in, "x");
     CudaBuf dwb = cuda(dw), dyb = cuda(dy), xb = cuda(x);
-    dev.run(() -> linearBackWeight(dwb.ptr, dyb.ptr, xb.ptr, n, in, out));
+    dev.post(() -> linearBackWeight(dwb.ptr, dyb.ptr, xb.ptr, n, in, out));
   }
 
   @Override
@@ -320,7 +322,7 @@ public final class CudaBackend implements Backend {
     check(db, out, "db");
     check(dy, (long) n * out, "dy");
     CudaBuf d = cuda(db), g = cuda(dy);
-    dev.run(() -> dev.launch("bias_backward", grid(out), 1, THREADS, 0, d.ptr, g.ptr, n, out));
+    dev.post(() -> dev.launch("bias_backward", grid(out), 1, THREADS, 0, d.ptr, g.ptr, n, out));
   }
 
   // ---- layers ----------------------------------------------------------------------------------
@@ -335,8 +337,9 @@ public final class CudaBackend implements Backend {
       }
     }
     CudaBuf o = cuda(out), t = cuda(table);
-    dev.run(() -> {
-      long tok = ints("tokens", tokens, n);
+    int[] toks = Arrays.copyOf(tokens, n); // the op runs later on the owner thread
+    dev.post(() -> {
+      long tok = ints("tokens", toks, n);
       dev.launch("embedding_forward", grid((long) n * c), 1, THREADS, 0, o.ptr, t.ptr, tok, n, c);
     });
   }
@@ -361,7 +364,7 @@ public final class CudaBackend implements Backend {
     }
     offs[u] = n;
     int nUniq = u;
-    dev.run(() -> {
+    dev.post(() -> {
       long po = ints("emb_order", ord, n), pu = ints("emb_uniq", uniq, nUniq), pf = ints("emb_offs", offs, nUniq + 1);
       dev.launch("embedding_backward", nUniq, (c + THREADS - 1) / THREADS, THREADS, 0, dt.ptr, d.ptr, po, pu, pf, nUniq, c);
     });
@@ -373,14 +376,14 @@ public final class CudaBackend implements Backend {
     check(x, (long) n * c, "x");
     check(rstd, n, "rstd");
     CudaBuf o = cuda(out), r = cuda(rstd), xb = cuda(x), wb = cuda(w);
-    dev.run(() -> dev.launch("rmsnorm_forward", n, 1, THREADS, 0, o.ptr, r.ptr, xb.ptr, wb.ptr, n, c, eps));
+    dev.post(() -> dev.launch("rmsnorm_forward", n, 1, THREADS, 0, o.ptr, r.ptr, xb.ptr, wb.ptr, n, c, eps));
   }
 
   @Override
   public void rmsnormBackward(Buf dx, Buf dw, Buf dOut, Buf x, Buf w, Buf rstd, int n, int c) {
     CudaBuf dxb = cuda(dx), dob = cuda(dOut), xb = cuda(x), wb = cuda(w), r = cuda(rstd);
     CudaBuf dwb = dw == null ? null : cuda(dw);
-    dev.run(() -> {
+    dev.post(() -> {
       dev.launch("rmsnorm_backward_dx", n, 1, THREADS, 0, dxb.ptr, dob.ptr, xb.ptr, wb.ptr, r.ptr, n, c);
       if (dwb != null && n > 0) {
         int rowsPerBlock = 64, blocks = (n + rowsPerBlock - 1) / rowsPerBlock;
@@ -411,9 +414,10 @@ public final class CudaBackend implements Backend {
     }
     CudaBuf xb = cuda(x);
     int need = maxPos + 1;
-    dev.run(() -> {
+    int[] posCopy = Arrays.copyOf(positions, n);
+    dev.post(() -> {
       RopeTable t = ropeTable(theta, hd, need);
-      long pos = ints("positions", positions, n);
+      long pos = ints("positions", posCopy, n);
       dev.launch("rope_apply", grid((long) n * heads * (hd / 2)), 1, THREADS, 0, xb.ptr, pos, t.cos, t.sin, n, heads, hd, sign);
     });
   }
@@ -505,7 +509,7 @@ public final class CudaBackend implements Backend {
     check(k, (long) n * kvHeads * headDim, "k");
     check(v, (long) n * kvHeads * headDim, "v");
     CudaBuf ob = cuda(out), lb = cuda(lse), qb = cuda(q), kb = cuda(k), vb = cuda(v);
-    dev.run(() -> {
+    dev.post(() -> {
       Att a = att(layout, heads, kvHeads, headDim);
       if (a.t == 0) return;
       long qg = scratch("att_q", 4 * a.qElems()), kg = scratch("att_k", 4 * a.kElems()), vg = scratch("att_v", 4 * a.kElems());
@@ -534,7 +538,7 @@ public final class CudaBackend implements Backend {
     check(dv, (long) n * kvHeads * headDim, "dv");
     CudaBuf dqb = cuda(dq), dkb = cuda(dk), dvb = cuda(dv), dob = cuda(dOut), ob = cuda(out), lb = cuda(lse);
     CudaBuf qb = cuda(q), kb = cuda(k), vb = cuda(v);
-    dev.run(() -> {
+    dev.post(() -> {
       Att a = att(layout, heads, kvHeads, headDim);
       if (a.t == 0) return;
       long qg = scratch("att_q", 4 * a.qElems()), kg = scratch("att_k", 4 * a.kElems()), vg = scratch("att_v", 4 * a.kElems());
@@ -575,7 +579,7 @@ public final class CudaBackend implements Backend {
     check(k, (long) n * kd, "k");
     check(v, (long) n * kd, "v");
     CudaBuf kc = cuda(kCache), vc = cuda(vCache), kb = cuda(k), vb = cuda(v);
-    dev.run(() -> dev.launch("kv_append", grid((long) n * kd), 1, THREADS, 0, kc.ptr, vc.ptr, kb.ptr, vb.ptr, past, n, kd));
+    dev.post(() -> dev.launch("kv_append", grid((long) n * kd), 1, THREADS, 0, kc.ptr, vc.ptr, kb.ptr, vb.ptr, past, n, kd));
   }
 
   @Override
@@ -591,7 +595,7 @@ public final class CudaBackend implements Backend {
     CudaBuf ob = cuda(out), qb = cuda(q), kc = cuda(kCache), vc = cuda(vCache);
     int shared = 4 * (headDim + past + n);
     if (shared > 227 * 1024) throw new IllegalArgumentException("decode attention over " + (past + n) + " positions exceeds shared memory");
-    dev.run(() -> dev.launch("attn_decode", heads, n, 128, shared, ob.ptr, qb.ptr, kc.ptr, vc.ptr, past, n, heads, kvHeads,
+    dev.post(() -> dev.launch("attn_decode", heads, n, 128, shared, ob.ptr, qb.ptr, kc.ptr, vc.ptr, past, n, heads, kvHeads,
         headDim, (float) (1.0 / Math.sqrt(headDim))));
   }
 
@@ -606,13 +610,13 @@ public final class CudaBackend implements Backend {
   public void swigluForward(Buf h, Buf g, Buf u, long n) {
     check(h, n, "h");
     CudaBuf hb = cuda(h), gb = cuda(g), ub = cuda(u);
-    dev.run(() -> dev.launch("swiglu_forward", grid(n), 1, THREADS, 0, hb.ptr, gb.ptr, ub.ptr, n));
+    dev.post(() -> dev.launch("swiglu_forward", grid(n), 1, THREADS, 0, hb.ptr, gb.ptr, ub.ptr, n));
   }
 
   @Override
   public void swigluBackward(Buf dg, Buf du, Buf dh, Buf g, Buf u, long n) {
     CudaBuf dgb = cuda(dg), dub = cuda(du), dhb = cuda(dh), gb = cuda(g), ub = cuda(u);
-    dev.run(() -> dev.launch("swiglu_backward", grid(n), 1, THREADS, 0, dgb.ptr, dub.ptr, dhb.ptr, gb.ptr, ub.ptr, n));
+    dev.post(() -> dev.launch("swiglu_backward", grid(n), 1, THREADS, 0, dgb.ptr, dub.ptr, dhb.ptr, gb.ptr, ub.ptr, n));
   }
 
   @Override
@@ -620,8 +624,9 @@ public final class CudaBackend implements Backend {
     check(dst, (long) rows.length * c, "dst");
     CudaBuf d = cuda(dst), s = cuda(src);
     for (int r : rows) if (r < 0 || (long) (r + 1) * c > s.n) throw new IllegalArgumentException("row " + r + " is outside the source");
-    dev.run(() -> {
-      long pr = ints("rows", rows, rows.length);
+    int[] rowCopy = rows.clone();
+    dev.post(() -> {
+      long pr = ints("rows", rowCopy, rowCopy.length);
       dev.launch("gather_rows", grid((long) rows.length * c), 1, THREADS, 0, d.ptr, s.ptr, pr, rows.length, c);
     });
   }
@@ -631,8 +636,9 @@ public final class CudaBackend implements Backend {
     check(src, (long) rows.length * c, "src");
     CudaBuf d = cuda(dst), s = cuda(src);
     for (int r : rows) if (r < 0 || (long) (r + 1) * c > d.n) throw new IllegalArgumentException("row " + r + " is outside the destination");
-    dev.run(() -> {
-      long pr = ints("rows", rows, rows.length);
+    int[] rowCopy = rows.clone();
+    dev.post(() -> {
+      long pr = ints("rows", rowCopy, rowCopy.length);
       dev.launch("scatter_add_rows", grid((long) rows.length * c), 1, THREADS, 0, d.ptr, s.ptr, pr, rows.length, c);
     });
   }
@@ -654,8 +660,9 @@ public final class CudaBackend implements Backend {
     check(lse, m, "lse");
     check(hidden, (long) m * c, "hidden");
     CudaBuf lp = cuda(logp), ls = cuda(lse), h = cuda(hidden), w = weightOf(head, vocab, c);
-    dev.run(() -> {
-      long tg = ints("targets", targets, m);
+    int[] tgt = Arrays.copyOf(targets, m);
+    dev.post(() -> {
+      long tg = ints("targets", tgt, m);
       long logits = scratch("logits", 4L * Math.min(m, LOGSOFTMAX_CHUNK) * vocab);
       for (int r0 = 0; r0 < m; r0 += LOGSOFTMAX_CHUNK) {
         int rows = Math.min(LOGSOFTMAX_CHUNK, m - r0);
@@ -672,8 +679,9 @@ public final class CudaBackend implements Backend {
     check(dHidden, (long) m * c, "dHidden");
     CudaBuf dh = cuda(dHidden), gb = cuda(g), h = cuda(hidden), w = weightOf(head, vocab, c), ls = cuda(lse);
     CudaBuf dw = dHead == null ? null : cuda(dHead);
-    dev.run(() -> {
-      long tg = ints("targets", targets, m);
+    int[] tgt = Arrays.copyOf(targets, m);
+    dev.post(() -> {
+      long tg = ints("targets", tgt, m);
       long logits = scratch("logits", 4L * Math.min(m, LOGSOFTMAX_CHUNK) * vocab);
       for (int r0 = 0; r0 < m; r0 += LOGSOFTMAX_CHUNK) {
         int rows = Math.min(LOGSOFTMAX_CHUNK, m - r0);
@@ -692,7 +700,7 @@ public final class CudaBackend implements Backend {
   public void maskedSequenceSums(Buf sums, Buf logp, Buf mask, SeqLayout layout) {
     check(sums, layout.sequences(), "sums");
     CudaBuf s = cuda(sums), lp = cuda(logp), mk = cuda(mask);
-    dev.run(() -> {
+    dev.post(() -> {
       long st = ints("att_start", layout.start(), layout.sequences());
       long ln = ints("att_len", layout.length(), layout.sequences());
       dev.launch("masked_seq_sum", layout.sequences(), 1, 256, 0, s.ptr, lp.ptr, mk.ptr, st, ln, layout.sequences());
@@ -744,7 +752,7 @@ public final class CudaBackend implements Backend {
     check(m, n, "m");
     check(v, n, "v");
     CudaBuf pb = cuda(p), gb = cuda(g), mb = cuda(m), vb = cuda(v);
-    dev.run(() -> {
+    dev.post(() -> {
       dev.launch("adamw_update", grid(n), 1, THREADS, 0, pb.ptr, gb.ptr, mb.ptr, vb.ptr, n, c.gradScale(), c.beta1(),
           c.oneMinusBeta1(), c.beta2(), c.oneMinusBeta2(), c.stepSize(), c.biasCorrection2Sqrt(), c.epsilon(), c.decayFactor());
       if (pb.isWeight()) refreshNow(pb);

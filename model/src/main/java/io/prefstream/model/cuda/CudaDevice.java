@@ -48,6 +48,8 @@ final class CudaDevice implements AutoCloseable {
   /** Device pointers of buffers the GC found unreachable; freed by the owner at its next call. */
   final ConcurrentLinkedQueue<Long> released = new ConcurrentLinkedQueue<>();
   private volatile boolean closed;
+  /** The first failure of a queued op, thrown by the next op that waits (owner thread only). */
+  private RuntimeException pending;
 
   private CudaDevice(boolean debug) {
     this.debug = debug;
@@ -148,7 +150,10 @@ final class CudaDevice implements AutoCloseable {
   <T> T call(Callable<T> work) {
     if (Thread.currentThread() == ownerThread) return run(work);
     if (closed) throw new IllegalStateException("the CUDA backend is closed");
-    Future<T> f = owner.submit(() -> run(work));
+    Future<T> f = owner.submit(() -> {
+      rethrowPending();
+      return run(work);
+    });
     try {
       return f.get();
     } catch (InterruptedException e) {
@@ -169,9 +174,44 @@ final class CudaDevice implements AutoCloseable {
     });
   }
 
+  /**
+   * Queues work that returns nothing on the owner thread and returns at once; ops run in the order
+   * they were posted. A failure is kept and thrown by the next {@link #call}, and later queued work
+   * is skipped (after a failure the GPU state is not trusted). In debug mode every op waits.
+   */
+  void post(Runnable work) {
+    if (debug || Thread.currentThread() == ownerThread) {
+      run(work);
+      return;
+    }
+    if (closed) throw new IllegalStateException("the CUDA backend is closed");
+    owner.execute(() -> {
+      if (pending != null) return;
+      try {
+        run(() -> {
+          work.run();
+          return null;
+        });
+      } catch (RuntimeException e) {
+        pending = e;
+      }
+    });
+  }
+
+  private void rethrowPending() {
+    RuntimeException e = pending;
+    if (e == null) return;
+    pending = null;
+    throw new IllegalStateException("an earlier queued GPU op failed: " + e.getMessage(), e);
+  }
+
   private <T> T run(Callable<T> work) {
-    Long p;
-    while ((p = released.poll()) != null) free(p);
+    if (!released.isEmpty()) {
+      // buffers the GC released may still be read by queued kernels: let those finish first
+      synchronize("freeing released buffers");
+      Long p;
+      while ((p = released.poll()) != null) free(p);
+    }
     try {
       return work.call();
     } catch (RuntimeException e) {
@@ -277,6 +317,11 @@ final class CudaDevice implements AutoCloseable {
   @Override
   public void close() {
     if (closed) return;
+    try {
+      call(() -> null);
+    } catch (RuntimeException e) {
+      log.warn("closing the CUDA backend after a failed GPU op: {}", e.getMessage());
+    }
     try {
       call(() -> {
         for (Long p : List.copyOf(live)) cu.call("cuMemFree_v2", p);
