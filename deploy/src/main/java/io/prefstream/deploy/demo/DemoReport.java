@@ -67,11 +67,11 @@ public final class DemoReport {
       base.setLineColor(Color.GRAY);
       base.setLineStyle(new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10, new float[] {6, 4}, 0));
     }
-    XYSeries kl = addSeries(chart, "KL to reference (right axis)", samples, DemoTimeline.Sample::kl, 1,
+    XYSeries kl = addSeries(chart, "KL to reference per token (right axis)", samples, DemoTimeline.Sample::kl, 1,
         new Color(0xd62728));
     if (kl == null) {
       // An axis group needs a series; without KL yet, keep the right axis at zero.
-      XYSeries zero = chart.addSeries("KL to reference (right axis)", new double[] {0, end}, new double[] {0, 0});
+      XYSeries zero = chart.addSeries("KL to reference per token (right axis)", new double[] {0, end}, new double[] {0, 0});
       zero.setYAxisGroup(1);
       zero.setMarker(SeriesMarkers.NONE);
       zero.setLineColor(new Color(0xd62728));
@@ -147,6 +147,7 @@ public final class DemoReport {
     for (DemoTimeline.Swap s : timeline.swaps()) {
       b.append(String.format(Locale.ROOT, "| v%d | %.1f |%n", s.version(), s.atMillis() / 1000.0));
     }
+    b.append("\nThe final checkpoint is in `checkpoints/` (older versions are pruned at the end).\n");
     b.append("\n## Settings\n\n");
     b.append(String.format(Locale.ROOT, "model `%s`; DPO (sigmoid) with LoRA r=%d, β=%s, learning rate %s, micro-batch %d,"
             + " a version every %d steps; sampling temperature %s, max %d new tokens; A-vs-B share %s; pairing window %d s;"

@@ -144,7 +144,7 @@ public final class DemoRunner {
             texts.add(new String[] {p.prompt(), p.rejected()});
           }
           for (TrainingBatch.Thumb t : batch.thumbs()) texts.add(new String[] {t.prompt(), t.response()});
-          timeline.learning(trainer.stepCount() + 1, texts);
+          timeline.learning(trainer.stepCount() + 1, !batch.pairs().isEmpty(), texts);
         }
       };
       learner = Learner.start(LearnerConfig.builder(policy, bootstrap)
@@ -238,6 +238,7 @@ public final class DemoRunner {
         }
       }
       deleteTree(work);
+      pruneCheckpoints(checkpoints);
       if (first != null) LOG.warn("closing the demo's parts", first);
       if (stoppedAt > 0) LOG.debug("stopped at {} ms", stoppedAt);
     }
@@ -284,10 +285,11 @@ public final class DemoRunner {
     long now = timeline.now();
     double[] w = timeline.rate(now - windowMillis, now);
     MetricsReader.Snapshot s = metrics.snapshot();
-    return new DemoTimeline.Sample(now, w[0], (int) w[1], s.value("prefstream_learner_eval_reward_accuracy"),
-        s.value("prefstream_learner_kl"), s.count("prefstream_ingest_events_in"), s.count("prefstream_ingest_pairs"),
-        (long) metrics(s, "prefstream_ingest_batches", "topic", Topics.BATCHES), s.count("prefstream_learner_steps"),
-        served);
+    long steps = s.count("prefstream_learner_steps");
+    double kl = timeline.pairStep(steps) ? s.value("prefstream_learner_kl") : Double.NaN;
+    return new DemoTimeline.Sample(now, w[0], (int) w[1], s.value("prefstream_learner_eval_reward_accuracy"), kl,
+        s.count("prefstream_ingest_events_in"), s.count("prefstream_ingest_pairs"),
+        (long) metrics(s, "prefstream_ingest_batches", "topic", Topics.BATCHES), steps, served);
   }
 
   /** The learner step a served version was trained through, from its PolicyUpdate (-1: unknown). */
@@ -301,6 +303,26 @@ public final class DemoRunner {
         AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000))) {
       int brokers = admin.describeCluster().nodes().get(30, TimeUnit.SECONDS).size();
       return (short) Math.max(1, Math.min(3, brokers));
+    }
+  }
+
+  /**
+   * Keeps each policy's newest checkpoint (the final one, resumable with {@code prefstream learn})
+   * and deletes the older versions, which a run publishes every few seconds (about 1 MB each).
+   */
+  private static void pruneCheckpoints(Path root) {
+    if (!Files.isDirectory(root)) return;
+    try (Stream<Path> policies = Files.list(root)) {
+      for (Path policy : policies.filter(Files::isDirectory).toList()) {
+        List<Path> versions;
+        try (Stream<Path> vs = Files.list(policy)) {
+          versions = vs.filter(p -> p.getFileName().toString().matches("\\d+"))
+              .sorted(Comparator.comparingLong(p -> Long.parseLong(p.getFileName().toString()))).toList();
+        }
+        for (Path old : versions.subList(0, Math.max(0, versions.size() - 1))) deleteTree(old);
+      }
+    } catch (IOException e) {
+      LOG.warn("could not prune the demo's checkpoints in {}: {}", root, e.toString());
     }
   }
 

@@ -35,6 +35,8 @@ public final class DemoTimeline {
   private final Map<String, Long> sentAt = new ConcurrentHashMap<>();
   /** (learner step, sent time) of feedback a step trained on, waiting for a served version. */
   private final List<long[]> learnedAwaitingServe = new ArrayList<>();
+  /** Learner steps taken on a batch with preference pairs (their "kl" is the per-token DPO one). */
+  private final java.util.Set<Long> pairSteps = ConcurrentHashMap.newKeySet();
   private long thumbs;
   private long comparisons;
   private long failures;
@@ -79,7 +81,8 @@ public final class DemoTimeline {
    * The learner is about to take step {@code step} on examples with these (prompt, response) texts:
    * their send times wait for the first served version trained at or past that step.
    */
-  public void learning(long step, List<String[]> promptResponses) {
+  public void learning(long step, boolean hasPairs, List<String[]> promptResponses) {
+    if (hasPairs) pairSteps.add(step);
     List<long[]> found = new ArrayList<>();
     for (String[] pr : promptResponses) {
       Long t = sentAt.get(key(pr[0], pr[1]));
@@ -103,6 +106,15 @@ public final class DemoTimeline {
       freshnessMillis.add(t - e[1]);
       return true;
     });
+  }
+
+  /**
+   * Whether learner step {@code step} trained on preference pairs: then the learner's "kl" is the
+   * per-token KL to the reference on the chosen replies; a thumbs-only (KTO) step reports KTO's
+   * batch-level estimate instead, which is not comparable.
+   */
+  public boolean pairStep(long step) {
+    return pairSteps.contains(step);
   }
 
   public synchronized void sample(Sample s) {
