@@ -143,7 +143,10 @@ class CheckpointStoreTest {
     Checkpoint c = store.write("p", 4, "LORA", files("a"));
     assertThat(CheckpointStore.openUri(c.uri(), c.manifestSha256()).version()).isEqualTo(4L);
     assertThat(CheckpointStore.openUri(c.uri(), null).policy()).isEqualTo("p");
-    assertThatThrownBy(() -> CheckpointStore.openUri(c.uri(), "00" + c.manifestSha256().substring(2)))
+    // Flip the first hex digit, so the announced hash differs whatever the real one is.
+    char first = c.manifestSha256().charAt(0);
+    String wrong = (first == '0' ? '1' : '0') + c.manifestSha256().substring(1);
+    assertThatThrownBy(() -> CheckpointStore.openUri(c.uri(), wrong))
         .isInstanceOf(CorruptCheckpointException.class).hasMessageContaining("was expected");
     assertThatThrownBy(() -> CheckpointStore.openUri(java.net.URI.create("s3://bucket/p/4/"), null))
         .hasMessageContaining("not a file: URI");
