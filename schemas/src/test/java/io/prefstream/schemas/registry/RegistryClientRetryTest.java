@@ -87,10 +87,16 @@ class RegistryClientRetryTest {
     }
   }
 
+  // A generous request timeout: on a loaded 2-core CI machine the scripted server can take a while
+  // to answer, and only the silent-registry test is about timing out.
   private SchemaRegistryClient client(int attempts) {
+    return client(attempts, Duration.ofSeconds(15));
+  }
+
+  private SchemaRegistryClient client(int attempts, Duration requestTimeout) {
     String url = "http://127.0.0.1:" + server.getAddress().getPort() + "/apis/ccompat/v7/";
     return new SchemaRegistryClient(RegistryConfig.of(url)
-        .withTimeouts(Duration.ofSeconds(2), Duration.ofMillis(500))
+        .withTimeouts(Duration.ofSeconds(5), requestTimeout)
         .withRetries(attempts, Duration.ofMillis(10), Duration.ofMillis(40)));
   }
 
@@ -142,7 +148,7 @@ class RegistryClientRetryTest {
   @Test
   void timesOutASilentRegistryAndRetries() {
     script("HANG");
-    try (SchemaRegistryClient client = client(2)) {
+    try (SchemaRegistryClient client = client(2, Duration.ofMillis(500))) {
       RegistryException e = catchThrowableOfType(RegistryException.class, () -> client.schemaById(7));
       assertThat(e.status()).isEqualTo(-1);
       assertThat(e.getCause()).isInstanceOf(HttpTimeoutException.class);
