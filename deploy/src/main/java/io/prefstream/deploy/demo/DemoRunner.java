@@ -60,6 +60,13 @@ import org.slf4j.LoggerFactory;
 public final class DemoRunner {
   private static final Logger LOG = LoggerFactory.getLogger(DemoRunner.class);
 
+  /**
+   * UP x DOWN pairs the ingest makes from one prompt's thumbs per window: with many users on a few
+   * dozen messages the default (16) floods the one learner thread with near-duplicate pairs, and
+   * what it learns reaches the users later.
+   */
+  static final int MAX_PAIRS_PER_PROMPT = 4;
+
   private final DemoSettings settings;
   private final PrintWriter out;
   private final boolean interactive;
@@ -116,6 +123,7 @@ public final class DemoRunner {
           .batchSize(settings.batchSize())
           .batchMaxAge(Duration.ofSeconds(1))
           .pairingWindow(settings.pairingWindow())
+          .maxPairsPerPrompt(MAX_PAIRS_PER_PROMPT)
           .evalShare(settings.evalShare())
           .build(), registry);
       resources.add(ingest);

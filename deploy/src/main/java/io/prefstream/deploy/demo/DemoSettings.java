@@ -11,8 +11,9 @@ import java.util.Objects;
  * two CPU cores. {@link #defaults} gives those tuned values.
  *
  * @param window         trailing window of the live liked-reply rate and of the final rate
- * @param gateMargin     AUTO promotion gate margin on eval reward accuracy (a noisy small eval set
- *                       needs room)
+ * @param gateMargin     AUTO promotion gate margin on eval reward accuracy: the first versions are
+ *                       evaluated on a handful of held-out pairs, so a version that scored 1.0 on two
+ *                       pairs would otherwise hold back every later one for a minute
  * @param thinkMillis    pause of each user between turns, leaving CPU for the learner
  */
 public record DemoSettings(Path modelDir, PreferenceProfile preference, int users, Duration duration,
@@ -47,7 +48,7 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
   /** The tuned defaults for {@code modelDir} and {@code preference}. */
   public static DemoSettings defaults(Path modelDir, PreferenceProfile preference, Path reportDir) {
     return new DemoSettings(modelDir, preference, 8, Duration.ofMinutes(3), null, "127.0.0.1", 50051, 9400, reportDir,
-        7e-4, 0.1, 8, 16, 4, 1.0, 64, 0.5, 100, Duration.ofSeconds(30), Duration.ofSeconds(10), 0.1, 0.15, 1);
+        7e-4, 0.1, 8, 16, 4, 1.0, 64, 0.5, 400, Duration.ofSeconds(30), Duration.ofSeconds(10), 0.1, 0.5, 1);
   }
 
   public DemoSettings withUsers(int n) {

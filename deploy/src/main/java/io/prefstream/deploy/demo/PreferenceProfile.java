@@ -4,11 +4,12 @@ import io.prefstream.deploy.demo.corpus.ReplyStyle;
 import java.util.Locale;
 
 /**
- * The hidden judge of the demo's simulated users: a fixed rule on a reply's text that says whether a
- * user likes it ({@link #likes}) and, to choose between two replies, how much ({@link #score}). The
- * model never sees the rule, only the thumbs and choices it produces, so a rising liked-reply rate
- * shows that the loop learned it from feedback. Parse one with {@link #parse} ({@code concise},
- * {@code polite}, {@code keyword:WORD}).
+ * The hidden judge of the demo's simulated users: a fixed yes/no rule on a reply's text ({@link
+ * #likes}). Of two replies a user prefers the one it likes; it has no finer scale on purpose: a
+ * graded score ("more polite is better") is what a policy games, e.g. by stacking "Thank you!"
+ * five times. The model never sees the rule, only the thumbs and choices it produces, so a rising
+ * liked-reply rate shows that the loop learned it from feedback. Parse one with {@link #parse}
+ * ({@code concise}, {@code polite}, {@code keyword:WORD}).
  */
 public sealed interface PreferenceProfile permits PreferenceProfile.Concise, PreferenceProfile.Polite,
     PreferenceProfile.Keyword {
@@ -16,15 +17,10 @@ public sealed interface PreferenceProfile permits PreferenceProfile.Concise, Pre
   /** Whether a user with this profile gives the reply a thumb up. */
   boolean likes(String reply);
 
-  /** How much the user likes the reply; of two replies the higher one is chosen (equal: no choice). */
-  double score(String reply);
-
   /** The profile as {@code --preference} names it. */
   String label();
 
-  /**
-   * Likes replies of at most {@code maxWords} words; shorter is better.
-   */
+  /** Likes replies of at most {@code maxWords} words. */
   record Concise(int maxWords) implements PreferenceProfile {
     /** The demo's cut: about a third of the shipped assistant's replies are this short. */
     public static final int DEFAULT_MAX_WORDS = 12;
@@ -39,11 +35,6 @@ public sealed interface PreferenceProfile permits PreferenceProfile.Concise, Pre
     }
 
     @Override
-    public double score(String reply) {
-      return -ReplyStyle.of(reply).words();
-    }
-
-    @Override
     public String label() {
       return "concise";
     }
@@ -51,17 +42,12 @@ public sealed interface PreferenceProfile permits PreferenceProfile.Concise, Pre
 
   /**
    * Likes replies that read as polite ({@link ReplyStyle#politeness()} above zero: thanks, apologies,
-   * offers of help outweigh brusque phrases); more polite is better.
+   * offers of help outweigh brusque phrases).
    */
   record Polite() implements PreferenceProfile {
     @Override
     public boolean likes(String reply) {
       return ReplyStyle.of(reply).politeness() > 0;
-    }
-
-    @Override
-    public double score(String reply) {
-      return ReplyStyle.of(reply).politeness();
     }
 
     @Override
@@ -82,11 +68,6 @@ public sealed interface PreferenceProfile permits PreferenceProfile.Concise, Pre
     @Override
     public boolean likes(String reply) {
       return reply.toLowerCase(Locale.ROOT).contains(word);
-    }
-
-    @Override
-    public double score(String reply) {
-      return likes(reply) ? 1 : 0;
     }
 
     @Override

@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * customer message (from the support corpus's messages) to Generate, judges the reply with the
  * hidden {@link PreferenceProfile} and sends a thumb through the Feedback service carrying the
  * reply's policy version. Now and then ({@code compareShare}) it asks for a second reply and sends
- * an A-vs-B choice instead (two thumbs when the profile cannot tell them apart). Every judged reply
+ * an A-vs-B choice instead (two thumbs when it likes both or neither). Every judged reply
  * is recorded in the {@link DemoTimeline}: that is the served liked-reply rate.
  */
 public final class SimulatedUsers implements AutoCloseable {
@@ -116,12 +116,10 @@ public final class SimulatedUsers implements AutoCloseable {
       if (random.nextDouble() < behaviour.compareShare()) {
         GenerateResponse b = generate(prompt);
         if (b.getText().isBlank()) return;
-        judge(b);
-        double sa = profile.score(ChatTemplate.replyText(a.getText()));
-        double sb = profile.score(ChatTemplate.replyText(b.getText()));
-        if (sa != sb && !a.getText().equals(b.getText())) {
-          GenerateResponse chosen = sa > sb ? a : b;
-          GenerateResponse rejected = sa > sb ? b : a;
+        boolean likesB = judge(b);
+        if (likesA != likesB) {
+          GenerateResponse chosen = likesA ? a : b;
+          GenerateResponse rejected = likesA ? b : a;
           feedback.withDeadlineAfter(30, TimeUnit.SECONDS).submit(base(prompt, Math.min(a.getPolicy().getVersion(),
                   b.getPolicy().getVersion()), chosen.getResponseId())
               .setComparison(ComparisonFeedback.newBuilder().setChosen(chosen.getText()).setRejected(rejected.getText()))
@@ -129,7 +127,7 @@ public final class SimulatedUsers implements AutoCloseable {
           timeline.comparisonSent(prompt, chosen.getText(), rejected.getText());
           return;
         }
-        thumb(prompt, b, profile.likes(ChatTemplate.replyText(b.getText())));
+        thumb(prompt, b, likesB);
       }
       thumb(prompt, a, likesA);
     }
