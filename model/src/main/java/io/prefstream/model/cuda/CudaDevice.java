@@ -132,7 +132,7 @@ final class CudaDevice implements AutoCloseable {
       vals.setAtIndex(ValueLayout.ADDRESS, 0, logBuf);
       vals.setAtIndex(ValueLayout.ADDRESS, 1, MemorySegment.ofAddress(logSize));
       MemorySegment out = a.allocate(ValueLayout.JAVA_LONG);
-      MemorySegment img = a.allocate(image.length + 1L);
+      MemorySegment img = a.allocate(image.length + 1L, 16); // ELF images want aligned memory
       MemorySegment.copy(image, 0, img, ValueLayout.JAVA_BYTE, 0, image.length);
       try {
         cu.call("cuModuleLoadDataEx", out, img, 2, opts, vals);
