@@ -130,6 +130,17 @@ K("masked_seq_sum", 3, 1, 256, sums, lp, mk, st, le, 3); ok("masked sums", sums,
 # adamw + sumsq
 n = 5000; x = f32(n); part = np.zeros(256, np.float64); K("sumsq_partial", 256, 1, 256, part, x, n)
 assert abs(part.sum() - (x.astype(np.float64) ** 2).sum()) < 1e-9; print("sumsq OK")
+# AdamW: bit-identical to the learner's float arithmetic (numpy float32 ops round per operation)
+n = 3000; p32 = f32(n); g32 = f32(n) * 3; m32 = f32(n); v32 = np.abs(f32(n))
+t, lr, b1, b2, eps, wd, clip = 3, 1e-3, 0.9, 0.999, 1e-8, 0.01, 0.37
+F = np.float32
+co = [F(clip), F(b1), F(1 - b1), F(b2), F(1 - b2), F(lr / (1 - b1 ** t)), F(math.sqrt(1 - b2 ** t)), F(eps), F(1 - lr * wd)]
+gk = g32 * co[0]; mk = co[1] * m32 + co[2] * gk; vk = co[3] * v32 + co[4] * gk * gk
+pref = p32 * co[8] - co[5] * mk / (np.sqrt(vk) / co[6] + co[7])
+pp, mm, vv = p32.copy(), m32.copy(), v32.copy()
+K("adamw_update", 12, 1, 256, pp, g32, mm, vv, n, *[float(c) for c in co])
+assert (pp == pref).all() and (mm == mk).all() and (vv == vk).all(), "adamw not bit-identical"
+print("adamw bit-identical OK")
 # sampling (128 threads here: the kernel works for any power-of-two block; the backend launches 1024)
 vocab = 5000; lg = f32(vocab) * 10; outt = np.zeros(1, np.int32)
 K("sample_token", 1, 1, 128, outt, lg, vocab, 0.0, 0, 1.0, 1, 0); assert outt[0] == np.argmax(lg); print("argmax OK")
