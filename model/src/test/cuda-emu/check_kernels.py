@@ -59,10 +59,13 @@ K("rmsnorm_backward_dw_reduce", 1, 1, 256, dw, part, nb, c); ok("rmsnorm dw", dw
 n, H, hd, theta = 6, 3, 8, 10000.0; pos = i32([0, 1, 2, 7, 30, 5]); half = hd // 2; P = 64
 ang = np.arange(P)[:, None] * theta ** (-2.0 * np.arange(half) / hd); cosT = np.cos(ang).astype(np.float32); sinT = np.sin(ang).astype(np.float32)
 x = f32(n, H, hd); xr = x.copy()
-K("rope_apply", 1, 1, 256, xr, pos, cosT, sinT, n, H, hd, 1.0)
+K("rope_apply", 1, 1, 256, xr, pos, 0, cosT, sinT, n, H, hd, 1.0)
 a, bb = x[..., :half], x[..., half:]; cs = cosT[pos][:, None, :]; sn = sinT[pos][:, None, :]
 ok("rope fwd", xr, np.concatenate([a * cs - bb * sn, bb * cs + a * sn], -1), 1e-6)
-K("rope_apply", 1, 1, 256, xr, pos, cosT, sinT, n, H, hd, -1.0); ok("rope inverse", xr, x, 1e-6)
+K("rope_apply", 1, 1, 256, xr, pos, 0, cosT, sinT, n, H, hd, -1.0); ok("rope inverse", xr, x, 1e-6)
+xr = x.copy(); K("rope_apply", 1, 1, 256, xr, None, 40, cosT, sinT, n, H, hd, 1.0)
+cs = cosT[40:40 + n][:, None, :]; sn = sinT[40:40 + n][:, None, :]
+ok("rope contiguous positions", xr, np.concatenate([a * cs - bb * sn, bb * cs + a * sn], -1), 1e-6)
 # swiglu
 n = 300; g = f32(n) * 6; u = f32(n); h = np.full(n, np.nan, np.float32)
 K("swiglu_forward", 2, 1, 256, h, g, u, n); sig = 1 / (1 + np.exp(-g.astype(np.float64))); ok("swiglu", h, g * sig * u, 1e-6)

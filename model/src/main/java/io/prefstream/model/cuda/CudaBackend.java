@@ -414,11 +414,16 @@ public final class CudaBackend implements Backend {
     }
     CudaBuf xb = cuda(x);
     int need = maxPos + 1;
-    int[] posCopy = Arrays.copyOf(positions, n);
+    // contiguous positions (decode, prefill, one sequence) go as a start: no upload, which would wait for the GPU
+    boolean contiguous = true;
+    for (int i = 1; i < n && contiguous; i++) contiguous = positions[i] == positions[0] + i;
+    int pos0 = n > 0 ? positions[0] : 0;
+    int[] posCopy = contiguous ? null : Arrays.copyOf(positions, n);
     dev.post(() -> {
       RopeTable t = ropeTable(theta, hd, need);
-      long pos = ints("positions", posCopy, n);
-      dev.launch("rope_apply", grid((long) n * heads * (hd / 2)), 1, THREADS, 0, xb.ptr, pos, t.cos, t.sin, n, heads, hd, sign);
+      long pos = posCopy == null ? 0L : ints("positions", posCopy, n);
+      dev.launch("rope_apply", grid((long) n * heads * (hd / 2)), 1, THREADS, 0, xb.ptr, pos, pos0, t.cos, t.sin, n, heads,
+          hd, sign);
     });
   }
 

@@ -191,10 +191,13 @@ class CudaBackendConformanceTest {
   @Test
   void ropeForwardAndBackward() {
     int n = 200, heads = 9, hd = 64;
-    int[] pos = new int[n];
-    for (int i = 0; i < n; i++) pos[i] = rnd.nextInt(4000);
+    int[] scattered = new int[n], contiguous = new int[n];
+    for (int i = 0; i < n; i++) {
+      scattered[i] = rnd.nextInt(4000);
+      contiguous[i] = 300 + i; // the no-upload path
+    }
     float[] x = random(n * heads * hd);
-    for (boolean back : new boolean[] {false, true}) {
+    for (int[] pos : List.of(scattered, contiguous)) for (boolean back : new boolean[] {false, true}) {
       Buf g = up(gpu, x), c = up(cpu, x);
       if (back) {
         gpu.ropeBackward(g, pos, n, heads, hd, 100000);
