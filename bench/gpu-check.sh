@@ -9,6 +9,10 @@
 #      bf16, LoRA r=16 on all projections) and batch-1 decode
 #   4. prints a short table last; details (logs, JSON, JUnit XML, nvidia-smi, summary.md) under $OUT
 # Every stage runs even when an earlier one failed; the exit status is the first failure's.
+# Afterwards, on the CPU machine: copy $OUT/summary.md to bench/results/<date>-gpu-<card>.md (the
+# device tool puts $OUT's files under its files_at folder) and commit it with the card's name.
+# Device time: about 1-2 min start + under 1 min conformance + ~1 min per benchmark; one call with
+# timeout_s=600, then give_back.
 # Usage (device tool): bash bench/gpu-check.sh            [env: STEPS=5 DECODE_TOKENS=128 SKIP_PEER=1]
 # Smoke test without a GPU: GPU_CHECK_DEVICE=cpu GPU_CHECK_PRESET=tiny bash bench/gpu-check.sh
 set -uo pipefail
