@@ -7,7 +7,9 @@
 #   3. the benchmarks on the same GPU: GpuBench (Java, this project) and bench/peer/torch_gpu_bench.py
 #      (PyTorch eager, transformers + PEFT, SDPA): DPO step on the SmolLM2-135M shape (16 pairs x 512,
 #      bf16, LoRA r=16 on all projections) and batch-1 decode
-#   4. prints a short table last; details (logs, JSON, JUnit XML, nvidia-smi, summary.md) under $OUT
+#   4. prints a short table last; details under $OUT in 7 files (the device tool returns at most 8):
+#      summary.md, conformance.log (bundle, nvidia-smi, JUnit tree), junit-reports.tgz,
+#      java-bench.{json,log}, torch-bench.{json,log}
 # Every stage runs even when an earlier one failed; the exit status is the first failure's.
 # Afterwards, on the CPU machine: copy $OUT/summary.md to bench/results/<date>-gpu-<card>.md (the
 # device tool puts $OUT's files under its files_at folder) and commit it with the card's name.
@@ -37,8 +39,7 @@ FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dp
 CP=$(ls "$B"/lib/*.jar | grep -v junit-platform-console-standalone | paste -sd:)
 CONSOLE=$(ls "$B"/lib/junit-platform-console-standalone-*.jar)
 export CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
-cat "$B/BUNDLE.txt" > "$OUT/bundle.txt"
-(nvidia-smi || echo "nvidia-smi not available") > "$OUT/nvidia-smi.txt" 2>&1
+{ cat "$B/BUNDLE.txt"; nvidia-smi || echo "nvidia-smi not available"; } > "$OUT/conformance.log" 2>&1
 GPU=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
 
 echo "== conformance (JUnit) =="
@@ -50,8 +51,9 @@ echo "== conformance (JUnit) =="
   --select-class io.prefstream.model.cuda.NativeSymbolsTest \
   --select-class io.prefstream.model.cuda.CudaLibrariesTest \
   --select-class io.prefstream.model.backend.AdamWCoefficientsTest \
-  --reports-dir "$OUT/junit" 2>&1 | tee "$OUT/conformance.log"
+  --reports-dir "$WORK/junit" 2>&1 | tee -a "$OUT/conformance.log"
 CONF_RC=${PIPESTATUS[0]}
+tar -C "$WORK" -czf "$OUT/junit-reports.tgz" junit 2>/dev/null
 [ "$CONF_RC" = 0 ] || fail "$CONF_RC"
 
 echo "== GpuBench (Java) =="
@@ -69,10 +71,10 @@ if [ "${SKIP_PEER:-0}" != 1 ] && [ "$DEVICE" = cuda ]; then
   [ "$PEER_RC" = 0 ] || fail "$PEER_RC"
 fi
 
-python3 - "$OUT" "$GPU" "$CONF_RC" "$JAVA_RC" "$PEER_RC" <<'PY' | tee "$OUT/summary.md"
+python3 - "$OUT" "$GPU" "$CONF_RC" "$JAVA_RC" "$PEER_RC" "$WORK/junit" <<'PY' | tee "$OUT/summary.md"
 import json, os, sys, glob
 import xml.etree.ElementTree as ET
-out, gpu, conf_rc, java_rc, peer_rc = sys.argv[1:6]
+out, gpu, conf_rc, java_rc, peer_rc, junit = sys.argv[1:7]
 def load(name):
     p = os.path.join(out, name)
     try:
@@ -81,7 +83,7 @@ def load(name):
     except Exception:
         return None
 tests = fails = skips = 0
-for x in glob.glob(os.path.join(out, "junit", "*.xml")):
+for x in glob.glob(os.path.join(junit, "*.xml")):
     for s in ET.parse(x).getroot().iter("testsuite"):
         tests += int(s.get("tests", 0)); fails += int(s.get("failures", 0)) + int(s.get("errors", 0)); skips += int(s.get("skipped", 0))
 j, t = load("java-bench.json"), load("torch-bench.json")
