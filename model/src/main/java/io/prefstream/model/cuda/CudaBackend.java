@@ -117,7 +117,10 @@ public final class CudaBackend implements Backend {
   private long scratch(String purpose, long bytes) {
     long[] s = scratch.get(purpose);
     if (s != null && s[1] >= bytes) return s[0];
-    if (s != null) dev.free(s[0]);
+    if (s != null) {
+      dev.synchronize("growing scratch " + purpose); // queued kernels may still read the old buffer
+      dev.free(s[0]);
+    }
     long cap = Math.max(bytes, s == null ? 0 : s[1] * 3 / 2);
     long p = dev.malloc(cap);
     scratch.put(purpose, new long[] {p, cap});
@@ -443,6 +446,7 @@ public final class CudaBackend implements Backend {
       }
     }
     if (t != null) {
+      dev.synchronize("growing the RoPE table");
       dev.free(t.cos);
       dev.free(t.sin);
     }
