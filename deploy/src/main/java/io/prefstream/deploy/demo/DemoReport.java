@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.ToDoubleFunction;
+import javax.imageio.ImageIO;
 import org.knowm.xchart.AnnotationLine;
 import org.knowm.xchart.AnnotationText;
 import org.knowm.xchart.BitmapEncoder;
@@ -39,12 +40,15 @@ public final class DemoReport {
   /** Writes chart and summary into {@code result.reportDir()}. */
   public static void write(DemoSettings settings, DemoTimeline timeline, DemoResult result) throws IOException {
     Files.createDirectories(result.reportDir());
-    writeChart(result.reportDir().resolve(CHART), timeline, result);
     Files.writeString(result.reportDir().resolve(SUMMARY), summary(settings, timeline, result));
+    writeChart(result.reportDir().resolve(CHART), timeline, result);
   }
 
   static void writeChart(Path file, DemoTimeline timeline, DemoResult result) throws IOException {
     System.setProperty("java.awt.headless", "true");
+    // ImageIO's disk cache registers a shutdown hook, which throws "Shutdown in progress" when the
+    // report is written after Ctrl-C; the chart is small enough to encode in memory.
+    ImageIO.setUseCache(false);
     XYChart chart = new XYChartBuilder().width(1000).height(560)
         .title("prefstream demo: hidden preference '" + result.preference() + "'")
         .xAxisTitle("seconds").yAxisTitle("rate").build();

@@ -37,7 +37,9 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
@@ -174,7 +176,7 @@ public final class DemoRunner {
       });
       learnerThread.start();
 
-      node = ServingNode.startWithKafka(bootstrap, settings.modelDir(), java.util.Optional.of(checkpoints),
+      node = ServingNode.startWithKafka(bootstrap, settings.modelDir(), Optional.of(checkpoints),
           ServingConfig.defaults().withHost(settings.host()).withPort(settings.port()).withDefaultBeta(settings.beta()),
           RegistrySettings.defaults("demo").withDefaultPolicy(policy).withGate(new PromotionGate(settings.gateMargin())),
           registry);
@@ -221,7 +223,6 @@ public final class DemoRunner {
       else out.println("time is up: final checkpoint, then the report");
       out.flush();
     } finally {
-      long stoppedAt = timeline.now();
       if (users != null) users.close();
       stopLearner.set(true);
       if (learnerThread != null) {
@@ -248,15 +249,14 @@ public final class DemoRunner {
       deleteTree(work);
       pruneCheckpoints(checkpoints);
       if (first != null) LOG.warn("closing the demo's parts", first);
-      if (stoppedAt > 0) LOG.debug("stopped at {} ms", stoppedAt);
     }
     MetricsReader.Snapshot end = metrics.snapshot();
     DemoResult result = result(timeline, end, versions, interrupted);
     DemoReport.write(settings, timeline, result);
     LOG.info("demo {}: liked {}/{} at baseline -> {}/{} in the last {} s ({} points, z {}, p {}); {} steps, {} versions",
         result.preference(), result.baselineLiked(), result.baselineReplies(), result.finalLiked(), result.finalReplies(),
-        settings.window().toSeconds(), String.format(java.util.Locale.ROOT, "%+.1f", result.risePoints()),
-        String.format(java.util.Locale.ROOT, "%.2f", result.z()), DemoReport.pValue(result.pValue()), result.steps(),
+        settings.window().toSeconds(), String.format(Locale.ROOT, "%+.1f", result.risePoints()),
+        String.format(Locale.ROOT, "%.2f", result.z()), DemoReport.pValue(result.pValue()), result.steps(),
         result.versionsPublished());
     return result;
   }
