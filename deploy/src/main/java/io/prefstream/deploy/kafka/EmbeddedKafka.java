@@ -315,12 +315,35 @@ public final class EmbeddedKafka implements AutoCloseable {
         }
       }
       if (!created.isEmpty()) LOG.info("Created topics {} on {}", created, bootstrapServers);
+      awaitVisible(admin, specs, bootstrapServers);
       return List.copyOf(created);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while creating topics on " + bootstrapServers, e);
     } catch (ExecutionException | TimeoutException e) {
       throw new IllegalStateException("listing topics on " + bootstrapServers + " failed: " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * CreateTopics returns once the controller has accepted the topics; the broker's metadata cache
+   * catches up a moment later. Wait until a listing shows them, so a caller that is told "ready"
+   * (and a client it hands the address to) finds every topic.
+   */
+  private static void awaitVisible(Admin admin, Collection<TopicSpec> specs, String bootstrapServers)
+      throws InterruptedException, ExecutionException, TimeoutException {
+    long deadline = System.nanoTime() + ADMIN_TIMEOUT.toNanos();
+    Set<String> wanted = new java.util.TreeSet<>();
+    for (TopicSpec spec : specs) wanted.add(spec.name());
+    while (true) {
+      Set<String> names = admin.listTopics().names().get(ADMIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+      if (names.containsAll(wanted)) return;
+      if (System.nanoTime() > deadline) {
+        wanted.removeAll(names);
+        throw new IllegalStateException("topics " + wanted + " were created on " + bootstrapServers
+            + " but are still not listed after " + ADMIN_TIMEOUT.toSeconds() + " s");
+      }
+      Thread.sleep(20);
     }
   }
 
