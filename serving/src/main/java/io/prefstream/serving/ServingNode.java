@@ -1,5 +1,6 @@
 package io.prefstream.serving;
 
+import io.prefstream.model.backend.Backend;
 import io.prefstream.model.cpu.CpuBackend;
 import io.prefstream.serving.feedback.FeedbackSink;
 import io.prefstream.serving.feedback.KafkaFeedbackSink;
@@ -47,16 +48,23 @@ public final class ServingNode implements AutoCloseable {
     this.server = server;
   }
 
+  /** {@link #start(Path, Optional, ServingConfig, RegistrySettings, RolloutFeed, FeedbackSink, PrometheusRegistry, Optional, Backend)} on the CPU backend. */
+  public static ServingNode start(Path modelDir, Optional<Path> checkpointRoot, ServingConfig config,
+      RegistrySettings settings, RolloutFeed feed, FeedbackSink sink, PrometheusRegistry prometheus,
+      Optional<String> inProcessName) throws IOException {
+    return start(modelDir, checkpointRoot, config, settings, feed, sink, prometheus, inProcessName, new CpuBackend());
+  }
+
   /**
-   * Loads the base model from {@code modelDir} (CPU backend), follows {@code feed}, publishes
+   * Loads the base model from {@code modelDir} onto {@code backend}, follows {@code feed}, publishes
    * feedback to {@code sink} and serves on Netty ({@code inProcessName} empty) or in-process.
    * The node owns and closes {@code feed} and {@code sink}.
    */
   public static ServingNode start(Path modelDir, Optional<Path> checkpointRoot, ServingConfig config,
       RegistrySettings settings, RolloutFeed feed, FeedbackSink sink, PrometheusRegistry prometheus,
-      Optional<String> inProcessName) throws IOException {
+      Optional<String> inProcessName, Backend backend) throws IOException {
     ServingMetrics metrics = new ServingMetrics(prometheus);
-    BaseModel base = BaseModel.load(modelDir, new CpuBackend());
+    BaseModel base = BaseModel.load(modelDir, backend);
     PolicyRegistry registry = new PolicyRegistry(new VersionLoader(base, checkpointRoot), feed, settings, metrics);
     try {
       registry.start();
@@ -72,9 +80,16 @@ public final class ServingNode implements AutoCloseable {
     }
   }
 
-  /** A replica on Kafka: prefstream.policy-updates and prefstream.rollout in, prefstream.events out. */
+  /** A replica on Kafka, on the CPU backend. */
   public static ServingNode startWithKafka(String bootstrapServers, Path modelDir, Optional<Path> checkpointRoot,
       ServingConfig config, RegistrySettings settings, PrometheusRegistry prometheus) throws IOException {
+    return startWithKafka(bootstrapServers, modelDir, checkpointRoot, config, settings, prometheus, new CpuBackend());
+  }
+
+  /** A replica on Kafka: prefstream.policy-updates and prefstream.rollout in, prefstream.events out. */
+  public static ServingNode startWithKafka(String bootstrapServers, Path modelDir, Optional<Path> checkpointRoot,
+      ServingConfig config, RegistrySettings settings, PrometheusRegistry prometheus, Backend backend)
+      throws IOException {
     KafkaRolloutFeed feed = new KafkaRolloutFeed(bootstrapServers, "prefstream-serving-" + settings.replicaId());
     KafkaFeedbackSink sink;
     try {
@@ -83,7 +98,7 @@ public final class ServingNode implements AutoCloseable {
       feed.close();
       throw e;
     }
-    return start(modelDir, checkpointRoot, config, settings, feed, sink, prometheus, Optional.empty());
+    return start(modelDir, checkpointRoot, config, settings, feed, sink, prometheus, Optional.empty(), backend);
   }
 
   public PolicyRegistry registry() {

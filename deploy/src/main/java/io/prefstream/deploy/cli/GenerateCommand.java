@@ -30,6 +30,11 @@ import picocli.CommandLine.Spec;
 public final class GenerateCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
+  @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = "auto",
+      description = "Compute backend: cuda, cpu, or auto (cuda when a GPU and the CUDA libraries are found, else cpu;"
+          + " it says which on stderr). Default: ${DEFAULT-VALUE}.")
+  String device;
+
   @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model directory.")
   Path model;
 
@@ -71,7 +76,14 @@ public final class GenerateCommand implements Callable<Integer> {
     if (!raw) allStops.addAll(ChatTemplate.stopStrings());
     for (String s : allStops) if (s.isEmpty()) throw new ParameterException(spec.commandLine(), "--stop must not be empty");
     SamplingParams base;
-    try (LoadedModel m = LoadedModel.open(model)) {
+    io.prefstream.model.backend.Backends.Choice backend;
+    try {
+      backend = io.prefstream.model.backend.Backends.choose(device);
+    } catch (IllegalArgumentException e) {
+      throw new ParameterException(spec.commandLine(), e.getMessage());
+    }
+    spec.commandLine().getErr().println("device: " + backend.device() + " (" + backend.reason() + ")");
+    try (LoadedModel m = LoadedModel.open(model, backend.backend())) {
       if (adapter != null) m.useAdapter(m.readAdapter(adapter));
       try {
         base = new SamplingParams(temperature, topK, topP, seed, maxNewTokens, m.tokenizer().eosId().orElse(-1), allStops);

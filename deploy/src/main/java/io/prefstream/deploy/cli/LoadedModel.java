@@ -18,9 +18,14 @@ import java.nio.file.Path;
  */
 record LoadedModel(Path dir, LlamaModel model, Tokenizer tokenizer) implements AutoCloseable {
   static LoadedModel open(Path dir) throws IOException {
+    return open(dir, new CpuBackend());
+  }
+
+  /** Loads {@code dir} onto the given compute backend. */
+  static LoadedModel open(Path dir, io.prefstream.model.backend.Backend backend) throws IOException {
     if (!Files.isDirectory(dir)) throw new IOException(dir + ": no such model directory (expected config.json, model.safetensors, tokenizer.json)");
     HfModel hf = HfModelDir.load(dir);
-    LlamaModel model = LlamaModel.create(hf.config(), hf.weights(), new CpuBackend());
+    LlamaModel model = LlamaModel.create(hf.config(), hf.weights(), backend);
     return new LoadedModel(dir, model, hf.tokenizer());
   }
 

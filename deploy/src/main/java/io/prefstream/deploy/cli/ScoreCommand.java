@@ -42,6 +42,11 @@ public final class ScoreCommand implements Callable<Integer> {
 
   @Spec CommandSpec spec;
 
+  @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = "auto",
+      description = "Compute backend: cuda, cpu, or auto (cuda when a GPU and the CUDA libraries are found, else cpu;"
+          + " it says which on stderr). Default: ${DEFAULT-VALUE}.")
+  String device;
+
   @Option(names = "--model", required = true, paramLabel = "DIR", description = "Hugging Face model directory (the base).")
   Path model;
 
@@ -93,7 +98,14 @@ public final class ScoreCommand implements Callable<Integer> {
     }
     List<Pair> input = readPairs(pairs);
     List<Scored> scored = new ArrayList<>();
-    try (LoadedModel m = LoadedModel.open(model)) {
+    io.prefstream.model.backend.Backends.Choice backend;
+    try {
+      backend = io.prefstream.model.backend.Backends.choose(device);
+    } catch (IllegalArgumentException e) {
+      throw new ParameterException(spec.commandLine(), e.getMessage());
+    }
+    spec.commandLine().getErr().println("device: " + backend.device() + " (" + backend.reason() + ")");
+    try (LoadedModel m = LoadedModel.open(model, backend.backend())) {
       PeftAdapter policy = adapter == null ? null : m.readAdapter(adapter);
       PeftAdapter reference = referenceAdapter == null ? null : m.readAdapter(referenceAdapter);
       List<PromptResponse> seqs = new ArrayList<>();

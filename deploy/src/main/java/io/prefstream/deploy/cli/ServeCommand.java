@@ -52,8 +52,9 @@ public final class ServeCommand implements Callable<Integer> {
           + " e.g. what `prefstream init-model` writes.")
   Path model;
 
-  @Option(names = "--device", paramLabel = "cpu|auto", defaultValue = "auto",
-      description = "Compute backend; auto picks the best available (this build: cpu). Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = "auto",
+      description = "Compute backend: cuda (an NVIDIA GPU through the CUDA libraries), cpu, or auto (cuda when a GPU and"
+          + " the libraries are found, else cpu; it says which at start). Default: ${DEFAULT-VALUE}.")
   String device;
 
   @Option(names = "--checkpoints", paramLabel = "DIR",
@@ -177,11 +178,13 @@ public final class ServeCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "--metrics-port must be -1 (off), 0 (any free port) or 1..65535, got " + metricsPort);
     }
-    String d = device.trim().toLowerCase(java.util.Locale.ROOT);
-    if (!d.equals("cpu") && !d.equals("auto")) {
-      throw new CommandLine.ParameterException(spec.commandLine(), "--device " + device + ": expected cpu or auto (this"
-          + " build has the cpu backend only)");
+    io.prefstream.model.backend.Backends.Choice backend;
+    try {
+      backend = io.prefstream.model.backend.Backends.choose(device);
+    } catch (IllegalArgumentException e) {
+      throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
     }
+    System.err.println("device: " + backend.device() + " (" + backend.reason() + ")");
     ServingConfig config = servingConfig();
     PromotionGate gate;
     try {
@@ -206,7 +209,7 @@ public final class ServeCommand implements Callable<Integer> {
       }
       PrometheusRegistry prometheus = new PrometheusRegistry();
       ServingNode n = ServingNode.startWithKafka(bootstrap, model, Optional.ofNullable(checkpoints), config, settings,
-          prometheus);
+          prometheus, backend.backend());
       resources.addFirst(n);
       node = n;
       String metricsAt = "off";
