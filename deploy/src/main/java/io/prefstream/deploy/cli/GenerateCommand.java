@@ -76,14 +76,7 @@ public final class GenerateCommand implements Callable<Integer> {
     if (!raw) allStops.addAll(ChatTemplate.stopStrings());
     for (String s : allStops) if (s.isEmpty()) throw new ParameterException(spec.commandLine(), "--stop must not be empty");
     SamplingParams base;
-    io.prefstream.model.backend.Backends.Choice backend;
-    try {
-      backend = io.prefstream.model.backend.Backends.choose(device);
-    } catch (IllegalArgumentException e) {
-      throw new ParameterException(spec.commandLine(), e.getMessage());
-    }
-    spec.commandLine().getErr().println("device: " + backend.device() + " (" + backend.reason() + ")");
-    try (LoadedModel m = LoadedModel.open(model, backend.backend())) {
+    try (LoadedModel m = LoadedModel.open(model, LoadedModel.chooseDevice(device, spec.commandLine()))) {
       if (adapter != null) m.useAdapter(m.readAdapter(adapter));
       try {
         base = new SamplingParams(temperature, topK, topP, seed, maxNewTokens, m.tokenizer().eosId().orElse(-1), allStops);

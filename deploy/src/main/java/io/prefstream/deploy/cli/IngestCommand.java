@@ -26,8 +26,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.streams.KafkaStreams;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -257,31 +255,14 @@ public final class IngestCommand implements Callable<Integer> {
       } catch (IllegalStateException shuttingDown) {
         // Already running the hook: the JVM is exiting, which is why we are here.
       }
-      closeAll(resources);
+      Resources.closeAll(resources);
     }
   }
 
-  private short topicReplication(String bootstrap) throws Exception {
-    if (replicationFactor > 0) return (short) replicationFactor;
-    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
-        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000))) {
-      int brokers = admin.describeCluster().nodes().get(30, TimeUnit.SECONDS).size();
-      return (short) Math.max(1, Math.min(3, brokers));
-    }
+  private short topicReplication(String bootstrap) {
+    return replicationFactor > 0 ? (short) replicationFactor : EmbeddedKafka.clusterReplication(bootstrap);
   }
 
-  private static void closeAll(List<AutoCloseable> resources) throws Exception {
-    Exception first = null;
-    for (AutoCloseable r : resources) {
-      try {
-        r.close();
-      } catch (Exception e) {
-        if (first == null) first = e;
-        else first.addSuppressed(e);
-      }
-    }
-    if (first != null) throw first;
-  }
 
   private static void deleteRecursively(Path dir) {
     if (!Files.exists(dir)) return;

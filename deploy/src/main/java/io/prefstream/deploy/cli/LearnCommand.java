@@ -21,8 +21,6 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -106,14 +104,6 @@ public final class LearnCommand implements Callable<Integer> {
     stop.countDown();
   }
 
-  /** Replication for topics this command creates on a cluster: min(3, brokers), as the ingest does. */
-  private static short replication(String bootstrap) throws Exception {
-    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
-        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000))) {
-      int brokers = admin.describeCluster().nodes().get(30, TimeUnit.SECONDS).size();
-      return (short) Math.max(1, Math.min(3, brokers));
-    }
-  }
 
   @Override
   public Integer call() throws Exception {
@@ -142,7 +132,7 @@ public final class LearnCommand implements Callable<Integer> {
         kafka.ensureDefaultTopics();
         bootstrap = kafka.bootstrapServers();
       } else {
-        EmbeddedKafka.ensureTopics(bootstrap, Topics.all(replication(bootstrap)).stream()
+        EmbeddedKafka.ensureTopics(bootstrap, Topics.all(EmbeddedKafka.clusterReplication(bootstrap)).stream()
             .filter(t -> List.of(Topics.BATCHES, Topics.EVAL, Topics.CONTROL, Topics.POLICY_UPDATES).contains(t.name()))
             .toList());
       }

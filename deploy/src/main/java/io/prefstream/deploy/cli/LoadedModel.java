@@ -21,6 +21,21 @@ record LoadedModel(Path dir, LlamaModel model, Tokenizer tokenizer) implements A
     return open(dir, new CpuBackend());
   }
 
+  /**
+   * The backend a {@code --device} value names (auto|cpu|cuda), said on the command's stderr; a
+   * bad value is a usage error naming the option.
+   */
+  static io.prefstream.model.backend.Backend chooseDevice(String device, picocli.CommandLine cmd) {
+    io.prefstream.model.backend.Backends.Choice choice;
+    try {
+      choice = io.prefstream.model.backend.Backends.choose(device);
+    } catch (IllegalArgumentException e) {
+      throw new picocli.CommandLine.ParameterException(cmd, e.getMessage());
+    }
+    cmd.getErr().println("device: " + choice.device() + " (" + choice.reason() + ")");
+    return choice.backend();
+  }
+
   /** Loads {@code dir} onto the given compute backend. */
   static LoadedModel open(Path dir, io.prefstream.model.backend.Backend backend) throws IOException {
     if (!Files.isDirectory(dir)) throw new IOException(dir + ": no such model directory (expected config.json, model.safetensors, tokenizer.json)");

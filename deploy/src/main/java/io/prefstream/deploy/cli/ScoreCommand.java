@@ -98,14 +98,7 @@ public final class ScoreCommand implements Callable<Integer> {
     }
     List<Pair> input = readPairs(pairs);
     List<Scored> scored = new ArrayList<>();
-    io.prefstream.model.backend.Backends.Choice backend;
-    try {
-      backend = io.prefstream.model.backend.Backends.choose(device);
-    } catch (IllegalArgumentException e) {
-      throw new ParameterException(spec.commandLine(), e.getMessage());
-    }
-    spec.commandLine().getErr().println("device: " + backend.device() + " (" + backend.reason() + ")");
-    try (LoadedModel m = LoadedModel.open(model, backend.backend())) {
+    try (LoadedModel m = LoadedModel.open(model, LoadedModel.chooseDevice(device, spec.commandLine()))) {
       PeftAdapter policy = adapter == null ? null : m.readAdapter(adapter);
       PeftAdapter reference = referenceAdapter == null ? null : m.readAdapter(referenceAdapter);
       List<PromptResponse> seqs = new ArrayList<>();

@@ -15,13 +15,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -178,13 +174,7 @@ public final class ServeCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "--metrics-port must be -1 (off), 0 (any free port) or 1..65535, got " + metricsPort);
     }
-    io.prefstream.model.backend.Backends.Choice backend;
-    try {
-      backend = io.prefstream.model.backend.Backends.choose(device);
-    } catch (IllegalArgumentException e) {
-      throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
-    }
-    System.err.println("device: " + backend.device() + " (" + backend.reason() + ")");
+    io.prefstream.model.backend.Backend backend = LoadedModel.chooseDevice(device, spec.commandLine());
     ServingConfig config = servingConfig();
     PromotionGate gate;
     try {
@@ -205,11 +195,11 @@ public final class ServeCommand implements Callable<Integer> {
         kafka.ensureDefaultTopics();
         bootstrap = kafka.bootstrapServers();
       } else {
-        EmbeddedKafka.ensureTopics(bootstrap, Topics.all(replication(bootstrap)));
+        EmbeddedKafka.ensureTopics(bootstrap, Topics.all(EmbeddedKafka.clusterReplication(bootstrap)));
       }
       PrometheusRegistry prometheus = new PrometheusRegistry();
       ServingNode n = ServingNode.startWithKafka(bootstrap, model, Optional.ofNullable(checkpoints), config, settings,
-          prometheus, backend.backend());
+          prometheus, backend);
       resources.addFirst(n);
       node = n;
       String metricsAt = "off";
@@ -233,7 +223,7 @@ public final class ServeCommand implements Callable<Integer> {
         // The JVM is exiting, which is why we are here.
       }
       node = null;
-      closeAll(resources);
+      Resources.closeAll(resources);
     }
   }
 
@@ -245,24 +235,5 @@ public final class ServeCommand implements Callable<Integer> {
     }
   }
 
-  private static short replication(String bootstrap) throws Exception {
-    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
-        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000))) {
-      int brokers = admin.describeCluster().nodes().get(30, TimeUnit.SECONDS).size();
-      return (short) Math.max(1, Math.min(3, brokers));
-    }
-  }
 
-  private static void closeAll(List<AutoCloseable> resources) throws Exception {
-    Exception first = null;
-    for (AutoCloseable r : resources) {
-      try {
-        r.close();
-      } catch (Exception e) {
-        if (first == null) first = e;
-        else first.addSuppressed(e);
-      }
-    }
-    if (first != null) throw first;
-  }
 }

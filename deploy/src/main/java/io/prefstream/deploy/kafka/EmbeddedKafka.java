@@ -326,6 +326,23 @@ public final class EmbeddedKafka implements AutoCloseable {
   }
 
   /**
+   * The replication factor for topics a component creates on a cluster: min(3, brokers), so a
+   * single-node development cluster works and a production one gets the usual three copies.
+   */
+  public static short clusterReplication(String bootstrapServers) {
+    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
+        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) ADMIN_TIMEOUT.toMillis()))) {
+      int brokers = admin.describeCluster().nodes().get(ADMIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).size();
+      return (short) Math.max(1, Math.min(3, brokers));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while describing the cluster at " + bootstrapServers, e);
+    } catch (ExecutionException | TimeoutException e) {
+      throw new IllegalStateException("describing the cluster at " + bootstrapServers + " failed: " + e.getMessage(), e);
+    }
+  }
+
+  /**
    * CreateTopics returns once the controller has accepted the topics; the broker's metadata cache
    * catches up a moment later. Wait until a listing shows them, so a caller that is told "ready"
    * (and a client it hands the address to) finds every topic.
