@@ -4,6 +4,7 @@ import io.prefstream.deploy.demo.DemoResult;
 import io.prefstream.deploy.demo.DemoRunner;
 import io.prefstream.deploy.demo.DemoSettings;
 import io.prefstream.deploy.demo.PreferenceProfile;
+import io.prefstream.model.backend.Backend;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -69,8 +70,9 @@ public final class DemoCommand implements Callable<Integer> {
       description = "Where the report (chart.png, summary.md, checkpoints/) goes. Default: ./demo-report/<timestamp>.")
   Path reportDir;
 
-  @Option(names = "--device", paramLabel = "cpu|auto", defaultValue = "auto",
-      description = "Compute backend; auto picks the best available (this build: cpu). Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = "auto",
+      description = "Compute backend of the learner and the replica: auto takes CUDA when a GPU and its libraries"
+          + " are found, else the CPU. Default: ${DEFAULT-VALUE}.")
   String device;
 
   @Option(names = "--learning-rate", paramLabel = "LR", description = "Learning rate of the demo's DPO (LoRA) learner."
@@ -102,6 +104,7 @@ public final class DemoCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     CommandLine cmd = spec.commandLine();
     DemoSettings settings = settings(cmd);
+    Backend backend = LoadedModel.chooseDevice(device, cmd);
     Thread hook = new Thread(() -> {
       stop.countDown();
       try {
@@ -113,7 +116,7 @@ public final class DemoCommand implements Callable<Integer> {
     Runtime.getRuntime().addShutdownHook(hook);
     try {
       PrintWriter out = cmd.getOut();
-      DemoResult r = new DemoRunner(settings, out, System.console() != null && System.console().isTerminal()).run(() -> stop.getCount() == 0);
+      DemoResult r = new DemoRunner(settings, out, System.console() != null && System.console().isTerminal(), backend).run(() -> stop.getCount() == 0);
       result = r;
       out.printf(Locale.ROOT, "liked replies: %.1f%% at baseline (%d replies) -> %.1f%% over the last %ds (%d replies),"
               + " %+.1f points, p = %s%n", 100 * r.baselineRate(), r.baselineReplies(), 100 * r.finalRate(),
@@ -140,11 +143,6 @@ public final class DemoCommand implements Callable<Integer> {
       profile = PreferenceProfile.parse(preference);
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(cmd, "--preference: " + e.getMessage());
-    }
-    String d = device.trim().toLowerCase(Locale.ROOT);
-    if (!d.equals("cpu") && !d.equals("auto")) {
-      throw new CommandLine.ParameterException(cmd, "--device " + device + ": expected cpu or auto (this build has the"
-          + " cpu backend only)");
     }
     Path modelDir = model != null ? model : bundledModel();
     if (modelDir == null) {

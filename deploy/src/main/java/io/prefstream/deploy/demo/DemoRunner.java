@@ -12,6 +12,7 @@ import io.prefstream.learner.trainer.DpoTrainer;
 import io.prefstream.learner.trainer.TrainerConfig;
 import io.prefstream.learner.trainer.TrainingBatch;
 import io.prefstream.model.checkpoint.CheckpointStore;
+import io.prefstream.model.backend.Backend;
 import io.prefstream.model.config.LoraConfig;
 import io.prefstream.model.cpu.CpuBackend;
 import io.prefstream.model.io.HfModel;
@@ -38,15 +39,12 @@ import java.util.Comparator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Stream;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -73,10 +71,22 @@ public final class DemoRunner {
   private final PrintWriter out;
   private final boolean interactive;
 
+  private final Backend backend;
+
+  /** A runner on the CPU backend. */
   public DemoRunner(DemoSettings settings, PrintWriter out, boolean interactive) {
+    this(settings, out, interactive, new CpuBackend());
+  }
+
+  /**
+   * A runner whose learner and serving replica compute on {@code backend} (one device shared, as
+   * the replica already shares it between concurrent generations).
+   */
+  public DemoRunner(DemoSettings settings, PrintWriter out, boolean interactive, Backend backend) {
     this.settings = settings;
     this.out = out;
     this.interactive = interactive;
+    this.backend = backend;
   }
 
   /** The default report folder: {@code ./demo-report/<yyyyMMdd-HHmmss>}. */
@@ -111,7 +121,7 @@ public final class DemoRunner {
         kafka.ensureDefaultTopics();
         bootstrap = kafka.bootstrapServers();
       } else {
-        EmbeddedKafka.ensureTopics(bootstrap, Topics.all(replication(bootstrap)));
+        EmbeddedKafka.ensureTopics(bootstrap, Topics.all(EmbeddedKafka.clusterReplication(bootstrap)));
       }
       if (settings.metricsPort() >= 0) {
         HTTPServer http = HTTPServer.builder().hostname("127.0.0.1").port(settings.metricsPort()).registry(registry)
@@ -143,7 +153,7 @@ public final class DemoRunner {
           .loraSeed(settings.seed())
           .schedule(new LrSchedule.WarmupConstant(settings.learningRate(), 3))
           .build();
-      PolicySession session = PolicySession.open(base, new CpuBackend(), new CheckpointStore(checkpoints), policy,
+      PolicySession session = PolicySession.open(base, backend, new CheckpointStore(checkpoints), policy,
           trainerConfig);
       LearnerHooks hooks = new LearnerHooks() {
         @Override
@@ -179,7 +189,7 @@ public final class DemoRunner {
       node = ServingNode.startWithKafka(bootstrap, settings.modelDir(), Optional.of(checkpoints),
           ServingConfig.defaults().withHost(settings.host()).withPort(settings.port()).withDefaultBeta(settings.beta()),
           RegistrySettings.defaults("demo").withDefaultPolicy(policy).withGate(new PromotionGate(settings.gateMargin())),
-          registry);
+          registry, backend);
       resources.add(node);
 
       out.printf("prefstream demo: policy %s, hidden preference %s, %d users, %ds%n", policy,
@@ -304,14 +314,6 @@ public final class DemoRunner {
   private static long stepOf(List<VersionView> versions, long version) {
     return versions.stream().filter(v -> v.update().getVersion() == version)
         .map(v -> v.update().getStep()).findFirst().orElse(version == 0 ? 0L : -1L);
-  }
-
-  private static short replication(String bootstrap) throws Exception {
-    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap,
-        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000))) {
-      int brokers = admin.describeCluster().nodes().get(30, TimeUnit.SECONDS).size();
-      return (short) Math.max(1, Math.min(3, brokers));
-    }
   }
 
   /**
