@@ -5,13 +5,11 @@ import io.prefstream.learner.optim.LrSchedule;
 import io.prefstream.learner.trainer.Staleness;
 import io.prefstream.learner.trainer.TrainerConfig;
 import io.prefstream.model.config.LoraConfig;
-import io.prefstream.model.cpu.CpuBackend;
 import io.prefstream.model.backend.Backend;
 import io.prefstream.model.train.GradMode;
 import java.nio.file.Path;
 import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Locale;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
 
@@ -34,8 +32,9 @@ public final class TrainingOptions {
       description = "Policy to train (key of its batches and updates). Default: ${DEFAULT-VALUE}.")
   String policyId;
 
-  @Option(names = "--device", paramLabel = "cpu|auto", defaultValue = "auto",
-      description = "Compute backend; auto picks the best available (this build: cpu). Default: ${DEFAULT-VALUE}.")
+  @Option(names = "--device", paramLabel = "auto|cpu|cuda", defaultValue = "auto",
+      description = "Compute backend: cuda, cpu, or auto (cuda when a GPU and the CUDA libraries are found, else cpu;"
+          + " it says which on stderr). The optimiser runs on the host either way. Default: ${DEFAULT-VALUE}.")
   String device;
 
   @Option(names = "--loss-type", paramLabel = "TYPE", defaultValue = TrainerConfig.DEFAULT_LOSS_TYPE,
@@ -127,12 +126,7 @@ public final class TrainingOptions {
 
   /** The backend --device names. */
   Backend backend(CommandLine cmd) {
-    String d = device.trim().toLowerCase(Locale.ROOT);
-    if (!d.equals("cpu") && !d.equals("auto")) {
-      throw new CommandLine.ParameterException(cmd, "--device " + device + ": expected cpu or auto (this build has"
-          + " the cpu backend only)");
-    }
-    return new CpuBackend();
+    return LoadedModel.chooseDevice(device, cmd);
   }
 
   /** The trainer settings, with {@code schedule} as the learning-rate schedule. */
