@@ -100,10 +100,30 @@ public final class DemoCommand implements Callable<Integer> {
     return result;
   }
 
+  @Option(names = "--verbose", defaultValue = "false",
+      description = "Also print every component's log lines (checkpoints, swaps, Kafka) on stderr; without it the"
+          + " demo shows its live view and warnings only.")
+  boolean verbose;
+
+  /**
+   * The live view is the demo's output: a log line per checkpoint and swap would scroll it away, and
+   * Kafka's start-up warnings (topics not yet created, a temp state dir) are expected here.
+   */
+  private void quietLogs() {
+    if (verbose || !(org.slf4j.LoggerFactory.getILoggerFactory() instanceof ch.qos.logback.classic.LoggerContext ctx)) {
+      return;
+    }
+    ctx.getLogger("io.prefstream").setLevel(ch.qos.logback.classic.Level.WARN);
+    ctx.getLogger("org.apache.kafka").setLevel(ch.qos.logback.classic.Level.ERROR);
+    ctx.getLogger("kafka").setLevel(ch.qos.logback.classic.Level.ERROR);
+    ctx.getLogger("ai.djl").setLevel(ch.qos.logback.classic.Level.ERROR);
+  }
+
   @Override
   public Integer call() throws Exception {
     CommandLine cmd = spec.commandLine();
     DemoSettings settings = settings(cmd);
+    quietLogs();
     Backend backend = LoadedModel.chooseDevice(device, cmd);
     Thread hook = new Thread(() -> {
       stop.countDown();
