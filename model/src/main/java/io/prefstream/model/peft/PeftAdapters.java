@@ -38,7 +38,7 @@ import org.slf4j.LoggerFactory;
  * {@code base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight} (PEFT saves without the
  * adapter name; a {@code .default} segment is accepted on reading and dropped). Tensor names in
  * {@link PeftAdapter} are these keys. The config written carries the
- * fields PEFT and vLLM read. Options that change the computation in ways not implemented here
+ * fields PEFT and vLLM read. Options that change the computation in ways this loader does not compute
  * (DoRA, per-module rank/alpha patterns, biases, extra trainable modules, layer subsets, transposed
  * weights) are refused with a message naming the field; rsLoRA is accepted by folding its scaling
  * alpha/sqrt(r) into an equivalent alpha (alpha·sqrt(r)) for the plain alpha/r rule.
