@@ -13,11 +13,13 @@ trap 'rm -rf "$WORK"' EXIT
 
 "$PREFSTREAM" demo-corpus --out "$WORK/corpus.jsonl" --count 4000 --seed 1
 "$PREFSTREAM" init-model --preset tiny --hidden 192 --layers 4 --heads 6 --kv-heads 2 --intermediate 512 \
-  --max-positions 256 --merges 400 --corpus "$WORK/corpus.jsonl" --seed 1 --out "$WORK/base"
+  --max-positions 256 --merges 400 --corpus "$WORK/corpus.jsonl" --chat-template "$HERE/chat_template.jinja" \
+  --seed 1 --out "$WORK/base"
 "$PREFSTREAM" sft --model "$WORK/base" --data "$WORK/corpus.jsonl" --full --steps 3000 --batch 16 --lr 3e-3 \
   --seed 1 --log-every 250 --out "$WORK/sft"
 
-for f in config.json generation_config.json model.safetensors tokenizer.json tokenizer_config.json special_tokens_map.json; do
+for f in config.json generation_config.json model.safetensors tokenizer.json tokenizer_config.json special_tokens_map.json \
+    chat_template.jinja; do
   cp "$WORK/sft/$f" "$HERE/$f"
 done
 echo "rebuilt $HERE"

@@ -3,7 +3,9 @@ package io.prefstream.deploy.cli;
 import io.prefstream.model.generate.GenerationResult;
 import io.prefstream.model.generate.Generator;
 import io.prefstream.model.generate.SamplingParams;
-import io.prefstream.model.tokenizer.ChatTemplate;
+import io.prefstream.model.text.ChatMessage;
+import io.prefstream.model.text.Content;
+import io.prefstream.model.text.SequenceEncoder;
 import io.prefstream.model.tokenizer.StreamingDecoder;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -19,7 +21,7 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code prefstream generate}: loads a model (and optionally a PEFT adapter), wraps the prompt in the
- * {@link ChatTemplate} (unless {@code --raw}) and streams the sampled reply to stdout token by token.
+ * model's own chat template (unless {@code --raw}) and streams the sampled reply to stdout token by token.
  * Text that could be the start of a stop string is held back until it is clear it is not one, so a
  * stop string never reaches the output.
  */
@@ -41,10 +43,11 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT LoRA adapter directory to apply.")
   Path adapter;
 
-  @Option(names = "--prompt", required = true, description = "The user's message.")
+  @Option(names = "--prompt", required = true, description = "The user's message (rendered with the model's chat template).")
   String prompt;
 
-  @Option(names = "--raw", description = "Continue the prompt text as is instead of answering it in the chat format.")
+  @Option(names = "--raw", description = "Continue the prompt text as it stands (the tokenizer's own special tokens"
+      + " only) instead of answering it as a user message through the model's chat template.")
   boolean raw;
 
   @Option(names = "--max-new-tokens", defaultValue = "128", description = "Default: ${DEFAULT-VALUE}.")
@@ -62,7 +65,7 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--seed", defaultValue = "0", description = "Sampling seed; the same seed gives the same text. Default: ${DEFAULT-VALUE}.")
   long seed;
 
-  @Option(names = "--stop", paramLabel = "TEXT", description = "Stop when this text appears (repeatable). In chat format \"\\nUser:\" is always a stop.")
+  @Option(names = "--stop", paramLabel = "TEXT", description = "Stop when this text appears (repeatable); EOS always stops.")
   List<String> stops = new ArrayList<>();
 
   @Option(names = "--samples", defaultValue = "1", description = "Replies to sample, with seeds seed, seed+1, …, one per line block. Default: ${DEFAULT-VALUE}.")
@@ -73,7 +76,6 @@ public final class GenerateCommand implements Callable<Integer> {
     if (samples < 1) throw new ParameterException(spec.commandLine(), "--samples must be >= 1, got " + samples);
     if (prompt.isBlank()) throw new ParameterException(spec.commandLine(), "--prompt is empty");
     List<String> allStops = new ArrayList<>(stops);
-    if (!raw) allStops.addAll(ChatTemplate.stopStrings());
     for (String s : allStops) if (s.isEmpty()) throw new ParameterException(spec.commandLine(), "--stop must not be empty");
     SamplingParams base;
     try (LoadedModel m = LoadedModel.open(model, LoadedModel.chooseDevice(device, spec.commandLine()))) {
@@ -83,7 +85,17 @@ public final class GenerateCommand implements Callable<Integer> {
       } catch (IllegalArgumentException e) {
         throw new ParameterException(spec.commandLine(), e.getMessage());
       }
-      int[] ids = raw ? withBos(m, m.tokenizer().encode(prompt, false)) : ChatTemplate.promptTokens(m.tokenizer(), prompt);
+      SequenceEncoder encoder = m.encoder();
+      if (!raw && encoder.template().isEmpty()) {
+        throw new ParameterException(spec.commandLine(), m.dir() + " has no chat_template (tokenizer_config.json or"
+            + " chat_template.jinja): pass --raw to continue the prompt as text");
+      }
+      int[] ids;
+      try {
+        ids = encoder.promptIds(raw ? Content.text(prompt) : Content.messages(List.of(ChatMessage.user(prompt))));
+      } catch (IllegalArgumentException e) {
+        throw new ParameterException(spec.commandLine(), "--prompt: " + e.getMessage());
+      }
       Generator gen = new Generator(m.model());
       PrintWriter out = spec.commandLine().getOut();
       for (int i = 0; i < samples; i++) {
@@ -98,14 +110,6 @@ public final class GenerateCommand implements Callable<Integer> {
       }
     }
     return 0;
-  }
-
-  private static int[] withBos(LoadedModel m, int[] ids) {
-    if (m.tokenizer().bosId().isEmpty()) return ids;
-    int[] out = new int[ids.length + 1];
-    out[0] = m.tokenizer().bosId().getAsInt();
-    System.arraycopy(ids, 0, out, 1, ids.length);
-    return out;
   }
 
   /**

@@ -1,14 +1,17 @@
 package io.prefstream.deploy.cli;
 
+import io.prefstream.learner.sft.SftExample;
 import io.prefstream.model.config.LlamaConfig;
 import io.prefstream.model.io.LlamaWeights;
 import io.prefstream.model.io.ModelInit;
 import io.prefstream.model.io.ModelPresets;
 import io.prefstream.model.safetensors.DType;
+import io.prefstream.model.text.ChatMessage;
+import io.prefstream.model.text.ChatTemplate;
+import io.prefstream.model.text.Content;
 import io.prefstream.model.tokenizer.BpeMerge;
 import io.prefstream.model.tokenizer.BpeTrainer;
 import io.prefstream.model.tokenizer.ByteLevelTokenizerFiles;
-import io.prefstream.model.tokenizer.ChatTemplate;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
@@ -16,6 +19,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine.Command;
@@ -36,7 +40,9 @@ import picocli.CommandLine.Spec;
       "Write a model directory with random weights (Hugging Face layout: config.json, model.safetensors,"
           + " tokenizer.json) and a byte-level tokenizer.",
       "With --merges N --corpus FILE the tokenizer learns N BPE merges from FILE (plain text, one"
-          + " document per line, or JSONL with prompt/response fields, read in the chat format)."
+          + " document per line, or JSONL in TRL's prompt-completion layout; conversations are rendered with"
+          + " --chat-template, without the special tokens' text).",
+      "--chat-template FILE (Jinja, as Hugging Face chat templates) is copied into the model as chat_template.jinja."
     })
 public final class InitModelCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -79,6 +85,11 @@ public final class InitModelCommand implements Callable<Integer> {
   @Option(names = "--max-positions", paramLabel = "T", description = "Override max_position_embeddings.")
   Integer maxPositions;
 
+  @Option(names = "--chat-template", paramLabel = "FILE",
+      description = "Jinja chat template of the new model (written as chat_template.jinja; it also renders"
+          + " conversational corpus lines).")
+  Path chatTemplate;
+
   @Override
   public Integer call() throws IOException {
     if (merges < 0) throw new ParameterException(spec.commandLine(), "--merges must be >= 0, got " + merges);
@@ -92,9 +103,16 @@ public final class InitModelCommand implements Callable<Integer> {
     if (Files.exists(out) && !(Files.isDirectory(out) && isEmpty(out))) {
       throw new ParameterException(spec.commandLine(), "--out " + out + " already exists and is not an empty directory; choose a new one");
     }
-    List<BpeMerge> learned = merges > 0 ? BpeTrainer.train(readCorpus(corpus), merges) : List.of();
+    String template = null;
+    if (chatTemplate != null) {
+      if (!Files.isRegularFile(chatTemplate)) throw new ParameterException(spec.commandLine(), "--chat-template "
+          + chatTemplate + ": no such file");
+      template = Files.readString(chatTemplate);
+    }
+    List<BpeMerge> learned = merges > 0 ? BpeTrainer.train(readCorpus(corpus, template), merges) : List.of();
     LlamaConfig cfg = shape(ByteLevelTokenizerFiles.vocabSize(learned));
     ModelInit.writeRandomModel(out, cfg, seed, learned, type);
+    if (template != null) Files.writeString(out.resolve("chat_template.jinja"), template);
     spec.commandLine().getOut().printf("wrote %s: %,d parameters (hidden %d, %d layers, %d heads, %d kv heads, vocab %d with %d merges), %s%n",
         out, LlamaWeights.parameterCount(cfg), cfg.hiddenSize(), cfg.numLayers(), cfg.numHeads(), cfg.numKvHeads(),
         cfg.vocabSize(), learned.size(), type);
@@ -121,8 +139,12 @@ public final class InitModelCommand implements Callable<Integer> {
     }
   }
 
-  /** Lines of a text file; for JSONL with prompt/response, each exchange in the chat format. */
-  static List<String> readCorpus(Path file) throws IOException {
+  /**
+   * Documents of a corpus file: plain lines, or JSONL examples (TRL's prompt-completion layout) as
+   * prompt + completion text, conversations rendered with {@code template} with empty special tokens
+   * (their text is no input for merges).
+   */
+  static List<String> readCorpus(Path file, String template) throws IOException {
     if (!Files.isRegularFile(file)) throw new IOException(file + ": no such corpus file");
     List<String> docs = new ArrayList<>();
     int no = 0;
@@ -136,8 +158,8 @@ public final class InitModelCommand implements Callable<Integer> {
         } catch (IOException e) {
           throw new IOException(file + ":" + no + ": looks like JSON but does not parse", e);
         }
-        if (n.hasNonNull("prompt") && n.hasNonNull("response")) {
-          docs.add(ChatTemplate.promptText(n.get("prompt").asText()) + ChatTemplate.responseText(n.get("response").asText()));
+        if (n.has("prompt") && n.has("completion") || n.has("messages")) {
+          docs.add(document(SftExample.parse(line, file + ":" + no), template, file + ":" + no));
           continue;
         }
       }
@@ -145,6 +167,18 @@ public final class InitModelCommand implements Callable<Integer> {
     }
     if (docs.isEmpty()) throw new IOException(file + ": the corpus is empty");
     return docs;
+  }
+
+  private static String document(SftExample e, String template, String where) throws IOException {
+    return switch (e.prompt()) {
+      case Content.Text p -> p.text() + ((Content.Text) e.completion()).text();
+      case Content.Messages p -> {
+        if (template == null) throw new IOException(where + ": a conversation needs --chat-template to be rendered");
+        List<ChatMessage> all = new ArrayList<>(p.messages());
+        all.addAll(((Content.Messages) e.completion()).messages());
+        yield new ChatTemplate(template, Map.of()).render(all, false);
+      }
+    };
   }
 
   private static boolean isEmpty(Path dir) throws IOException {

@@ -7,6 +7,7 @@ import io.prefstream.model.io.HfModelDir;
 import io.prefstream.model.llama.LlamaModel;
 import io.prefstream.model.peft.PeftAdapter;
 import io.prefstream.model.peft.PeftAdapters;
+import io.prefstream.model.text.SequenceEncoder;
 import io.prefstream.model.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -61,6 +62,14 @@ record LoadedModel(Path dir, LlamaModel model, Tokenizer tokenizer) implements A
     } else {
       model.attachLora(adapter.config(), adapter.tensors());
     }
+  }
+
+  /**
+   * The one text-to-tokens rule (TRL's) for this model, with the model's context as the max length
+   * and no EOS requirement (generation and scoring).
+   */
+  SequenceEncoder encoder() {
+    return new SequenceEncoder(tokenizer, model.config().maxPositions(), 0, false);
   }
 
   @Override

@@ -1,17 +1,16 @@
 package io.prefstream.deploy.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.prefstream.learner.objective.PairObjective;
+import io.prefstream.learner.offline.JsonlExamples;
+import io.prefstream.learner.trainer.TrainingBatch;
 import io.prefstream.model.llama.PromptResponse;
 import io.prefstream.model.llama.SequenceLogProbs;
 import io.prefstream.model.peft.PeftAdapter;
-import io.prefstream.model.tokenizer.ChatTemplate;
-import java.io.BufferedReader;
+import io.prefstream.model.text.SequenceEncoder;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -28,14 +27,18 @@ import picocli.CommandLine.Spec;
  * {@code prefstream score}: for each preference pair of a JSONL file, the summed log-probs of the
  * chosen and the rejected reply under the policy (model + {@code --adapter}) and the reference (model
  * + {@code --reference-adapter}, or the bare model), the implicit rewards β·(log π − log π_ref), and
- * DPO's loss −log σ(β·margin). Replies are scored in the {@link ChatTemplate} format, EOS included.
+ * DPO's loss −log σ(β·margin). The file is read by {@link JsonlExamples} and the sequences built by
+ * {@link SequenceEncoder} exactly as {@code train} builds them (TRL's rule: standard text as it stands,
+ * conversations through the model's chat template, EOS appended to text completions), so a score
+ * measures what training optimises.
  */
 @Command(
     name = "score",
     mixinStandardHelpOptions = true,
     description = {
       "Score preference pairs: policy and reference log-probs, implicit rewards and DPO loss per pair.",
-      "--pairs is JSONL, one {\"prompt\": …, \"chosen\": …, \"rejected\": …} per line."
+      "--pairs is JSONL in TRL's preference layout, one {\"prompt\": …, \"chosen\": …, \"rejected\": …} per"
+          + " line: strings (standard) or lists of {\"role\", \"content\"} messages (conversational)."
     })
 public final class ScoreCommand implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -68,8 +71,8 @@ public final class ScoreCommand implements Callable<Integer> {
   @Option(names = "--batch", defaultValue = "16", description = "Sequences per forward pass. Default: ${DEFAULT-VALUE}.")
   int batch;
 
-  /** One pair as read from the file. */
-  record Pair(int line, String prompt, String chosen, String rejected) {}
+  /** One pair as read from the file, with its line number. */
+  record Pair(int line, TrainingBatch.Pair pair) {}
 
   /** The scores of one pair. */
   record Scored(Pair pair, double policyChosen, double policyRejected, double refChosen, double refRejected, double beta,
@@ -102,10 +105,14 @@ public final class ScoreCommand implements Callable<Integer> {
       PeftAdapter policy = adapter == null ? null : m.readAdapter(adapter);
       PeftAdapter reference = referenceAdapter == null ? null : m.readAdapter(referenceAdapter);
       List<PromptResponse> seqs = new ArrayList<>();
+      SequenceEncoder encoder = m.encoder();
       for (Pair p : input) {
-        int[] prompt = ChatTemplate.promptTokens(m.tokenizer(), p.prompt());
-        seqs.add(new PromptResponse(prompt, ChatTemplate.responseTokens(m.tokenizer(), p.chosen())));
-        seqs.add(new PromptResponse(prompt, ChatTemplate.responseTokens(m.tokenizer(), p.rejected())));
+        try {
+          seqs.add(encoder.encode(p.pair().prompt(), p.pair().chosen()));
+          seqs.add(encoder.encode(p.pair().prompt(), p.pair().rejected()));
+        } catch (IllegalArgumentException e) {
+          throw new IOException(pairs + ":" + p.line() + ": " + e.getMessage(), e);
+        }
       }
       m.useAdapter(reference);
       double[] ref = logProbs(m, seqs);
@@ -164,36 +171,17 @@ public final class ScoreCommand implements Callable<Integer> {
         (double) correct / scored.size());
   }
 
-  /** The pairs of a JSONL file; errors name the file and line. */
+  /** The pairs of a JSONL file (the reader train uses); errors name the file and line. */
   static List<Pair> readPairs(Path file) throws IOException {
     if (!Files.isRegularFile(file)) throw new IOException(file + ": no such pairs file");
-    List<Pair> out = new ArrayList<>();
-    try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-      String line;
-      int no = 0;
-      while ((line = r.readLine()) != null) {
-        no++;
-        if (line.isBlank()) continue;
-        String where = file + ":" + no;
-        JsonNode n;
-        try {
-          n = JSON.readTree(line);
-        } catch (IOException e) {
-          throw new IOException(where + ": not valid JSON; expected {\"prompt\": …, \"chosen\": …, \"rejected\": …}", e);
-        }
-        if (n == null || !n.isObject()) throw new IOException(where + ": expected a JSON object with prompt, chosen and rejected");
-        String prompt = field(n, "prompt", where);
-        if (prompt.isBlank()) throw new IOException(where + ": \"prompt\" is empty");
-        out.add(new Pair(no, prompt, field(n, "chosen", where), field(n, "rejected", where)));
-      }
+    JsonlExamples.Result data = JsonlExamples.read(file, false);
+    if (!data.thumbs().isEmpty()) {
+      throw new IOException(file + ": " + data.thumbs().size() + " unpaired (prompt/completion/label) lines; score needs"
+          + " preference pairs");
     }
-    if (out.isEmpty()) throw new IOException(file + ": no pairs; expected JSON lines with prompt, chosen and rejected");
+    if (data.pairs().isEmpty()) throw new IOException(file + ": no pairs; expected JSON lines with prompt, chosen and rejected");
+    List<Pair> out = new ArrayList<>();
+    for (int i = 0; i < data.pairs().size(); i++) out.add(new Pair(data.pairLines().get(i), data.pairs().get(i)));
     return out;
-  }
-
-  private static String field(JsonNode n, String name, String where) throws IOException {
-    JsonNode v = n.get(name);
-    if (v == null || !v.isTextual()) throw new IOException(where + ": field \"" + name + "\" is missing or not a string");
-    return v.asText();
   }
 }

@@ -32,8 +32,8 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code prefstream sft}: supervised next-token fine-tuning of a model directory on (prompt,
- * response) examples in the chat format, with a LoRA adapter (written as a PEFT adapter directory)
+ * {@code prefstream sft}: supervised next-token fine-tuning of a model directory on TRL-style
+ * prompt-completion examples (text, or conversations rendered with the model's chat template), with a LoRA adapter (written as a PEFT adapter directory)
  * or all weights (written as a new model directory with the tokenizer). A held-out share of the
  * data gives the loss before and after; a progress bar on stderr and a loss line every
  * {@code --log-every} steps on stdout show the run.
@@ -43,7 +43,9 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     description = {
       "Supervised fine-tuning (next-token, reply tokens only) with AdamW: a LoRA adapter or all weights.",
-      "--data is JSONL, one {\"prompt\": …, \"response\": …} per line (other fields are ignored)."
+      "--data is JSONL in TRL's layout: {\"prompt\": …, \"completion\": …} with strings or lists of"
+          + " {\"role\", \"content\"} messages, or {\"messages\": [...]} ending with the assistant turn to learn"
+          + " (other fields are ignored)."
     })
 public final class SftCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

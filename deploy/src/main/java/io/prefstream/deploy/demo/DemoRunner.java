@@ -17,6 +17,8 @@ import io.prefstream.model.config.LoraConfig;
 import io.prefstream.model.cpu.CpuBackend;
 import io.prefstream.model.io.HfModel;
 import io.prefstream.model.io.HfModelDir;
+import io.prefstream.model.text.ChatTemplate;
+import io.prefstream.model.tokenizer.TokenizerConfig;
 import io.prefstream.model.train.GradMode;
 import io.prefstream.schemas.topic.Topics;
 import io.prefstream.serving.ServingNode;
@@ -160,10 +162,12 @@ public final class DemoRunner {
         public void beforeStep(TrainingBatch batch, DpoTrainer trainer) {
           List<String[]> texts = new ArrayList<>();
           for (TrainingBatch.Pair p : batch.pairs()) {
-            texts.add(new String[] {p.prompt(), p.chosen()});
-            texts.add(new String[] {p.prompt(), p.rejected()});
+            texts.add(new String[] {p.prompt().describe(), p.chosen().describe()});
+            texts.add(new String[] {p.prompt().describe(), p.rejected().describe()});
           }
-          for (TrainingBatch.Thumb t : batch.thumbs()) texts.add(new String[] {t.prompt(), t.response()});
+          for (TrainingBatch.Thumb t : batch.thumbs()) {
+            texts.add(new String[] {t.prompt().describe(), t.response().describe()});
+          }
           timeline.learning(trainer.stepCount() + 1, !batch.pairs().isEmpty(), texts);
         }
       };
@@ -199,7 +203,10 @@ public final class DemoRunner {
       out.flush();
 
       timeline.begin();
-      users = SimulatedUsers.start(settings.host(), node.port(), policy, settings.preference(),
+      ChatTemplate template = ChatTemplate.of(TokenizerConfig.read(settings.modelDir())).orElseThrow(() ->
+          new IOException(settings.modelDir() + " has no chat template (chat_template.jinja or tokenizer_config.json's"
+              + " chat_template): the simulated users talk to the model through it"));
+      users = SimulatedUsers.start(settings.host(), node.port(), policy, template, settings.preference(),
           new SimulatedUsers.Behaviour(settings.users(), settings.temperature(), settings.maxNewTokens(),
               settings.compareShare(), settings.thinkMillis(), settings.seed()),
           timeline);

@@ -4,7 +4,8 @@ import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.StatusRuntimeException;
 import io.prefstream.deploy.demo.corpus.SupportCorpus;
-import io.prefstream.model.tokenizer.ChatTemplate;
+import io.prefstream.model.text.ChatMessage;
+import io.prefstream.model.text.ChatTemplate;
 import io.prefstream.schemas.grpc.ComparisonFeedback;
 import io.prefstream.schemas.grpc.FeedbackGrpc;
 import io.prefstream.schemas.grpc.GenerateRequest;
@@ -58,15 +59,15 @@ public final class SimulatedUsers implements AutoCloseable {
   }
 
   /** Starts the users against the Generation/Feedback services on {@code host:port}. */
-  public static SimulatedUsers start(String host, int port, String policy, PreferenceProfile profile,
-      Behaviour behaviour, DemoTimeline timeline) {
+  public static SimulatedUsers start(String host, int port, String policy, ChatTemplate template,
+      PreferenceProfile profile, Behaviour behaviour, DemoTimeline timeline) {
     ManagedChannel channel = ManagedChannelBuilder.forAddress(host, port).usePlaintext().build();
     SimulatedUsers users = new SimulatedUsers(channel);
     List<String> messages = SupportCorpus.prompts();
     for (int i = 0; i < behaviour.users(); i++) {
       String userId = "demo-user-" + (i + 1);
       SplittableRandom random = new SplittableRandom(behaviour.seed() * 1_000_003L + i);
-      User user = new User(userId, policy, profile, behaviour, timeline, messages, random,
+      User user = new User(userId, policy, template, profile, behaviour, timeline, messages, random,
           GenerationGrpc.newBlockingStub(channel), FeedbackGrpc.newBlockingStub(channel));
       Thread t = Thread.ofPlatform().name(userId).daemon(true).unstarted(() -> user.loop(users.stopped::get));
       users.threads.add(t);
@@ -84,7 +85,7 @@ public final class SimulatedUsers implements AutoCloseable {
     if (!channel.awaitTermination(10, TimeUnit.SECONDS)) channel.shutdownNow();
   }
 
-  private record User(String id, String policy, PreferenceProfile profile, Behaviour behaviour, DemoTimeline timeline,
+  private record User(String id, String policy, ChatTemplate template, PreferenceProfile profile, Behaviour behaviour, DemoTimeline timeline,
       List<String> messages, SplittableRandom random, GenerationGrpc.GenerationBlockingStub generation,
       FeedbackGrpc.FeedbackBlockingStub feedback) {
 
@@ -109,7 +110,8 @@ public final class SimulatedUsers implements AutoCloseable {
     }
 
     void turn() {
-      String prompt = ChatTemplate.promptText(messages.get(random.nextInt(messages.size())));
+      // The prompt as the model's own chat template renders one user message (the server takes text).
+      String prompt = template.render(List.of(ChatMessage.user(messages.get(random.nextInt(messages.size())))), true);
       GenerateResponse a = generate(prompt);
       if (a.getText().isBlank()) return;
       boolean likesA = judge(a);
@@ -133,7 +135,7 @@ public final class SimulatedUsers implements AutoCloseable {
     }
 
     private boolean judge(GenerateResponse r) {
-      String reply = ChatTemplate.replyText(r.getText());
+      String reply = r.getText().strip(); // as a chat UI shows it
       boolean liked = profile.likes(reply);
       timeline.judged(r.getPolicy().getVersion(), liked, reply);
       return liked;
@@ -143,8 +145,7 @@ public final class SimulatedUsers implements AutoCloseable {
       return generation.withDeadlineAfter(60, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder()
           .setPolicyId(policy).setPrompt(prompt).setUserId(id)
           .setSampling(SamplingParams.newBuilder().setMaxNewTokens(behaviour.maxNewTokens())
-              .setTemperature((float) behaviour.temperature()).setSeed(random.nextLong())
-              .addStop(ChatTemplate.STOP))
+              .setTemperature((float) behaviour.temperature()).setSeed(random.nextLong()))
           .build());
     }
 

@@ -46,7 +46,7 @@ class ModelCommandsTest {
     adapter = dir.resolve("adapter");
     assertThat(run("demo-corpus", "--out", corpus.toString(), "--count", "200", "--seed", "3").exitCode()).isZero();
     Run init = run("init-model", "--preset", "tiny", "--out", model.toString(), "--merges", "60", "--corpus", corpus.toString(),
-        "--seed", "1");
+        "--chat-template", "../models/assistant-tiny/chat_template.jinja", "--seed", "1");
     assertThat(init.exitCode()).as(init.err()).isZero();
     assertThat(init.out()).contains("vocab 319 with 60 merges");
     Run sft = run("sft", "--model", model.toString(), "--data", corpus.toString(), "--steps", "12", "--lora-rank", "4",
@@ -63,7 +63,8 @@ class ModelCommandsTest {
 
   @Test
   void initModelWritesAHuggingFaceDirectoryWithLearnedMerges() throws Exception {
-    for (String f : List.of("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json")) {
+    for (String f : List.of("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json",
+        "chat_template.jinja")) {
       assertThat(model.resolve(f)).isRegularFile();
     }
     JsonNode cfg = JSON.readTree(model.resolve("config.json").toFile());
@@ -166,9 +167,9 @@ class ModelCommandsTest {
     Files.writeString(bad, "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{\"prompt\": \"a\", \"chosen\": \"b\"}\n");
     Run r = run("score", "--model", model.toString(), "--pairs", bad.toString());
     assertThat(r.exitCode()).isEqualTo(CommandLine.ExitCode.SOFTWARE);
-    assertThat(r.err()).contains("bad.jsonl:2", "\"rejected\" is missing");
+    assertThat(r.err()).contains("bad.jsonl", "line 2: missing 'rejected'");
     Files.writeString(bad, "{\"prompt\": \"a\", \"chosen\": \"b\", \"rejected\": \"c\"}\n{oops\n");
-    assertThat(run("score", "--model", model.toString(), "--pairs", bad.toString()).err()).contains("bad.jsonl:2", "not valid JSON");
+    assertThat(run("score", "--model", model.toString(), "--pairs", bad.toString()).err()).contains("bad.jsonl", "line 2: not valid JSON");
     Run beta = run("score", "--model", model.toString(), "--pairs", pairs.toString(), "--beta", "-1");
     assertThat(beta.exitCode()).isEqualTo(CommandLine.ExitCode.USAGE);
     assertThat(beta.err()).contains("beta");
@@ -194,10 +195,10 @@ class ModelCommandsTest {
     assertThat(both.exitCode()).isEqualTo(CommandLine.ExitCode.USAGE);
     assertThat(both.err()).contains("mutually exclusive");
     Path bad = dir.resolve("bad-sft.jsonl");
-    Files.writeString(bad, "{\"prompt\": \"hi\", \"response\": \"hello\"}\n{\"prompt\": \"hi\", \"response\": 3}\n");
+    Files.writeString(bad, "{\"prompt\": \"hi\", \"completion\": \"hello\"}\n{\"prompt\": \"hi\", \"completion\": 3}\n");
     Run data = run("sft", "--model", model.toString(), "--data", bad.toString(), "--steps", "1", "--out", dir.resolve("z").toString());
     assertThat(data.exitCode()).isEqualTo(CommandLine.ExitCode.SOFTWARE);
-    assertThat(data.err()).contains("bad-sft.jsonl:2", "\"response\"");
+    assertThat(data.err()).contains("bad-sft.jsonl:2", "'completion' must be a string or a list of messages");
     Run exists = run("sft", "--model", model.toString(), "--data", corpus.toString(), "--steps", "1", "--out", adapter.toString());
     assertThat(exists.exitCode()).isEqualTo(CommandLine.ExitCode.USAGE);
     assertThat(exists.err()).contains("already exists");

@@ -9,7 +9,8 @@ import io.prefstream.model.llama.ForwardPass;
 import io.prefstream.model.llama.LlamaModel;
 import io.prefstream.model.llama.PromptResponse;
 import io.prefstream.model.llama.SequenceLogProbs;
-import io.prefstream.model.tokenizer.ChatTemplate;
+import io.prefstream.model.text.ChatTemplateException;
+import io.prefstream.model.text.SequenceEncoder;
 import io.prefstream.model.tokenizer.Tokenizer;
 import io.prefstream.model.train.GradMode;
 import java.util.ArrayList;
@@ -18,9 +19,9 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * Next-token supervised fine-tuning: each step takes a batch of (message, reply) examples in the
- * {@link ChatTemplate} format, computes the mean negative log-likelihood of the reply tokens (EOS
- * included; prompt tokens are context only), back-propagates to the LoRA adapter or to every weight,
+ * Next-token supervised fine-tuning: each step takes a batch of prompt-completion examples, built by
+ * {@link SequenceEncoder} as TRL's SFT trainer builds them, computes the mean negative log-likelihood
+ * of the completion tokens (EOS included; prompt tokens are context only), back-propagates to the LoRA adapter or to every weight,
  * and applies one AdamW update. The examples are visited in a seeded random order, reshuffled each
  * epoch, so a run is reproducible.
  *
@@ -53,8 +54,8 @@ public final class SftTrainer {
   private record Bridge(io.prefstream.model.train.Parameter model, io.prefstream.learner.optim.Parameter host) {}
 
   /**
-   * Prepares a run: tokenizes {@code data} with the chat template (replies longer than the model's
-   * context are cut) and, in LORA mode, attaches a fresh adapter to {@code model}.
+   * Prepares a run: tokenizes {@code data} (completions longer than the model's context are cut;
+   * examples whose prompt fills it are left out) and, in LORA mode, attaches a fresh adapter to {@code model}.
    */
   public SftTrainer(LlamaModel model, Tokenizer tokenizer, List<SftExample> data, SftConfig config) {
     if (data.isEmpty()) throw new IllegalArgumentException("no training examples");
@@ -79,15 +80,19 @@ public final class SftTrainer {
   }
 
   static List<PromptResponse> tokenize(Tokenizer tok, List<SftExample> data, int maxPositions) {
+    SequenceEncoder encoder = new SequenceEncoder(tok, maxPositions, 0, true);
     List<PromptResponse> out = new ArrayList<>(data.size());
+    String firstRefusal = null;
     for (SftExample e : data) {
-      int[] prompt = ChatTemplate.promptTokens(tok, e.prompt());
-      int[] reply = ChatTemplate.responseTokens(tok, e.response());
-      if (prompt.length >= maxPositions) continue; // nothing of the reply would fit
-      if (prompt.length + reply.length > maxPositions) reply = Arrays.copyOf(reply, maxPositions - prompt.length);
-      out.add(new PromptResponse(prompt, reply));
+      try {
+        out.add(encoder.encode(e.prompt(), e.completion()));
+      } catch (ChatTemplateException ex) {
+        throw ex; // a template that refuses the data refuses all of it: say so rather than train on the rest
+      } catch (IllegalArgumentException ex) {
+        if (firstRefusal == null) firstRefusal = ex.getMessage(); // e.g. a prompt longer than the context
+      }
     }
-    if (out.isEmpty()) throw new IllegalArgumentException("every example's prompt is longer than the model's context (" + maxPositions + ")");
+    if (out.isEmpty()) throw new IllegalArgumentException("no example fits the model: " + firstRefusal);
     return out;
   }
 

@@ -14,6 +14,8 @@ import io.prefstream.learner.reference.PinnedReference;
 import io.prefstream.model.llama.ForwardPass;
 import io.prefstream.model.llama.LlamaModel;
 import io.prefstream.model.llama.PromptResponse;
+import io.prefstream.model.text.Content;
+import io.prefstream.model.text.SequenceEncoder;
 import io.prefstream.model.llama.SequenceLogProbs;
 import io.prefstream.model.tokenizer.Tokenizer;
 import io.prefstream.model.train.GradMode;
@@ -32,7 +34,7 @@ import org.slf4j.LoggerFactory;
 /**
  * One optimiser step of preference learning per call: DPO-family objective on the pairs, KTO on the
  * thumbs, an optional SFT term, against a {@link PinnedReference}. A step tokenises the examples
- * ({@link SequenceEncoder}), scores them under the reference without gradients (once per sequence),
+ * ({@link SequenceEncoder}, TRL's construction), scores them under the reference without gradients (once per sequence),
  * runs the policy forward with gradients, evaluates the objective, back-propagates ∂L/∂(sequence
  * log-prob) through the model and applies AdamW. When a batch holds both pairs and thumbs the loss
  * is their mean weighted by count: L = (P·L_pairs + U·L_kto) / (P + U).
@@ -61,8 +63,7 @@ public final class DpoTrainer {
     if (config.gradMode() == GradMode.LORA && policy.lora().isEmpty()) {
       throw new IllegalStateException("LORA training needs an adapter attached to the policy model");
     }
-    this.encoder = new SequenceEncoder(tokenizer, policy.config(), config.maxLength(), config.maxPromptLength(),
-        config.appendEos());
+    this.encoder = encoderFor(tokenizer, config, policy.config().maxPositions());
     this.pairObjective = config.pairObjective();
     this.ktoObjective = config.ktoObjective();
     this.sft = config.sftAlpha() > 0 ? new SftTerm(config.sftAlpha()) : null;
@@ -85,6 +86,23 @@ public final class DpoTrainer {
   /** Re-pins the reference (a control command); later steps and evaluations use it. */
   public void setReference(PinnedReference newReference) {
     this.reference = Objects.requireNonNull(newReference, "reference");
+  }
+
+  /**
+   * The encoder with the configured lengths, fitted to the model's context: a max length beyond
+   * {@code max_position_embeddings} is lowered to it (and a prompt limit that no longer fits to half
+   * of it), and the log says so, so that defaults work with any model.
+   */
+  static SequenceEncoder encoderFor(Tokenizer tokenizer, TrainerConfig config, int maxPositions) {
+    int maxLength = config.maxLength();
+    int maxPrompt = config.maxPromptLength();
+    if (maxLength > maxPositions) {
+      maxLength = maxPositions;
+      if (maxPrompt >= maxLength) maxPrompt = maxLength / 2;
+      log.info("max length {} exceeds the model's max_position_embeddings {}: using max length {} and max prompt"
+          + " length {}", config.maxLength(), maxPositions, maxLength, maxPrompt);
+    }
+    return new SequenceEncoder(tokenizer, maxLength, maxPrompt, true);
   }
 
   public SequenceEncoder encoder() {
@@ -242,7 +260,7 @@ public final class DpoTrainer {
     List<PromptResponse> chosen = new ArrayList<>(), rejected = new ArrayList<>(), thumbs = new ArrayList<>();
     List<Double> pairWeights = new ArrayList<>(), thumbWeights = new ArrayList<>();
     List<Boolean> desirable = new ArrayList<>();
-    List<String> thumbPrompts = new ArrayList<>(), thumbResponses = new ArrayList<>();
+    List<Content> thumbPrompts = new ArrayList<>(), thumbResponses = new ArrayList<>();
     int stale = 0, invalid = 0;
     for (TrainingBatch.Pair pair : batch.pairs()) {
       double w = config.staleness().weight(pair.policyVersion(), currentVersion);

@@ -25,7 +25,6 @@ public record TrainerConfig(
     double sftAlpha,
     int maxLength,
     int maxPromptLength,
-    boolean appendEos,
     GradMode gradMode,
     LoraConfig lora,
     long loraSeed,
@@ -86,7 +85,6 @@ public record TrainerConfig(
     b.sftAlpha = sftAlpha;
     b.maxLength = maxLength;
     b.maxPromptLength = maxPromptLength;
-    b.appendEos = appendEos;
     b.gradMode = gradMode;
     b.lora = lora;
     b.loraSeed = loraSeed;
@@ -107,7 +105,6 @@ public record TrainerConfig(
     private double sftAlpha = 0;
     private int maxLength = DEFAULT_MAX_LENGTH;
     private int maxPromptLength = DEFAULT_MAX_PROMPT_LENGTH;
-    private boolean appendEos = true;
     private GradMode gradMode = GradMode.LORA;
     private LoraConfig lora = new LoraConfig(DEFAULT_LORA_RANK, DEFAULT_LORA_ALPHA, LoraConfig.ALL_TARGETS, 0);
     private long loraSeed = 0;
@@ -127,7 +124,6 @@ public record TrainerConfig(
     public Builder sftAlpha(double v) { sftAlpha = v; return this; }
     public Builder maxLength(int v) { maxLength = v; return this; }
     public Builder maxPromptLength(int v) { maxPromptLength = v; return this; }
-    public Builder appendEos(boolean v) { appendEos = v; return this; }
     public Builder gradMode(GradMode v) { gradMode = v; return this; }
     public Builder lora(LoraConfig v) { lora = v; return this; }
     public Builder loraSeed(long v) { loraSeed = v; return this; }
@@ -138,7 +134,7 @@ public record TrainerConfig(
 
     public TrainerConfig build() {
       return new TrainerConfig(lossType, beta, labelSmoothing, ktoDesirableWeight, ktoUndesirableWeight, sftAlpha,
-          maxLength, maxPromptLength, appendEos, gradMode, lora, loraSeed, recompute, adamW, schedule, staleness);
+          maxLength, maxPromptLength, gradMode, lora, loraSeed, recompute, adamW, schedule, staleness);
     }
   }
 }

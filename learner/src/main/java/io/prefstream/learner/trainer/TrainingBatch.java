@@ -1,5 +1,6 @@
 package io.prefstream.learner.trainer;
 
+import io.prefstream.model.text.Content;
 import io.prefstream.schemas.avro.MicroBatch;
 import io.prefstream.schemas.avro.PreferencePair;
 import io.prefstream.schemas.avro.UnpairedExample;
@@ -14,20 +15,33 @@ import java.util.Objects;
  */
 public record TrainingBatch(String id, List<Pair> pairs, List<Thumb> thumbs) {
 
-  /** A preference: {@code chosen} was preferred to {@code rejected} as an answer to {@code prompt}. */
-  public record Pair(String prompt, String chosen, String rejected, Long policyVersion) {
+  /**
+   * A preference: {@code chosen} was preferred to {@code rejected} as an answer to {@code prompt}, in
+   * TRL's standard (text) or conversational (messages) format; {@code SequenceEncoder} builds the tokens.
+   */
+  public record Pair(Content prompt, Content chosen, Content rejected, Long policyVersion) {
     public Pair {
       Objects.requireNonNull(prompt, "prompt");
       Objects.requireNonNull(chosen, "chosen");
       Objects.requireNonNull(rejected, "rejected");
     }
+
+    /** Standard format: texts as they stand. */
+    public Pair(String prompt, String chosen, String rejected, Long policyVersion) {
+      this(Content.text(prompt), Content.text(chosen), Content.text(rejected), policyVersion);
+    }
   }
 
   /** A thumb: {@code response} to {@code prompt} was liked ({@code desirable}) or not. */
-  public record Thumb(String prompt, String response, boolean desirable, Long policyVersion) {
+  public record Thumb(Content prompt, Content response, boolean desirable, Long policyVersion) {
     public Thumb {
       Objects.requireNonNull(prompt, "prompt");
       Objects.requireNonNull(response, "response");
+    }
+
+    /** Standard format: texts as they stand. */
+    public Thumb(String prompt, String response, boolean desirable, Long policyVersion) {
+      this(Content.text(prompt), Content.text(response), desirable, policyVersion);
     }
   }
 

@@ -43,7 +43,7 @@ class OfflineTrainingTest {
         .hasMessageContaining("line 3: missing 'rejected'")
         .hasMessageContaining("line 4: not valid JSON")
         .hasMessageContaining("line 5: 'label' must be true or false")
-        .hasMessageContaining("line 6: 'prompt' is a list (TRL's conversational format)")
+        .hasMessageContaining("line 6: mixes text and lists of messages")
         .hasMessageContaining("line 8: expected fields prompt/chosen/rejected");
     JsonlExamples.Result r = JsonlExamples.read(f, true);
     assertThat(r.pairs()).hasSize(1);
@@ -57,7 +57,8 @@ class OfflineTrainingTest {
     SplittableRandom rnd = new SplittableRandom(4);
     List<String> lines = new ArrayList<>();
     for (TrainingBatch.Pair p : TinyModels.pairs(rnd, 40)) {
-      lines.add("{\"prompt\":\"" + p.prompt() + "\",\"chosen\":\"" + p.chosen() + "\",\"rejected\":\"" + p.rejected() + "\"}");
+      lines.add("{\"prompt\":\"" + p.prompt().describe() + "\",\"chosen\":\"" + p.chosen().describe()
+          + "\",\"rejected\":\"" + p.rejected().describe() + "\"}");
     }
     Path f = dir.resolve("train.jsonl");
     Files.write(f, lines);

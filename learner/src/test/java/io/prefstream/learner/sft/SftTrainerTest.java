@@ -13,7 +13,7 @@ import io.prefstream.model.tensor.NamedTensor;
 import io.prefstream.model.tokenizer.BpeMerge;
 import io.prefstream.model.tokenizer.BpeTrainer;
 import io.prefstream.model.tokenizer.ByteLevelTokenizerFiles;
-import io.prefstream.model.tokenizer.ChatTemplate;
+import io.prefstream.model.text.SequenceEncoder;
 import io.prefstream.model.tokenizer.HfTokenizer;
 import io.prefstream.model.train.GradMode;
 import java.io.IOException;
@@ -29,10 +29,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 class SftTrainerTest {
   private static final List<SftExample> DATA = List.of(
-      new SftExample("Where is my order?", "It ships today."),
-      new SftExample("Can I get a refund?", "Yes, within 30 days."),
-      new SftExample("Hello", "Hi! How can I help?"),
-      new SftExample("Cancel my order", "Done, it is cancelled."));
+      new SftExample("Q: Where is my order?\nA:", " It ships today."),
+      new SftExample("Q: Can I get a refund?\nA:", " Yes, within 30 days."),
+      new SftExample("Q: Hello\nA:", " Hi! How can I help?"),
+      new SftExample("Q: Cancel my order\nA:", " Done, it is cancelled."));
 
   @TempDir Path dir;
   private HfTokenizer tokenizer;
@@ -41,7 +41,7 @@ class SftTrainerTest {
   @BeforeEach
   void setUp() throws IOException {
     List<String> corpus = new ArrayList<>();
-    for (SftExample e : DATA) corpus.add(ChatTemplate.promptText(e.prompt()) + ChatTemplate.responseText(e.response()));
+    for (SftExample e : DATA) corpus.add(e.prompt().describe() + e.completion().describe());
     List<BpeMerge> merges = BpeTrainer.train(corpus, 30);
     ByteLevelTokenizerFiles.write(dir, merges, 512);
     tokenizer = HfTokenizer.load(dir);
@@ -75,8 +75,10 @@ class SftTrainerTest {
     LlamaModel m = model(ModelInit.randomWeights(config, 2));
     List<SftExample> one = List.of(DATA.get(0));
     SftTrainer t = new SftTrainer(m, tokenizer, one, SftConfig.full(1, 1, 1e-3, 1));
-    int[] prompt = ChatTemplate.promptTokens(tokenizer, one.get(0).prompt());
-    int[] reply = ChatTemplate.responseTokens(tokenizer, one.get(0).response());
+    var seq = SequenceEncoder.unlimited(tokenizer).encode(one.get(0).prompt(), one.get(0).completion());
+    int[] prompt = seq.prompt();
+    int[] reply = seq.response();
+    assertThat(reply[reply.length - 1]).as("EOS ends the completion").isEqualTo(tokenizer.eosId().getAsInt());
     int[] all = new int[prompt.length + reply.length];
     System.arraycopy(prompt, 0, all, 0, prompt.length);
     System.arraycopy(reply, 0, all, prompt.length, reply.length);
@@ -124,13 +126,21 @@ class SftTrainerTest {
   @Test
   void badJsonlLinesAreRefusedWithTheirLineNumber() throws IOException {
     Path f = dir.resolve("data.jsonl");
-    Files.writeString(f, "{\"prompt\": \"hi\", \"response\": \"hello\"}\n\n{\"prompt\": \"hi\"}\n");
-    assertThatThrownBy(() -> SftExample.readJsonl(f)).hasMessageContaining("data.jsonl:3").hasMessageContaining("\"response\"");
-    Files.writeString(f, "{\"prompt\": \"hi\", \"response\": \"hello\"}\nnot json\n");
+    Files.writeString(f, "{\"prompt\": \"hi\", \"completion\": \"hello\"}\n\n{\"prompt\": \"hi\"}\n");
+    assertThatThrownBy(() -> SftExample.readJsonl(f)).hasMessageContaining("data.jsonl:3").hasMessageContaining("\"completion\"");
+    Files.writeString(f, "{\"prompt\": \"hi\", \"completion\": \"hello\"}\nnot json\n");
     assertThatThrownBy(() -> SftExample.readJsonl(f)).hasMessageContaining("data.jsonl:2").hasMessageContaining("not valid JSON");
     Files.writeString(f, "\n");
     assertThatThrownBy(() -> SftExample.readJsonl(f)).hasMessageContaining("no examples");
-    Files.writeString(f, "{\"prompt\": \"hi\", \"response\": \"hello\", \"tone\": \"polite\"}\n");
-    assertThat(SftExample.readJsonl(f)).containsExactly(new SftExample("hi", "hello"));
+    Files.writeString(f, "{\"prompt\": \"hi\", \"completion\": \"hello\", \"tone\": \"polite\"}\n"
+        + "{\"prompt\": [{\"role\": \"user\", \"content\": \"hi\"}], \"completion\": [{\"role\": \"assistant\", \"content\": \"yo\"}]}\n"
+        + "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": \"yo\"}]}\n");
+    var user = io.prefstream.model.text.Content.messages(List.of(io.prefstream.model.text.ChatMessage.user("hi")));
+    var reply = io.prefstream.model.text.Content.messages(List.of(io.prefstream.model.text.ChatMessage.assistant("yo")));
+    assertThat(SftExample.readJsonl(f)).containsExactly(new SftExample("hi", "hello"), new SftExample(user, reply),
+        new SftExample(user, reply));
+    Files.writeString(f, "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n");
+    assertThatThrownBy(() -> SftExample.readJsonl(f)).hasMessageContaining("data.jsonl:1")
+        .hasMessageContaining("must end with an assistant turn");
   }
 }

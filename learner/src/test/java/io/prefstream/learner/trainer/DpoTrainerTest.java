@@ -129,12 +129,19 @@ class DpoTrainerTest {
   }
 
   @Test
-  void encoderAddsBosAndEosAndTruncatesPromptFromTheLeft() {
-    SequenceEncoder enc = new SequenceEncoder(base.tokenizer(), base.config(), 10, 4, true);
+  void encoderAppendsEosKeepsThePromptEndAndFitsTheModelContext() {
+    TrainerConfig cfg = small().maxLength(10).maxPromptLength(4).build();
+    var enc = DpoTrainer.encoderFor(base.tokenizer(), cfg, base.config().maxPositions());
     var pr = enc.encode("abcdefgh", "xyzxyzxyz");
-    assertThat(pr.prompt()).containsExactly(256, 'f', 'g', 'h');
+    assertThat(pr.prompt()).containsExactly('e', 'f', 'g', 'h');
     assertThat(pr.response()).containsExactly('x', 'y', 'z', 'x', 'y', 'z');
-    var shortOne = enc.encode("hi", "");
-    assertThat(shortOne.response()).containsExactly(257);
+    assertThat(enc.encode("hi", "").response()).containsExactly(257);
+    // defaults larger than the model's context are lowered to it instead of failing
+    var fitted = DpoTrainer.encoderFor(base.tokenizer(), small().maxLength(4096).maxPromptLength(2048).build(),
+        base.config().maxPositions());
+    String longText = "a".repeat(5000);
+    var cut = fitted.encode(longText, longText);
+    assertThat(cut.length()).isEqualTo(base.config().maxPositions());
+    assertThat(cut.prompt()).hasSize(base.config().maxPositions() / 2);
   }
 }

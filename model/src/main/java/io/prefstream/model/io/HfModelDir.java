@@ -37,7 +37,7 @@ public final class HfModelDir {
   public static final String GENERATION_CONFIG = "generation_config.json";
   /** The tokenizer files {@link #copyTokenizerFiles} carries over when present. */
   public static final List<String> TOKENIZER_FILES =
-      List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json");
+      List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja");
 
   private HfModelDir() {}
 
@@ -45,7 +45,7 @@ public final class HfModelDir {
   public static HfModel load(Path dir) throws IOException {
     HfModelConfig cfg = HfConfigJson.readDetailed(dir.resolve(CONFIG));
     Map<String, NamedTensor> weights = loadWeights(dir, cfg.config());
-    HfTokenizer tok = HfTokenizer.load(dir, cfg.config().bosTokenId(), cfg.config().eosTokenId());
+    HfTokenizer tok = HfTokenizer.load(dir);
     if (tok.vocabSize() > cfg.config().vocabSize()) {
       tok.close();
       throw new ModelFormatException(dir + ": tokenizer has " + tok.vocabSize() + " ids but config.json vocab_size is "

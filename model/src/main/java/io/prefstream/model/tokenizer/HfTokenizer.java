@@ -11,14 +11,19 @@ import java.util.BitSet;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalInt;
 
 /**
  * A Hugging Face {@code tokenizer.json} run by DJL's binding of the Rust tokenizers library (native
- * code shipped inside the DJL jar, extracted under {@code DJL_CACHE_DIR}), loaded offline. The
- * vocabulary size, token texts and special ids come from reading the JSON files here, since the
- * binding does not expose them: BOS/EOS/PAD from {@code tokenizer_config.json} (or
- * {@code special_tokens_map.json}), else from the fallbacks the caller takes from config.json.
+ * code shipped inside the DJL jar, extracted under {@code DJL_CACHE_DIR}), loaded offline, with the
+ * directory's {@link TokenizerConfig} (special tokens, chat template). The vocabulary size, token
+ * texts and special ids come from reading the JSON files here, since the binding does not expose
+ * them. BOS/EOS/PAD are the tokens the tokenizer files name, as {@code transformers} reads them;
+ * {@code config.json} is not consulted (its ids matter for generation's stop set, not for encoding).
+ * {@link #encode(String, boolean)} with special tokens applies {@code tokenizer.json}'s
+ * post-processor, except for Llama/Gemma-class tokenizers, whose {@code add_bos_token} and
+ * {@code add_eos_token} decide (as their fast implementations in transformers do).
  */
 public final class HfTokenizer implements Tokenizer {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -27,31 +32,25 @@ public final class HfTokenizer implements Tokenizer {
   private final String[] tokenTexts;
   private final Map<String, Integer> idsByText;
   private final BitSet special;
+  private final TokenizerConfig files;
   private final OptionalInt bos;
   private final OptionalInt eos;
   private final OptionalInt pad;
 
   private HfTokenizer(HuggingFaceTokenizer djl, String[] tokenTexts, Map<String, Integer> idsByText, BitSet special,
-      OptionalInt bos, OptionalInt eos, OptionalInt pad) {
+      TokenizerConfig files) {
     this.djl = djl;
     this.tokenTexts = tokenTexts;
     this.idsByText = idsByText;
     this.special = special;
-    this.bos = bos;
-    this.eos = eos;
-    this.pad = pad;
+    this.files = files;
+    this.bos = idOf(files.bosToken().orElse(null), idsByText);
+    this.eos = idOf(files.eosToken().orElse(null), idsByText);
+    this.pad = idOf(files.padToken().orElse(null), idsByText);
   }
 
-  /** Loads {@code dir/tokenizer.json} with the special tokens its tokenizer_config.json names. */
+  /** Loads {@code dir/tokenizer.json} with the special tokens and template of its other tokenizer files. */
   public static HfTokenizer load(Path dir) throws IOException {
-    return load(dir, -1, -1);
-  }
-
-  /**
-   * Loads {@code dir/tokenizer.json}; {@code bosFallback}/{@code eosFallback} (from config.json, -1
-   * for none) apply when the tokenizer files do not name a BOS/EOS token.
-   */
-  public static HfTokenizer load(Path dir, int bosFallback, int eosFallback) throws IOException {
     Path file = dir.resolve("tokenizer.json");
     if (!Files.isRegularFile(file)) throw new IOException(dir + ": no tokenizer.json");
     JsonNode root;
@@ -82,11 +81,10 @@ public final class HfTokenizer implements Tokenizer {
     int size = ids.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
     String[] texts = new String[size];
     ids.forEach((text, id) -> texts[id] = text);
-
-    Map<String, String> specials = specialTokenNames(dir);
-    OptionalInt bos = idOf(specials.get("bos_token"), ids, bosFallback);
-    OptionalInt eos = idOf(specials.get("eos_token"), ids, eosFallback);
-    OptionalInt pad = idOf(specials.get("pad_token"), ids, -1);
+    TokenizerConfig files = TokenizerConfig.read(dir);
+    requireKnown(dir, "bos_token", files.bosToken(), ids);
+    requireKnown(dir, "eos_token", files.eosToken(), ids);
+    requireKnown(dir, "pad_token", files.padToken(), ids);
 
     HuggingFaceTokenizer djl = HuggingFaceTokenizer.builder()
         .optTokenizerPath(file)
@@ -94,35 +92,39 @@ public final class HfTokenizer implements Tokenizer {
         .optTruncation(false)
         .optPadding(false)
         .build();
-    return new HfTokenizer(djl, texts, Map.copyOf(ids), special, bos, eos, pad);
+    return new HfTokenizer(djl, texts, Map.copyOf(ids), special, files);
   }
 
-  /** bos/eos/pad token strings from tokenizer_config.json, else special_tokens_map.json. */
-  private static Map<String, String> specialTokenNames(Path dir) throws IOException {
-    Map<String, String> names = new HashMap<>();
-    for (String f : new String[] {"special_tokens_map.json", "tokenizer_config.json"}) {
-      Path p = dir.resolve(f);
-      if (!Files.isRegularFile(p)) continue;
-      JsonNode n = JSON.readTree(Files.readString(p));
-      for (String key : new String[] {"bos_token", "eos_token", "pad_token"}) {
-        JsonNode v = n.get(key);
-        if (v == null || v.isNull()) continue;
-        names.put(key, v.isTextual() ? v.asText() : v.path("content").asText());
-      }
+  /** A special token named in the tokenizer files must exist, or every id derived from it would be wrong. */
+  private static void requireKnown(Path dir, String key, Optional<String> token, Map<String, Integer> ids)
+      throws IOException {
+    if (token.isPresent() && !ids.containsKey(token.get())) {
+      throw new IOException(dir + ": " + key + " '" + token.get() + "' is neither in tokenizer.json's vocabulary"
+          + " nor among its added tokens");
     }
-    return names;
   }
 
-  private static OptionalInt idOf(String text, Map<String, Integer> ids, int fallback) {
+  private static OptionalInt idOf(String text, Map<String, Integer> ids) {
     if (text != null && ids.containsKey(text)) return OptionalInt.of(ids.get(text));
-    return fallback >= 0 ? OptionalInt.of(fallback) : OptionalInt.empty();
+    return OptionalInt.empty();
+  }
+
+  @Override
+  public TokenizerConfig files() {
+    return files;
   }
 
   @Override
   public int[] encode(String text, boolean addSpecialTokens) {
-    long[] ids = djl.encode(text, addSpecialTokens, false).getIds();
-    int[] out = new int[ids.length];
-    for (int i = 0; i < ids.length; i++) out[i] = (int) ids[i];
+    boolean flags = addSpecialTokens && files.flagsOverridePostProcessor();
+    long[] ids = djl.encode(text, addSpecialTokens && !flags, false).getIds();
+    boolean addBos = flags && files.addBosToken() && bos.isPresent();
+    boolean addEos = flags && files.addEosToken() && eos.isPresent();
+    int[] out = new int[ids.length + (addBos ? 1 : 0) + (addEos ? 1 : 0)];
+    int o = 0;
+    if (addBos) out[o++] = bos.getAsInt();
+    for (long id : ids) out[o++] = (int) id;
+    if (addEos) out[o] = eos.getAsInt();
     return out;
   }
 

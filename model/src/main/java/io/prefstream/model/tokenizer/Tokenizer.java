@@ -44,6 +44,16 @@ public interface Tokenizer extends AutoCloseable {
   /** Whether {@code id} is a special (added, control) token. */
   boolean isSpecial(int id);
 
+  /** The text of the EOS token as the tokenizer files name it (what TRL appends to standard-format completions). */
+  default java.util.Optional<String> eosText() {
+    return eosId().isPresent() ? java.util.Optional.of(tokenText(eosId().getAsInt())) : java.util.Optional.empty();
+  }
+
+  /** The tokenizer files beyond the vocabulary: special-token names and the chat template. */
+  default TokenizerConfig files() {
+    return TokenizerConfig.none();
+  }
+
   @Override
   default void close() {}
 }

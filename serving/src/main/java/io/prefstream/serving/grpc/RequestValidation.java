@@ -1,6 +1,8 @@
 package io.prefstream.serving.grpc;
 
 import io.prefstream.model.generate.SamplingParams;
+import io.prefstream.model.text.Content;
+import io.prefstream.model.text.SequenceEncoder;
 import io.prefstream.model.tokenizer.Tokenizer;
 import io.prefstream.schemas.grpc.GenerateRequest;
 import io.prefstream.schemas.grpc.ScoreRequest;
@@ -24,13 +26,14 @@ final class RequestValidation {
   private final ServingConfig config;
   private final int context;
   private final String defaultPolicy;
-  private final Tokenizer tokenizer;
+  /** Prompt and response ids as training builds them (TRL's rule): Score measures what the learner optimises. */
+  private final SequenceEncoder encoder;
 
   RequestValidation(ServingConfig config, int context, String defaultPolicy, Tokenizer tokenizer) {
     this.config = config;
     this.context = context;
     this.defaultPolicy = defaultPolicy;
-    this.tokenizer = tokenizer;
+    this.encoder = SequenceEncoder.unlimited(tokenizer);
   }
 
   record Generation(String policyId, int[] prompt, SamplingParams params) {}
@@ -51,16 +54,17 @@ final class RequestValidation {
     if (prompt.length() > config.maxPromptChars()) {
       throw Rpc.invalid(field, prompt.length() + " characters, more than the limit of " + config.maxPromptChars());
     }
-    int[] ids = tokenizerEncode(prompt);
+    int[] ids;
+    try {
+      ids = encoder.promptIds(Content.text(prompt));
+    } catch (IllegalArgumentException e) {
+      throw Rpc.invalid(field, e.getMessage());
+    }
     if (ids.length >= context) {
       throw Rpc.invalid(field, ids.length + " tokens; the model's context is " + context + " tokens, so at most "
           + (context - 1) + " fit with room to generate");
     }
     return ids;
-  }
-
-  private int[] tokenizerEncode(String text) {
-    return tokenizer.encode(text, true);
   }
 
   Generation generation(GenerateRequest req, int eos) {
@@ -113,7 +117,12 @@ final class RequestValidation {
       if (r.length() > config.maxPromptChars()) {
         throw Rpc.invalid(field, r.length() + " characters, more than the limit of " + config.maxPromptChars());
       }
-      int[] ids = tokenizer.encode(r, false);
+      int[] ids;
+      try {
+        ids = encoder.encode(req.getPrompt(), r).response();
+      } catch (IllegalArgumentException e) {
+        throw Rpc.invalid(field, e.getMessage());
+      }
       if (prompt.length + ids.length > context) {
         throw Rpc.invalid(field, "prompt and response are " + (prompt.length + ids.length) + " tokens; the model's context is "
             + context);

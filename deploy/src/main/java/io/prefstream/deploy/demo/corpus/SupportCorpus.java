@@ -251,8 +251,10 @@ public final class SupportCorpus {
   }
 
   /**
-   * Writes one JSON object per line: {@code prompt} and {@code response} (what {@code prefstream sft}
-   * reads), and the labels {@code intent}, {@code tone}, {@code length}, {@code keywords}.
+   * Writes one JSON object per line in TRL's conversational prompt-completion layout (what
+   * {@code prefstream sft} and TRL's SFTTrainer read): {@code "prompt": [{"role": "user", …}]},
+   * {@code "completion": [{"role": "assistant", …}]}, and the labels {@code intent}, {@code tone},
+   * {@code length}, {@code keywords}.
    */
   public static void writeJsonl(Path file, List<SupportExchange> exchanges) throws IOException {
     Path parent = file.toAbsolutePath().getParent();
@@ -260,8 +262,8 @@ public final class SupportCorpus {
     try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8)) {
       for (SupportExchange e : exchanges) {
         ObjectNode n = JSON.createObjectNode();
-        n.put("prompt", e.prompt());
-        n.put("response", e.reply());
+        n.putArray("prompt").addObject().put("role", "user").put("content", e.prompt());
+        n.putArray("completion").addObject().put("role", "assistant").put("content", e.reply());
         n.put("intent", e.intent());
         n.put("tone", e.tone().name().toLowerCase(Locale.ROOT));
         n.put("length", e.length().name().toLowerCase(Locale.ROOT));
