@@ -139,7 +139,9 @@ final class BoundedBinaryDecoder extends Decoder {
 
   @Override
   public void skipString() throws IOException {
-    pos += readLength("a string");
+    // Not `pos += readLength(...)`: Java reads pos before the call, which would undo skipping the prefix.
+    int n = readLength("a string");
+    pos += n;
   }
 
   @Override
@@ -152,7 +154,8 @@ final class BoundedBinaryDecoder extends Decoder {
 
   @Override
   public void skipBytes() throws IOException {
-    pos += readLength("a bytes value");
+    int n = readLength("a bytes value");
+    pos += n;
   }
 
   @Override
