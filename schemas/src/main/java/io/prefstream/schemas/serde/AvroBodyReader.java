@@ -1,20 +1,26 @@
 package io.prefstream.schemas.serde;
 
 import java.io.EOFException;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.stream.Collectors;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.apache.avro.Schema;
-import org.apache.avro.SchemaCompatibility;
 import org.apache.avro.io.DatumReader;
 import org.apache.avro.specific.SpecificData;
 import org.apache.avro.specific.SpecificRecord;
 
 /**
  * Reads an Avro binary body written with some writer schema into the generated class of the current
- * reader schema, resolving the two (defaults fill fields the writer lacked). The resolution of each
- * writer schema is computed once and cached, including the verdict that it is incompatible. Every
- * failure becomes a {@link DecodeException}; nothing from Avro escapes.
+ * reader schema by Avro's resolution rules: fields are matched by name, writer fields the reader lacks
+ * are skipped, reader fields the writer lacks take their defaults, promotions (int to long, float to
+ * double, string to bytes ...) widen, unknown enum symbols take the reader enum's default. Each writer
+ * schema is judged once by {@link WriterSchemaCheck} and the verdict cached with its resolving reader,
+ * keyed by the schema (equal schemas under two registry ids share one entry): an incompatible one fails
+ * every message as {@link DecodeFailure#SCHEMA_INCOMPATIBLE}, naming the field. The body must be exactly
+ * one record; it is read through {@link BoundedBinaryDecoder}. Every failure becomes a
+ * {@link DecodeException}; nothing from Avro escapes. Tested by {@code ConfluentSchemaEvolutionTest},
+ * {@code SchemaEvolutionTest}, {@code CorruptInputTest} and {@code MutatedInputTest}.
  */
 final class AvroBodyReader<T extends SpecificRecord> {
   private sealed interface Resolution permits Readable, Incompatible {}
@@ -27,6 +33,7 @@ final class AvroBodyReader<T extends SpecificRecord> {
   private final Schema readerSchema;
   private final SpecificData model;
   private final Map<Schema, Resolution> resolutions = new ConcurrentHashMap<>();
+  private final AtomicInteger resolutionsComputed = new AtomicInteger();
 
   AvroBodyReader(Class<T> type) {
     this.type = type;
@@ -36,6 +43,11 @@ final class AvroBodyReader<T extends SpecificRecord> {
 
   Schema readerSchema() {
     return readerSchema;
+  }
+
+  /** How many writer schemas have been resolved against the reader so far (each once, whatever the verdict). */
+  int resolutionsComputed() {
+    return resolutionsComputed.get();
   }
 
   /**
@@ -79,13 +91,9 @@ final class AvroBodyReader<T extends SpecificRecord> {
 
   @SuppressWarnings("unchecked")
   private Resolution resolve(Schema writer) {
-    var result = SchemaCompatibility.checkReaderWriterCompatibility(readerSchema, writer).getResult();
-    if (result.getCompatibility() != SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE) {
-      return new Incompatible(result.getIncompatibilities().stream()
-          .map(i -> i.getType().name().toLowerCase(java.util.Locale.ROOT).replace('_', ' ') + ": " + i.getMessage()
-              + " at " + i.getLocation())
-          .collect(Collectors.joining("; ")));
-    }
+    resolutionsComputed.incrementAndGet();
+    List<String> problems = WriterSchemaCheck.problems(readerSchema, writer);
+    if (!problems.isEmpty()) return new Incompatible(String.join("; ", problems));
     return new Readable<>((DatumReader<T>) model.createDatumReader(writer, readerSchema));
   }
 }

@@ -15,8 +15,9 @@ import org.apache.avro.util.Utf8;
  * make it allocate gigabytes; here a string, bytes value or collection block that claims more than
  * is left fails with {@link EOFException} (reported as truncated) at once.
  *
- * <p>Collection block counts are bounded by the bytes left, which holds because every item of every
- * collection in our schemas takes at least one byte.
+ * <p>Collection block counts are bounded by the bytes left, which holds because every array item and
+ * map entry takes at least one byte: {@link WriterSchemaCheck} refuses writer schemas with arrays whose
+ * items could take none ({@code array<null>}).
  */
 final class BoundedBinaryDecoder extends Decoder {
   /** Corrupt data that cannot be explained by truncation. */
@@ -139,7 +140,9 @@ final class BoundedBinaryDecoder extends Decoder {
 
   @Override
   public void skipString() throws IOException {
-    pos += readLength("a string");
+    // Not `pos += readLength(...)`: Java reads pos before the call, which would undo skipping the prefix.
+    int n = readLength("a string");
+    pos += n;
   }
 
   @Override
@@ -152,7 +155,8 @@ final class BoundedBinaryDecoder extends Decoder {
 
   @Override
   public void skipBytes() throws IOException {
-    pos += readLength("a bytes value");
+    int n = readLength("a bytes value");
+    pos += n;
   }
 
   @Override

@@ -11,8 +11,9 @@ import org.apache.avro.Schema;
  * first byte: {@code 0x00} the Confluent wire format (writer schema fetched from the registry by id and
  * cached), {@code 0xC3 0x01} Avro single-object encoding (writer schema found by fingerprint among
  * {@link KnownSchemas}), {@code '{'} after optional whitespace or a UTF-8 BOM, JSON in the shape of
- * {@link PreferenceEventJson}. Avro data written with an older schema is resolved to the current one.
- * Every failure is a {@link DecodeException} naming the encoding and the reason. Thread-safe.
+ * {@link PreferenceEventJson}. Avro data written with another schema (older, or a producer's newer one)
+ * is resolved to the current one by Avro's rules (see {@link AvroBodyReader}). Every failure is a
+ * {@link DecodeException} naming the encoding and the reason. Thread-safe.
  */
 public final class PreferenceEventDecoder {
   static final int CONFLUENT_HEADER_LENGTH = 5;

@@ -46,7 +46,8 @@ class ConfluentRegistryTest {
         .withRetries(2, Duration.ofMillis(50), Duration.ofMillis(100)));
   }
 
-  private static byte[] confluentFrame(int id, byte[] body) {
+  /** Magic byte 0, the schema id big-endian, then the Avro body. */
+  static byte[] confluentFrame(int id, byte[] body) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     out.writeBytes(new byte[] {0, (byte) (id >>> 24), (byte) (id >>> 16), (byte) (id >>> 8), (byte) id});
     out.writeBytes(body);
@@ -159,8 +160,9 @@ class ConfluentRegistryTest {
       DecodeException e = catchThrowableOfType(DecodeException.class,
           () -> new PreferenceEventDecoder(client).decode(confluentFrame(id, new byte[] {2, 'x', 4})));
       assertThat(e.reason()).isEqualTo(DecodeFailure.SCHEMA_INCOMPATIBLE);
-      assertThat(e.getMessage()).contains("schema id " + id, "reader field missing default value: timestamp",
-          "reader type: STRING not compatible with writer type: INT");
+      assertThat(e.getMessage()).contains("schema id " + id,
+          "field timestamp: not in the writer schema, and the reader has no default for it",
+          "field prompt: reader type: STRING not compatible with writer type: INT");
     }
   }
 

@@ -6,12 +6,14 @@ import io.prefstream.schemas.avro.MicroBatch;
 import io.prefstream.schemas.avro.PreferenceEvent;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import net.jqwik.api.Arbitrary;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.statistics.Statistics;
+import org.apache.avro.Schema;
 
 /**
  * Randomly damaged messages either still decode or fail with a {@link DecodeException}; no other
@@ -43,6 +45,26 @@ class MutatedInputTest {
         Statistics.label("outcome").collect(e.encoding() + " " + e.reason());
         assertThat(e.getMessage()).contains("expected");
       }
+    }
+  }
+
+  /** A writer that added fields of every type, so damage also lands in the fields resolution skips. */
+  private static final Schema EVOLVED = WriterSchemas.withField(
+      WriterSchemas.withField(PreferenceEvent.getClassSchema(), 1, WriterSchemas.DEVICE_FIELD), 7,
+      "{\"name\":\"client\",\"type\":\"string\",\"default\":\"\"}");
+  private final AvroBodyReader<PreferenceEvent> resolving = new AvroBodyReader<>(PreferenceEvent.class);
+
+  @Property(tries = 200)
+  void damagedEventsFromAnEvolvedWriterFailOnlyWithDecodeException(@ForAll("events") PreferenceEvent event, @ForAll long seed) {
+    byte[] valid = WriterSchemas.body(event, EVOLVED, Map.of("device", WriterSchemas.device(EVOLVED), "client", "web"));
+    assertThat(resolving.read(Encoding.CONFLUENT, EVOLVED, "schema id 1", valid, 0, valid.length)).isEqualTo(event);
+    byte[] damaged = damage(valid, new Random(seed));
+    try {
+      resolving.read(Encoding.CONFLUENT, EVOLVED, "schema id 1", damaged, 0, damaged.length);
+      Statistics.label("outcome").collect("decoded");
+    } catch (DecodeException e) {
+      Statistics.label("outcome").collect(e.reason());
+      assertThat(e.getMessage()).contains("schema id 1", "expected");
     }
   }
 
