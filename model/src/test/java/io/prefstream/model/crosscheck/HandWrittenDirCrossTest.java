@@ -182,8 +182,8 @@ class HandWrittenDirCrossTest {
       double[][] q = linear(h, w(t, p + "self_attn.q_proj.weight"), c.attentionBias() ? w(t, p + "self_attn.q_proj.bias") : null, heads * hd);
       double[][] k = linear(h, w(t, p + "self_attn.k_proj.weight"), c.attentionBias() ? w(t, p + "self_attn.k_proj.bias") : null, kvHeads * hd);
       double[][] v = linear(h, w(t, p + "self_attn.v_proj.weight"), c.attentionBias() ? w(t, p + "self_attn.v_proj.bias") : null, kvHeads * hd);
-      rope(q, heads, hd, c.ropeTheta());
-      rope(k, kvHeads, hd, c.ropeTheta());
+      rope(q, heads, hd, c.rope().theta());
+      rope(k, kvHeads, hd, c.rope().theta());
       double[][] att = new double[n][heads * hd];
       int group = heads / kvHeads;
       for (int head = 0; head < heads; head++) {
