@@ -19,7 +19,8 @@ import java.util.Set;
 /**
  * Reads and writes Hugging Face's {@code config.json} for the decoders this project runs: Llama
  * (SmolLM is Llama), Qwen2 and Mistral without a sliding window. Absent fields take the defaults of
- * the matching transformers config class; RoPE scaling "linear" and "llama3" are read by {@link HfRopeJson}. Anything that would change the
+ * the matching transformers config class ({@code "bos_token_id": null} is no BOS, not the default);
+ * RoPE scaling "linear" and "llama3" are read by {@link HfRopeJson}. Anything that would change the
  * computation in a way this implementation does not follow (other RoPE scaling, sliding windows,
  * other activations, MLP or output biases, quantisation) is refused with a message naming the field. Fields that only matter for
  * training in PyTorch (dropout, initializer range, pretraining_tp) are accepted and ignored.
@@ -138,7 +139,8 @@ public final class HfConfigJson {
     Rope rope = HfRopeJson.read(f);
     double eps = f.number("rms_norm_eps", 1e-6);
     boolean tie = f.bool("tie_word_embeddings", false);
-    int bos = f.tokenId("bos_token_id", d.bos());
+    // "bos_token_id": null means the model has none; only an absent field takes the class default
+    int bos = f.tokenIdOrNone("bos_token_id", d.bos());
     List<Integer> eosIds = f.tokenIds("eos_token_id", d.eos() >= 0 ? List.of(d.eos()) : List.of());
     Optional<Integer> pad = root.hasNonNull("pad_token_id") ? Optional.of(f.tokenId("pad_token_id", -1))
         : Optional.empty();

@@ -56,6 +56,17 @@ record JsonFields(JsonNode root, String source, String prefix) {
   }
 
   /**
+   * A token id where an explicit null means none (-1), as transformers reads it (None), while an
+   * absent field takes {@code absentDefault}.
+   */
+  int tokenIdOrNone(String name, int absentDefault) throws ModelFormatException {
+    JsonNode n = root.get(name);
+    if (n == null) return absentDefault;
+    if (n.isNull()) return -1;
+    return checkedId(name, n);
+  }
+
+  /**
    * Token ids given as one integer or a list of them: empty for null, {@code absentDefault} when
    * the field is absent.
    */

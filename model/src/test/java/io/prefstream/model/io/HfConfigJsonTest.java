@@ -199,6 +199,18 @@ class HfConfigJsonTest {
   }
 
   @Test
+  void nullBosTokenIdMeansNoneWhileAbsentTakesTheDefault() throws Exception {
+    assertThat(parse("{\"model_type\": \"llama\", \"bos_token_id\": null, " + BASE + "}").config().bosTokenId()).isEqualTo(-1);
+    assertThat(parse("{\"model_type\": \"mistral\", \"sliding_window\": null, \"num_key_value_heads\": 2, \"bos_token_id\": null, " + BASE + "}")
+        .config().bosTokenId()).isEqualTo(-1);
+    assertThat(parse("{\"model_type\": \"llama\", " + BASE + "}").config().bosTokenId()).isEqualTo(1);
+    HfModelConfig noEos = parse("{\"model_type\": \"llama\", \"eos_token_id\": null, " + BASE + "}");
+    assertThat(noEos.config().eosTokenId()).isEqualTo(-1);
+    assertThat(noEos.eosTokenIds()).isEmpty();
+    refused("{\"model_type\": \"llama\", \"bos_token_id\": -3, " + BASE + "}", "bos_token_id", "non-negative integer");
+  }
+
+  @Test
   void refusesActiveSlidingWindow() {
     refused("{\"model_type\": \"qwen2\", \"use_sliding_window\": true, " + BASE + "}", "use_sliding_window", "full attention");
     refused("{\"model_type\": \"mistral\", \"sliding_window\": 4096, " + BASE + "}", "sliding_window", "4096 is active");
@@ -252,6 +264,9 @@ class HfConfigJsonTest {
     assertThat(json.get("model_type").asText()).isEqualTo("qwen2");
     assertThat(json.get("architectures").get(0).asText()).isEqualTo("Qwen2ForCausalLM");
     assertThat(List.of(json.get("bos_token_id").isNull(), json.get("use_sliding_window").asBoolean())).containsExactly(true, false);
+    LlamaConfig noBos = new LlamaConfig(259, 64, 172, 4, 4, 2, 16, 512, 1e-5, 10000, true, false, -1, 257);
+    HfConfigJson.write(f, noBos, "float32");
+    assertThat(HfConfigJson.read(f)).isEqualTo(noBos);
   }
 
   @Test
