@@ -133,7 +133,7 @@ public final class InitModelCommand implements Callable<Integer> {
     try {
       return new LlamaConfig(vocab, c, intermediate != null ? intermediate : (hidden != null ? 8 * c / 3 / 4 * 4 : p.intermediateSize()),
           layers != null ? layers : p.numLayers(), h, kv, c / h, maxPositions != null ? maxPositions : p.maxPositions(),
-          p.rmsNormEps(), p.ropeTheta(), p.tieWordEmbeddings(), p.attentionBias(), p.bosTokenId(), p.eosTokenId());
+          p.rmsNormEps(), p.rope(), p.tieWordEmbeddings(), p.attentionBias(), p.bosTokenId(), p.eosTokenId());
     } catch (IllegalArgumentException e) {
       throw new ParameterException(spec.commandLine(), "invalid shape: " + e.getMessage());
     }

@@ -1,5 +1,8 @@
 package io.prefstream.model.backend;
 
+import io.prefstream.model.config.Rope;
+import io.prefstream.model.config.RopeTable;
+
 /**
  * The compute operations a Llama decoder needs, forward and backward, on opaque {@link Buf}
  * handles. The model is written once against this interface; the CPU backend implements it with
@@ -83,12 +86,13 @@ public interface Backend extends AutoCloseable {
 
   /**
    * Rotates x[n, heads·headDim] in place by RoPE (Hugging Face's rotate-half convention) at the
-   * given per-row positions; angle_i = pos · theta^(-2i/headDim).
+   * given per-row positions; angle_i = pos · f_i with f_i from {@link Rope#inverseFrequencies}
+   * (θ^(-2i/headDim), rescaled by the rope's scaling), tabulated by {@link RopeTable}.
    */
-  void ropeForward(Buf x, int[] positions, int n, int heads, int headDim, double theta);
+  void ropeForward(Buf x, int[] positions, int n, int heads, int headDim, Rope rope);
 
   /** The transpose of {@link #ropeForward}: rotates the gradient back, in place. */
-  void ropeBackward(Buf dx, int[] positions, int n, int heads, int headDim, double theta);
+  void ropeBackward(Buf dx, int[] positions, int n, int heads, int headDim, Rope rope);
 
   /**
    * Causal grouped-query attention within each sequence of a packed batch: q[n, heads·hd],

@@ -14,7 +14,7 @@ package io.prefstream.model.config;
  * @param headDim           {@code head_dim}, default hidden/heads
  * @param maxPositions      {@code max_position_embeddings}
  * @param rmsNormEps        {@code rms_norm_eps}
- * @param ropeTheta         {@code rope_theta}
+ * @param rope              {@code rope_theta} and {@code rope_scaling} (or {@code rope_parameters})
  * @param tieWordEmbeddings {@code tie_word_embeddings}: lm_head shares embed_tokens' weight
  * @param attentionBias     {@code attention_bias} (Qwen2 has q/k/v biases)
  * @param bosTokenId        {@code bos_token_id}, -1 when absent
@@ -30,7 +30,7 @@ public record LlamaConfig(
     int headDim,
     int maxPositions,
     double rmsNormEps,
-    double ropeTheta,
+    Rope rope,
     boolean tieWordEmbeddings,
     boolean attentionBias,
     int bosTokenId,
@@ -51,7 +51,15 @@ public record LlamaConfig(
     }
     if (headDim % 2 != 0) throw new IllegalArgumentException("head_dim must be even for RoPE, got " + headDim);
     if (!(rmsNormEps > 0)) throw new IllegalArgumentException("rms_norm_eps must be > 0, got " + rmsNormEps);
-    if (!(ropeTheta > 0)) throw new IllegalArgumentException("rope_theta must be > 0, got " + ropeTheta);
+    if (rope == null) throw new IllegalArgumentException("rope must not be null");
+  }
+
+  /** A config with unscaled RoPE of base {@code ropeTheta}. */
+  public LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, int numLayers, int numHeads, int numKvHeads,
+      int headDim, int maxPositions, double rmsNormEps, double ropeTheta, boolean tieWordEmbeddings,
+      boolean attentionBias, int bosTokenId, int eosTokenId) {
+    this(vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, maxPositions, rmsNormEps,
+        Rope.unscaled(ropeTheta), tieWordEmbeddings, attentionBias, bosTokenId, eosTokenId);
   }
 
   private static void positive(String field, int v) {

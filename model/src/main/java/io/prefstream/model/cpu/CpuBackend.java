@@ -3,6 +3,7 @@ package io.prefstream.model.cpu;
 import io.prefstream.model.backend.Backend;
 import io.prefstream.model.backend.Buf;
 import io.prefstream.model.backend.SeqLayout;
+import io.prefstream.model.config.Rope;
 import java.util.Arrays;
 
 /**
@@ -188,13 +189,13 @@ public final class CpuBackend implements Backend {
   }
 
   @Override
-  public void ropeForward(Buf x, int[] positions, int n, int heads, int headDim, double theta) {
-    rope.apply(pool, a(x), positions, n, heads, headDim, theta, false);
+  public void ropeForward(Buf x, int[] positions, int n, int heads, int headDim, Rope r) {
+    rope.apply(pool, a(x), positions, n, heads, headDim, r, false);
   }
 
   @Override
-  public void ropeBackward(Buf dx, int[] positions, int n, int heads, int headDim, double theta) {
-    rope.apply(pool, a(dx), positions, n, heads, headDim, theta, true);
+  public void ropeBackward(Buf dx, int[] positions, int n, int heads, int headDim, Rope r) {
+    rope.apply(pool, a(dx), positions, n, heads, headDim, r, true);
   }
 
   @Override

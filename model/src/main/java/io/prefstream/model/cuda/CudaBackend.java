@@ -4,6 +4,8 @@ import io.prefstream.model.backend.AdamWCoefficients;
 import io.prefstream.model.backend.Backend;
 import io.prefstream.model.backend.Buf;
 import io.prefstream.model.backend.SeqLayout;
+import io.prefstream.model.config.Rope;
+import io.prefstream.model.config.RopeTable;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -36,9 +38,12 @@ public final class CudaBackend implements Backend {
   private final boolean bf16Frozen;
   /** Scratch device buffers by purpose, grown on demand (owner thread only). */
   private final Map<String, long[]> scratch = new HashMap<>();
-  private final Map<String, RopeTable> ropeTables = new HashMap<>();
+  private final Map<RopeKey, DeviceRopeTable> ropeTables = new HashMap<>();
 
-  private record RopeTable(long cos, long sin, int positions) {}
+  private record RopeKey(Rope rope, int headDim) {}
+
+  /** A RoPE table on the device: cos/sin pointers, [positions, hd/2] floats each. */
+  private record DeviceRopeTable(long cos, long sin, int positions) {}
 
   private CudaBackend(CudaDevice dev, boolean bf16Frozen) {
     this.dev = dev;
@@ -399,16 +404,16 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
-  public void ropeForward(Buf x, int[] positions, int n, int heads, int headDim, double theta) {
-    rope(x, positions, n, heads, headDim, theta, 1f);
+  public void ropeForward(Buf x, int[] positions, int n, int heads, int headDim, Rope rope) {
+    rope(x, positions, n, heads, headDim, rope, 1f);
   }
 
   @Override
-  public void ropeBackward(Buf dx, int[] positions, int n, int heads, int headDim, double theta) {
-    rope(dx, positions, n, heads, headDim, theta, -1f);
+  public void ropeBackward(Buf dx, int[] positions, int n, int heads, int headDim, Rope rope) {
+    rope(dx, positions, n, heads, headDim, rope, -1f);
   }
 
-  private void rope(Buf x, int[] positions, int n, int heads, int hd, double theta, float sign) {
+  private void rope(Buf x, int[] positions, int n, int heads, int hd, Rope rope, float sign) {
     check(x, (long) n * heads * hd, "x");
     int maxPos = 0;
     for (int i = 0; i < n; i++) {
@@ -423,28 +428,21 @@ public final class CudaBackend implements Backend {
     int pos0 = n > 0 ? positions[0] : 0;
     int[] posCopy = contiguous ? null : Arrays.copyOf(positions, n);
     dev.post(() -> {
-      RopeTable t = ropeTable(theta, hd, need);
+      DeviceRopeTable t = ropeTable(rope, hd, need);
       long pos = posCopy == null ? 0L : ints("positions", posCopy, n);
       dev.launch("rope_apply", grid((long) n * heads * (hd / 2)), 1, THREADS, 0, xb.ptr, pos, pos0, t.cos, t.sin, n, heads,
           hd, sign);
     });
   }
 
-  /** cos/sin tables built in double exactly as the CPU twin builds them, grown to the largest position seen. */
-  private RopeTable ropeTable(double theta, int hd, int positions) {
-    String key = theta + "/" + hd;
-    RopeTable t = ropeTables.get(key);
+  /** cos/sin tables from {@link RopeTable#build}, the CPU kernel's builder, grown to the largest position seen. */
+  private DeviceRopeTable ropeTable(Rope rope, int hd, int positions) {
+    RopeKey key = new RopeKey(rope, hd);
+    DeviceRopeTable t = ropeTables.get(key);
     if (t != null && t.positions >= positions) return t;
-    int cap = Math.max(positions, t == null ? 256 : 2 * t.positions);
-    int half = hd / 2;
-    float[] cos = new float[cap * half], sin = new float[cap * half];
-    for (int p = 0; p < cap; p++) {
-      for (int j = 0; j < half; j++) {
-        double angle = p * Math.pow(theta, -2.0 * j / hd);
-        cos[p * half + j] = (float) Math.cos(angle);
-        sin[p * half + j] = (float) Math.sin(angle);
-      }
-    }
+    RopeTable host = RopeTable.build(rope, hd, Math.max(positions, t == null ? 256 : 2 * t.positions));
+    float[] cos = host.cos(), sin = host.sin();
+    int cap = host.positions();
     if (t != null) {
       dev.synchronize("growing the RoPE table");
       dev.free(t.cos);
@@ -458,7 +456,7 @@ public final class CudaBackend implements Backend {
       MemorySegment.copy(sin, 0, s, ValueLayout.JAVA_FLOAT, 0, sin.length);
       dev.htod(ps, s, 4L * sin.length);
     }
-    RopeTable fresh = new RopeTable(pc, ps, cap);
+    DeviceRopeTable fresh = new DeviceRopeTable(pc, ps, cap);
     ropeTables.put(key, fresh);
     return fresh;
   }

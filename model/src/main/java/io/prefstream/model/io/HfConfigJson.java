@@ -7,10 +7,10 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.prefstream.model.config.LlamaConfig;
+import io.prefstream.model.config.Rope;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -19,9 +19,10 @@ import java.util.Set;
 /**
  * Reads and writes Hugging Face's {@code config.json} for the decoders this project runs: Llama
  * (SmolLM is Llama), Qwen2 and Mistral without a sliding window. Absent fields take the defaults of
- * the matching transformers config class; anything that would change the computation in a way this
- * implementation does not follow (RoPE scaling, sliding windows, other activations, MLP or output
- * biases, quantisation) is refused with a message naming the field. Fields that only matter for
+ * the matching transformers config class ({@code "bos_token_id": null} is no BOS, not the default);
+ * RoPE scaling "linear" and "llama3" are read by {@link HfRopeJson}. Anything that would change the
+ * computation in a way this implementation does not follow (other RoPE scaling, sliding windows,
+ * other activations, MLP or output biases, quantisation) is refused with a message naming the field. Fields that only matter for
  * training in PyTorch (dropout, initializer range, pretraining_tp) are accepted and ignored.
  */
 public final class HfConfigJson {
@@ -59,7 +60,7 @@ public final class HfConfigJson {
       throw new ModelFormatException(source + ": not valid JSON: " + e.getOriginalMessage(), e);
     }
     if (root == null || !root.isObject()) throw new ModelFormatException(source + ": not a JSON object");
-    Fields f = new Fields(root, source);
+    JsonFields f = new JsonFields(root, source);
 
     String modelType = f.string("model_type", null);
     if (modelType == null || !DEFAULTS.containsKey(modelType)) {
@@ -135,39 +136,12 @@ public final class HfConfigJson {
       headDim = hidden / heads;
     }
 
-    double ropeTheta = f.number("rope_theta", 10000.0);
-    JsonNode scaling = root.get("rope_scaling");
-    if (scaling != null && !scaling.isNull()) {
-      String type = scaling.hasNonNull("rope_type") ? scaling.get("rope_type").asText()
-          : scaling.hasNonNull("type") ? scaling.get("type").asText() : "";
-      if (!type.equals("default")) {
-        throw f.refuse("rope_scaling", scaling + " is not supported; only unscaled RoPE (null or type \"default\")");
-      }
-    }
-    // transformers 5 moves theta into rope_parameters.
-    JsonNode params = root.get("rope_parameters");
-    if (params != null && !params.isNull()) {
-      String type = params.hasNonNull("rope_type") ? params.get("rope_type").asText() : "default";
-      if (!type.equals("default")) {
-        throw f.refuse("rope_parameters", "rope_type '" + type + "' is not supported; only \"default\"");
-      }
-      if (params.hasNonNull("rope_theta")) ropeTheta = params.get("rope_theta").asDouble();
-    }
+    Rope rope = HfRopeJson.read(f);
     double eps = f.number("rms_norm_eps", 1e-6);
     boolean tie = f.bool("tie_word_embeddings", false);
-    int bos = f.tokenId("bos_token_id", d.bos());
-    List<Integer> eosIds = new ArrayList<>();
-    JsonNode eosNode = root.get("eos_token_id");
-    if (eosNode == null) {
-      if (d.eos() >= 0) eosIds.add(d.eos());
-    } else if (eosNode.isArray()) {
-      for (JsonNode e : eosNode) {
-        if (!e.isIntegralNumber()) throw f.refuse("eos_token_id", "list holds a non-integer " + e);
-        eosIds.add(e.asInt());
-      }
-    } else if (!eosNode.isNull()) {
-      eosIds.add(f.tokenId("eos_token_id", -1));
-    }
+    // "bos_token_id": null means the model has none; only an absent field takes the class default
+    int bos = f.tokenIdOrNone("bos_token_id", d.bos());
+    List<Integer> eosIds = f.tokenIds("eos_token_id", d.eos() >= 0 ? List.of(d.eos()) : List.of());
     Optional<Integer> pad = root.hasNonNull("pad_token_id") ? Optional.of(f.tokenId("pad_token_id", -1))
         : Optional.empty();
     Optional<String> dtype = Optional.ofNullable(f.string("torch_dtype", f.string("dtype", null)));
@@ -175,55 +149,11 @@ public final class HfConfigJson {
     LlamaConfig config;
     try {
       config = new LlamaConfig(vocab, hidden, intermediate, layers, heads, kvHeads, headDim, maxPositions, eps,
-          ropeTheta, tie, attentionBias, bos, eosIds.isEmpty() ? -1 : eosIds.getFirst());
+          rope, tie, attentionBias, bos, eosIds.isEmpty() ? -1 : eosIds.getFirst());
     } catch (IllegalArgumentException e) {
       throw new ModelFormatException(source + ": " + e.getMessage(), e);
     }
     return new HfModelConfig(config, modelType, eosIds, pad, dtype);
-  }
-
-  /** Typed access to the JSON fields with messages naming the field. */
-  private record Fields(JsonNode root, String source) {
-    ModelFormatException refuse(String field, String why) {
-      return new ModelFormatException(source + ": " + field + " " + why);
-    }
-
-    String string(String name, String dflt) throws ModelFormatException {
-      JsonNode n = root.get(name);
-      if (n == null || n.isNull()) return dflt;
-      if (!n.isTextual()) throw refuse(name, "must be a string, got " + n);
-      return n.asText();
-    }
-
-    int integer(String name, int dflt) throws ModelFormatException {
-      JsonNode n = root.get(name);
-      if (n == null || n.isNull()) return dflt;
-      if (!n.isIntegralNumber() || !n.canConvertToInt()) throw refuse(name, "must be an integer, got " + n);
-      return n.asInt();
-    }
-
-    int tokenId(String name, int dflt) throws ModelFormatException {
-      JsonNode n = root.get(name);
-      if (n == null || n.isNull()) return dflt;
-      if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() < 0) {
-        throw refuse(name, "must be a non-negative integer, got " + n);
-      }
-      return n.asInt();
-    }
-
-    double number(String name, double dflt) throws ModelFormatException {
-      JsonNode n = root.get(name);
-      if (n == null || n.isNull()) return dflt;
-      if (!n.isNumber()) throw refuse(name, "must be a number, got " + n);
-      return n.asDouble();
-    }
-
-    boolean bool(String name, boolean dflt) throws ModelFormatException {
-      JsonNode n = root.get(name);
-      if (n == null || n.isNull()) return dflt;
-      if (!n.isBoolean()) throw refuse(name, "must be true or false, got " + n);
-      return n.asBoolean();
-    }
   }
 
   /**
@@ -244,8 +174,7 @@ public final class HfConfigJson {
     o.put("head_dim", c.headDim());
     o.put("max_position_embeddings", c.maxPositions());
     o.put("rms_norm_eps", c.rmsNormEps());
-    o.put("rope_theta", c.ropeTheta());
-    o.putNull("rope_scaling");
+    HfRopeJson.write(o, c.rope());
     o.put("hidden_act", "silu");
     o.put("tie_word_embeddings", c.tieWordEmbeddings());
     o.put("attention_dropout", 0.0);

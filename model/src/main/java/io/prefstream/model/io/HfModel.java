@@ -7,11 +7,13 @@ import java.util.Map;
 
 /**
  * A loaded Hugging Face model directory: the parsed config, every weight by HF name (checked
- * against {@link LlamaWeights#expectedShapes}; no lm_head when tied) and the tokenizer. Closing
- * releases the tokenizer's native handle.
+ * against {@link LlamaWeights#expectedShapes}; no lm_head when tied), the tokenizer and the
+ * generation defaults of {@code generation_config.json} (or of config.json when that file is
+ * absent). The RoPE, scaling included, is {@code config().rope()}. Closing releases the tokenizer's
+ * native handle.
  */
-public record HfModel(HfModelConfig hfConfig, Map<String, NamedTensor> weights, Tokenizer tokenizer)
-    implements AutoCloseable {
+public record HfModel(HfModelConfig hfConfig, Map<String, NamedTensor> weights, Tokenizer tokenizer,
+    GenerationDefaults generationDefaults) implements AutoCloseable {
   public HfModel {
     weights = Map.copyOf(weights);
   }

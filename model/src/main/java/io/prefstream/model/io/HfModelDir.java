@@ -41,9 +41,10 @@ public final class HfModelDir {
 
   private HfModelDir() {}
 
-  /** Config, weights and tokenizer of a model directory. */
+  /** Config, weights, tokenizer and generation defaults of a model directory. */
   public static HfModel load(Path dir) throws IOException {
     HfModelConfig cfg = HfConfigJson.readDetailed(dir.resolve(CONFIG));
+    GenerationDefaults generation = GenerationDefaults.read(dir, cfg);
     Map<String, NamedTensor> weights = loadWeights(dir, cfg.config());
     HfTokenizer tok = HfTokenizer.load(dir);
     if (tok.vocabSize() > cfg.config().vocabSize()) {
@@ -51,7 +52,7 @@ public final class HfModelDir {
       throw new ModelFormatException(dir + ": tokenizer has " + tok.vocabSize() + " ids but config.json vocab_size is "
           + cfg.config().vocabSize());
     }
-    return new HfModel(cfg, weights, tok);
+    return new HfModel(cfg, weights, tok, generation);
   }
 
   /** Opens the directory's single safetensors file, or its sharded set when only the index exists. */

@@ -398,8 +398,8 @@ public final class LlamaModel {
     L.q.forward(be, a.q, a.xn1, n, false, su);
     L.k.forward(be, a.k, a.xn1, n, false, su);
     L.v.forward(be, a.v, a.xn1, n, false, su);
-    be.ropeForward(a.q, pos, n, h, hd, cfg.ropeTheta());
-    be.ropeForward(a.k, pos, n, kvh, hd, cfg.ropeTheta());
+    be.ropeForward(a.q, pos, n, h, hd, cfg.rope());
+    be.ropeForward(a.k, pos, n, kvh, hd, cfg.rope());
     be.attentionForward(a.att, a.lse, a.q, a.k, a.v, layout, h, kvh, hd);
     be.copy(a.x2, 0, xin, 0, (long) n * c);
     L.o.forward(be, a.x2, a.att, n, true, su); // x2 = x + o_proj(att)
@@ -479,8 +479,8 @@ public final class LlamaModel {
     // attention branch: x2 = x + o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1)))
     L.o.backward(be, w.datt(), dres, a.att, n, false, mode, su, sdu);
     be.attentionBackward(w.dq(), w.dk(), w.dv(), w.datt(), a.att, a.lse, a.q, a.k, a.v, layout, h, kvh, hd);
-    be.ropeBackward(w.dq(), pos, n, h, hd, cfg.ropeTheta());
-    be.ropeBackward(w.dk(), pos, n, kvh, hd, cfg.ropeTheta());
+    be.ropeBackward(w.dq(), pos, n, h, hd, cfg.rope());
+    be.ropeBackward(w.dk(), pos, n, kvh, hd, cfg.rope());
     L.q.backward(be, w.dxn(), w.dq(), a.xn1, n, false, mode, su, sdu);
     L.k.backward(be, w.dxn(), w.dk(), a.xn1, n, true, mode, su, sdu);
     L.v.backward(be, w.dxn(), w.dv(), a.xn1, n, true, mode, su, sdu);
@@ -547,8 +547,8 @@ public final class LlamaModel {
       L.q.forward(be, a.q, a.xn1, n, false, su);
       L.k.forward(be, a.k, a.xn1, n, false, su);
       L.v.forward(be, a.v, a.xn1, n, false, su);
-      be.ropeForward(a.q, pos, n, h, hd, cfg.ropeTheta());
-      be.ropeForward(a.k, pos, n, kvh, hd, cfg.ropeTheta());
+      be.ropeForward(a.q, pos, n, h, hd, cfg.rope());
+      be.ropeForward(a.k, pos, n, kvh, hd, cfg.rope());
       be.kvAppend(cache.k[l], cache.v[l], a.k, a.v, past, n, cache.rows, kvh, hd);
       be.attentionCached(a.att, a.q, cache.k[l], cache.v[l], past, n, cache.rows, h, kvh, hd);
       L.o.forward(be, x, a.att, n, true, su); // residual in place

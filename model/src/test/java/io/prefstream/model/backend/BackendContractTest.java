@@ -2,6 +2,8 @@ package io.prefstream.model.backend;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.prefstream.model.config.Rope;
+import io.prefstream.model.config.RopeScaling;
 import io.prefstream.model.llama.Ref;
 import java.util.Arrays;
 import java.util.SplittableRandom;
@@ -106,12 +108,33 @@ public abstract class BackendContractTest {
     int[] pos = {0, 1, 2, 7, 30, 5};
     float[] x = random(n * heads * hd), r = random(n * heads * hd);
     Buf xb = buf(x);
-    be.ropeForward(xb, pos, n, heads, hd, theta);
+    be.ropeForward(xb, pos, n, heads, hd, Rope.unscaled(theta));
     assertThat(Ref.relErr(host(xb), Ref.rope(d(x), pos, n, heads, hd, theta))).isLessThan(1e-6);
     Buf g = buf(r);
-    be.ropeBackward(g, pos, n, heads, hd, theta);
+    be.ropeBackward(g, pos, n, heads, hd, Rope.unscaled(theta));
     double[] fd = Ref.fdGrad(xx -> Ref.dot(d(r), Ref.rope(xx, pos, n, heads, hd, theta)), d(x), 1e-6);
     assertThat(Ref.relErr(host(g), fd)).isLessThan(1e-5);
+  }
+
+  @Test
+  public void llama3ScaledRopeRotatesByTheReferenceFrequenciesAndBackwardIsItsTranspose() {
+    int n = 5, heads = 2, hd = 16;
+    // original context 64 with head_dim 16 and theta 5e5 puts pairs in all three bands (kept, blended, divided)
+    Rope rope = new Rope(500000, new RopeScaling.Llama3(32, 1, 4, 64));
+    double[] invFreq = Ref.inverseFrequencies(rope, hd);
+    int[] pos = {0, 3, 90, 200, 41};
+    float[] x = random(n * heads * hd), r = random(n * heads * hd);
+    Buf xb = buf(x);
+    be.ropeForward(xb, pos, n, heads, hd, rope);
+    assertThat(Ref.relErr(host(xb), Ref.rope(d(x), pos, n, heads, hd, invFreq))).isLessThan(1e-6);
+    Buf g = buf(r);
+    be.ropeBackward(g, pos, n, heads, hd, rope);
+    double[] fd = Ref.fdGrad(xx -> Ref.dot(d(r), Ref.rope(xx, pos, n, heads, hd, invFreq)), d(x), 1e-6);
+    assertThat(Ref.relErr(host(g), fd)).isLessThan(1e-5);
+    // the same positions unscaled rotate differently: the scaling reached the kernel
+    Buf plain = buf(x);
+    be.ropeForward(plain, pos, n, heads, hd, Rope.unscaled(500000));
+    assertThat(Ref.relErr(host(plain), d(host(xb)))).isGreaterThan(0.1);
   }
 
   @Test

@@ -8,6 +8,8 @@ import io.prefstream.model.backend.Buf;
 import io.prefstream.model.backend.SeqLayout;
 import io.prefstream.model.config.LlamaConfig;
 import io.prefstream.model.config.LoraConfig;
+import io.prefstream.model.config.Rope;
+import io.prefstream.model.config.RopeScaling;
 import io.prefstream.model.cpu.CpuBackend;
 import io.prefstream.model.cpu.WorkerPool;
 import io.prefstream.model.llama.ForwardPass;
@@ -197,16 +199,17 @@ class CudaBackendConformanceTest {
       contiguous[i] = 300 + i; // the no-upload path
     }
     float[] x = random(n * heads * hd);
-    for (int[] pos : List.of(scattered, contiguous)) for (boolean back : new boolean[] {false, true}) {
+    List<Rope> ropes = List.of(Rope.unscaled(100000), new Rope(500000, new RopeScaling.Llama3(8, 1, 4, 8192)));
+    for (Rope rope : ropes) for (int[] pos : List.of(scattered, contiguous)) for (boolean back : new boolean[] {false, true}) {
       Buf g = up(gpu, x), c = up(cpu, x);
       if (back) {
-        gpu.ropeBackward(g, pos, n, heads, hd, 100000);
-        cpu.ropeBackward(c, pos, n, heads, hd, 100000);
+        gpu.ropeBackward(g, pos, n, heads, hd, rope);
+        cpu.ropeBackward(c, pos, n, heads, hd, rope);
       } else {
-        gpu.ropeForward(g, pos, n, heads, hd, 100000);
-        cpu.ropeForward(c, pos, n, heads, hd, 100000);
+        gpu.ropeForward(g, pos, n, heads, hd, rope);
+        cpu.ropeForward(c, pos, n, heads, hd, rope);
       }
-      close("rope " + (back ? "backward" : "forward"), g, c, FP32);
+      close("rope " + rope.scaling().type() + (back ? " backward" : " forward"), g, c, FP32);
     }
   }
 

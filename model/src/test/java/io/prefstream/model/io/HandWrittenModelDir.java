@@ -1,6 +1,7 @@
 package io.prefstream.model.io;
 
 import io.prefstream.model.config.LlamaConfig;
+import io.prefstream.model.config.RopeScaling;
 import io.prefstream.model.safetensors.HandWrittenSafetensors;
 import io.prefstream.model.tensor.NamedTensor;
 import io.prefstream.model.tokenizer.ByteLevelTokenizerFiles;
@@ -68,6 +69,9 @@ public final class HandWrittenModelDir {
 
   /** config.json as transformers writes it for these fields. */
   public static String configJson(LlamaConfig c) {
+    if (!c.rope().scaling().equals(RopeScaling.NONE)) {
+      throw new IllegalArgumentException("writes unscaled RoPE only (rope_scaling null), got " + c.rope().scaling());
+    }
     boolean qwen = c.attentionBias();
     return String.format(Locale.ROOT, """
         {
@@ -92,7 +96,7 @@ public final class HandWrittenModelDir {
         }
         """, qwen ? "Qwen2ForCausalLM" : "LlamaForCausalLM", qwen ? "qwen2" : "llama", c.hiddenSize(),
         c.intermediateSize(), c.numLayers(), c.numHeads(), c.numKvHeads(), c.headDim(), c.maxPositions(),
-        Double.toString(c.rmsNormEps()), Double.toString(c.ropeTheta()), c.tieWordEmbeddings(), c.vocabSize(),
+        Double.toString(c.rmsNormEps()), Double.toString(c.rope().theta()), c.tieWordEmbeddings(), c.vocabSize(),
         c.bosTokenId(), c.eosTokenId());
   }
 

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.prefstream.model.config.LlamaConfig;
+import io.prefstream.model.config.Rope;
+import io.prefstream.model.config.RopeScaling;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
@@ -52,7 +54,7 @@ class HfConfigJsonTest {
     assertThat(c.attentionBias()).isTrue();
     assertThat(c.headDim()).isEqualTo(64);
     assertThat(c.numKvHeads()).isEqualTo(2);
-    assertThat(c.ropeTheta()).isEqualTo(1e6);
+    assertThat(c.rope().theta()).isEqualTo(1e6);
     assertThat(c.tieWordEmbeddings()).isTrue();
     assertThat(c.bosTokenId()).isEqualTo(151643);
   }
@@ -64,7 +66,7 @@ class HfConfigJsonTest {
          "num_hidden_layers": 2, "vocab_size": 300}""").config();
     assertThat(c.numKvHeads()).isEqualTo(4);
     assertThat(c.headDim()).isEqualTo(16);
-    assertThat(c.ropeTheta()).isEqualTo(10000.0);
+    assertThat(c.rope().theta()).isEqualTo(10000.0);
     assertThat(c.rmsNormEps()).isEqualTo(1e-6);
     assertThat(c.tieWordEmbeddings()).isFalse();
     assertThat(c.maxPositions()).isEqualTo(2048);
@@ -96,7 +98,7 @@ class HfConfigJsonTest {
     assertThat(c.numKvHeads()).isEqualTo(2);
     assertThat(parse("""
         {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4,
-         "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}}""").config().ropeTheta()).isEqualTo(5e5);
+         "rope_parameters": {"rope_type": "default", "rope_theta": 500000.0}}""").config().rope().theta()).isEqualTo(5e5);
   }
 
   private void refused(String json, String field, String fragment) {
@@ -118,14 +120,94 @@ class HfConfigJsonTest {
         "architectures", "LlamaForSequenceClassification");
   }
 
+  static final String LLAMA32_1B_INSTRUCT = """
+      {"architectures": ["LlamaForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+       "bos_token_id": 128000, "eos_token_id": [128001, 128008, 128009], "head_dim": 64, "hidden_act": "silu",
+       "hidden_size": 2048, "initializer_range": 0.02, "intermediate_size": 8192, "max_position_embeddings": 131072,
+       "mlp_bias": false, "model_type": "llama", "num_attention_heads": 32, "num_hidden_layers": 16,
+       "num_key_value_heads": 8, "pretraining_tp": 1, "rms_norm_eps": 1e-05,
+       "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                        "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+       "rope_theta": 500000.0, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+       "transformers_version": "4.45.0.dev0", "use_cache": true, "vocab_size": 128256}
+      """;
+
   @Test
-  void refusesRopeScaling() {
-    refused("{\"model_type\": \"llama\", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}, " + BASE + "}",
-        "rope_scaling", "only unscaled RoPE");
-    refused("{\"model_type\": \"llama\", \"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}, " + BASE + "}",
-        "rope_scaling", "linear");
-    refused("{\"model_type\": \"llama\", \"rope_parameters\": {\"rope_type\": \"yarn\"}, " + BASE + "}",
-        "rope_parameters", "yarn");
+  void readsLlama3RopeScaling() throws Exception {
+    HfModelConfig p = parse(LLAMA32_1B_INSTRUCT);
+    assertThat(p.config().rope()).isEqualTo(new Rope(500000, new RopeScaling.Llama3(32, 1, 4, 8192)));
+    assertThat(p.config().headDim()).isEqualTo(64);
+    assertThat(p.config().tieWordEmbeddings()).isTrue();
+    assertThat(p.eosTokenIds()).containsExactly(128001, 128008, 128009);
+  }
+
+  @Test
+  void readsLinearRopeScalingUnderTheLegacyTypeKey() throws Exception {
+    LlamaConfig c = parse("{\"model_type\": \"llama\", \"rope_scaling\": {\"type\": \"linear\", \"factor\": 4}, "
+        + BASE + "}").config();
+    assertThat(c.rope()).isEqualTo(new Rope(10000, new RopeScaling.Linear(4)));
+  }
+
+  @Test
+  void readsTransformers5RopeParameters() throws Exception {
+    LlamaConfig c = parse("""
+        {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4,
+         "rope_parameters": {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                             "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}""").config();
+    assertThat(c.rope()).isEqualTo(new Rope(500000, new RopeScaling.Llama3(8, 1, 4, 8192)));
+    // the same scaling given both ways is accepted
+    LlamaConfig both = parse("""
+        {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4,
+         "rope_scaling": {"rope_type": "linear", "factor": 2.0},
+         "rope_parameters": {"rope_type": "linear", "factor": 2.0, "rope_theta": 20000.0}}""").config();
+    assertThat(both.rope()).isEqualTo(new Rope(20000, new RopeScaling.Linear(2)));
+  }
+
+  @Test
+  void refusesUnsupportedRopeTypesByName() {
+    for (String type : List.of("yarn", "dynamic", "longrope", "ntk")) {
+      refused("{\"model_type\": \"llama\", \"rope_scaling\": {\"rope_type\": \"" + type + "\", \"factor\": 4.0}, "
+          + BASE + "}", "rope_scaling.rope_type", "'" + type + "' is not supported; supported: default, linear, llama3");
+    }
+    refused("{\"model_type\": \"llama\", \"rope_scaling\": {\"type\": \"dynamic\", \"factor\": 2.0}, " + BASE + "}",
+        "rope_scaling.type", "'dynamic' is not supported");
+    refused("{\"model_type\": \"qwen2\", \"rope_parameters\": {\"rope_type\": \"yarn\", \"factor\": 4.0}, " + BASE + "}",
+        "rope_parameters.rope_type", "'yarn' is not supported");
+  }
+
+  @Test
+  void refusesIncompleteOrInconsistentRopeFields() {
+    refused("{\"model_type\": \"llama\", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, "
+        + "\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 8192}, " + BASE + "}",
+        "rope_scaling.low_freq_factor", "is required for rope_type 'llama3'");
+    refused("{\"model_type\": \"llama\", \"rope_scaling\": {\"rope_type\": \"linear\"}, " + BASE + "}",
+        "rope_scaling.factor", "is required for rope_type 'linear'");
+    refused("{\"model_type\": \"llama\", \"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": \"4\"}, " + BASE + "}",
+        "rope_scaling.factor", "must be a number");
+    refused("{\"model_type\": \"llama\", \"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": -1}, " + BASE + "}",
+        "rope_scaling", "factor must be a finite number > 0");
+    refused("{\"model_type\": \"llama\", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 4.0, "
+        + "\"high_freq_factor\": 1.0, \"original_max_position_embeddings\": 8192}, " + BASE + "}",
+        "rope_scaling", "high_freq_factor (1.0) must be greater than low_freq_factor (4.0)");
+    refused("{\"model_type\": \"llama\", \"rope_scaling\": {\"factor\": 8.0}, " + BASE + "}", "rope_scaling", "has no rope_type");
+    refused("{\"model_type\": \"llama\", \"rope_scaling\": \"linear\", " + BASE + "}", "rope_scaling", "must be an object");
+    refused("{\"model_type\": \"llama\", \"rope_scaling\": {\"rope_type\": \"linear\", \"factor\": 2.0}, "
+        + "\"rope_parameters\": {\"rope_type\": \"default\"}, " + BASE + "}", "rope_parameters", "but rope_scaling says");
+    refused("{\"model_type\": \"llama\", \"rope_parameters\": {\"full_attention\": {\"rope_type\": \"default\"}}, " + BASE + "}",
+        "rope_parameters.full_attention", "per layer type is not supported");
+    refused("{\"model_type\": \"llama\", \"partial_rotary_factor\": 0.5, " + BASE + "}", "partial_rotary_factor", "whole head");
+  }
+
+  @Test
+  void nullBosTokenIdMeansNoneWhileAbsentTakesTheDefault() throws Exception {
+    assertThat(parse("{\"model_type\": \"llama\", \"bos_token_id\": null, " + BASE + "}").config().bosTokenId()).isEqualTo(-1);
+    assertThat(parse("{\"model_type\": \"mistral\", \"sliding_window\": null, \"num_key_value_heads\": 2, \"bos_token_id\": null, " + BASE + "}")
+        .config().bosTokenId()).isEqualTo(-1);
+    assertThat(parse("{\"model_type\": \"llama\", " + BASE + "}").config().bosTokenId()).isEqualTo(1);
+    HfModelConfig noEos = parse("{\"model_type\": \"llama\", \"eos_token_id\": null, " + BASE + "}");
+    assertThat(noEos.config().eosTokenId()).isEqualTo(-1);
+    assertThat(noEos.eosTokenIds()).isEmpty();
+    refused("{\"model_type\": \"llama\", \"bos_token_id\": -3, " + BASE + "}", "bos_token_id", "non-negative integer");
   }
 
   @Test
@@ -182,5 +264,21 @@ class HfConfigJsonTest {
     assertThat(json.get("model_type").asText()).isEqualTo("qwen2");
     assertThat(json.get("architectures").get(0).asText()).isEqualTo("Qwen2ForCausalLM");
     assertThat(List.of(json.get("bos_token_id").isNull(), json.get("use_sliding_window").asBoolean())).containsExactly(true, false);
+    LlamaConfig noBos = new LlamaConfig(259, 64, 172, 4, 4, 2, 16, 512, 1e-5, 10000, true, false, -1, 257);
+    HfConfigJson.write(f, noBos, "float32");
+    assertThat(HfConfigJson.read(f)).isEqualTo(noBos);
+  }
+
+  @Test
+  void writesRopeScalingThatReadsBackIdentically() throws Exception {
+    Path f = dir.resolve("config.json");
+    for (RopeScaling s : List.of(new RopeScaling.Llama3(32, 1, 4, 8192), new RopeScaling.Linear(4))) {
+      LlamaConfig c = new LlamaConfig(259, 64, 172, 2, 4, 2, 16, 131072, 1e-5, new Rope(500000, s), true, false, 256, 257);
+      HfConfigJson.write(f, c, "bfloat16");
+      assertThat(HfConfigJson.read(f)).isEqualTo(c);
+      assertThat(HfConfigJson.toJson(c, "bfloat16").get("rope_scaling").get("rope_type").asText()).isEqualTo(s.type());
+    }
+    assertThat(HfConfigJson.toJson(new LlamaConfig(259, 64, 172, 2, 4, 2, 16, 512, 1e-5, 1e4, true, false, 256, 257),
+        "float32").get("rope_scaling").isNull()).isTrue();
   }
 }

@@ -1,5 +1,8 @@
 package io.prefstream.model.llama;
 
+import io.prefstream.model.config.Rope;
+import io.prefstream.model.config.RopeScaling;
+
 /**
  * Float64 reference implementations of every op, written plainly from the definitions (HF Llama
  * semantics), used to check the float32 kernels and, through finite differences, their backward.
@@ -32,13 +35,18 @@ public final class Ref {
   }
 
   public static double[] rope(double[] x, int[] pos, int n, int heads, int hd, double theta) {
+    return rope(x, pos, n, heads, hd, inverseFrequencies(Rope.unscaled(theta), hd));
+  }
+
+  /** rotate_half RoPE where pair j of each head turns by pos · invFreq[j]. */
+  public static double[] rope(double[] x, int[] pos, int n, int heads, int hd, double[] invFreq) {
     double[] y = x.clone();
     int half = hd / 2;
     for (int i = 0; i < n; i++) {
       for (int h = 0; h < heads; h++) {
         int o = (i * heads + h) * hd;
         for (int j = 0; j < half; j++) {
-          double ang = pos[i] * Math.pow(theta, -2.0 * j / hd);
+          double ang = pos[i] * invFreq[j];
           double a = x[o + j], b = x[o + j + half];
           y[o + j] = a * Math.cos(ang) - b * Math.sin(ang);
           y[o + j + half] = b * Math.cos(ang) + a * Math.sin(ang);
@@ -46,6 +54,38 @@ public final class Ref {
       }
     }
     return y;
+  }
+
+  /**
+   * Inverse frequencies of a rope's pairs, written apart from the production builder: the base
+   * frequency as exp(−ln θ · 2j/d), and Llama 3's rescaling as a clamped blend in r = L·f/(2π), the
+   * turns pair j makes over the original context L: s = clamp((r − low)/(high − low), 0, 1), f' =
+   * f·(s + (1 − s)/factor).
+   */
+  public static double[] inverseFrequencies(Rope rope, int hd) {
+    double[] f = new double[hd / 2];
+    for (int j = 0; j < f.length; j++) {
+      double base = baseFrequency(rope.theta(), j, hd);
+      f[j] = switch (rope.scaling()) {
+        case RopeScaling.Unscaled u -> base;
+        case RopeScaling.Linear l -> base / l.factor();
+        case RopeScaling.Llama3 l ->
+            llama3Frequency(base, l.factor(), l.lowFreqFactor(), l.highFreqFactor(), l.originalMaxPositions());
+      };
+    }
+    return f;
+  }
+
+  /** exp(−ln θ · 2j/d): the unscaled inverse frequency of pair j. */
+  public static double baseFrequency(double theta, int j, int hd) {
+    return Math.exp(-Math.log(theta) * 2 * j / hd);
+  }
+
+  /** Llama 3's rescaling of one inverse frequency, as the clamped blend described at {@link #inverseFrequencies}. */
+  public static double llama3Frequency(double base, double factor, double low, double high, double original) {
+    double turns = original * base / (2 * Math.PI);
+    double s = Math.clamp((turns - low) / (high - low), 0.0, 1.0);
+    return base * (s + (1 - s) / factor);
   }
 
   /** Causal GQA attention over consecutive sequences of the given lengths. */

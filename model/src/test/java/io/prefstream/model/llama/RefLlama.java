@@ -44,14 +44,15 @@ public final class RefLlama {
     int n = tokens.length, C = c.hiddenSize(), H = c.numHeads(), KV = c.numKvHeads(), hd = c.headDim(), F = c.intermediateSize();
     int[] pos = new int[n];
     for (int i = 0; i < n; i++) pos[i] = i;
+    double[] invFreq = Ref.inverseFrequencies(c.rope(), hd);
     double[] emb = w.get("model.embed_tokens.weight");
     double[] x = new double[n * C];
     for (int i = 0; i < n; i++) System.arraycopy(emb, tokens[i] * C, x, i * C, C);
     for (int l = 0; l < c.numLayers(); l++) {
       String p = "model.layers." + l + ".";
       double[] xn = Ref.rmsnorm(x, w.get(p + "input_layernorm.weight"), n, C, c.rmsNormEps());
-      double[] q = Ref.rope(lin(xn, n, l, "self_attn", "q_proj", C, H * hd), pos, n, H, hd, c.ropeTheta());
-      double[] k = Ref.rope(lin(xn, n, l, "self_attn", "k_proj", C, KV * hd), pos, n, KV, hd, c.ropeTheta());
+      double[] q = Ref.rope(lin(xn, n, l, "self_attn", "q_proj", C, H * hd), pos, n, H, hd, invFreq);
+      double[] k = Ref.rope(lin(xn, n, l, "self_attn", "k_proj", C, KV * hd), pos, n, KV, hd, invFreq);
       double[] v = lin(xn, n, l, "self_attn", "v_proj", C, KV * hd);
       double[] att = Ref.attention(q, k, v, new int[] {n}, H, KV, hd);
       double[] o = lin(att, n, l, "self_attn", "o_proj", H * hd, C);
