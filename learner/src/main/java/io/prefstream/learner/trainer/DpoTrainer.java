@@ -93,7 +93,7 @@ public final class DpoTrainer {
    * {@code max_position_embeddings} is lowered to it (and a prompt limit that no longer fits to half
    * of it), and the log says so, so that defaults work with any model.
    */
-  static SequenceEncoder encoderFor(Tokenizer tokenizer, TrainerConfig config, int maxPositions) {
+  public static SequenceEncoder encoderFor(Tokenizer tokenizer, TrainerConfig config, int maxPositions) {
     int maxLength = config.maxLength();
     int maxPrompt = config.maxPromptLength();
     if (maxLength > maxPositions) {

@@ -12,11 +12,11 @@ import java.util.Map;
  * MLP, tied or untied head. The caller supplies the inverse frequencies, so RoPE scaling is computed
  * by the test, not by the code under test.
  */
-final class Float64Llama {
+public final class Float64Llama {
   private Float64Llama() {}
 
   /** θ^(−2i/d) for the config's theta, ignoring any scaling (the caller's choice). */
-  static double[] unscaled(LlamaConfig c) {
+  public static double[] unscaled(LlamaConfig c) {
     double[] f = new double[c.headDim() / 2];
     for (int i = 0; i < f.length; i++) f[i] = Math.pow(c.rope().theta(), -2.0 * i / c.headDim());
     return f;
@@ -72,7 +72,7 @@ final class Float64Llama {
   }
 
   /** Logits [tokens, vocab] of one sequence at positions 0 … n − 1; only the shapes of {@code c} are read. */
-  static double[][] logits(LlamaConfig c, double[] invFreq, Map<String, NamedTensor> t, int[] tokens) {
+  public static double[][] logits(LlamaConfig c, double[] invFreq, Map<String, NamedTensor> t, int[] tokens) {
     int n = tokens.length, hidden = c.hiddenSize(), hd = c.headDim(), heads = c.numHeads(), kvHeads = c.numKvHeads();
     double[] embed = w(t, "model.embed_tokens.weight");
     double[][] x = new double[n][hidden];

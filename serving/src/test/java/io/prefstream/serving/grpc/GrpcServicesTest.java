@@ -154,8 +154,11 @@ class GrpcServicesTest {
     assertThat(r.getReferenceId()).isEqualTo("base");
     assertThat(r.getBeta()).isEqualTo(0.5);
     assertThat(r.getScoresCount()).isEqualTo(2);
-    int[] prompt = fx.base.tokenizer().encode("Q: 2+2?", true);
-    int[] resp = fx.base.tokenizer().encode(" 4", false);
+    // built as training builds it (TRL's rule): the tokenizer's EOS ends the scored response
+    PromptResponse seq = io.prefstream.model.text.SequenceEncoder.unlimited(fx.base.tokenizer()).encode("Q: 2+2?", " 4");
+    int[] prompt = seq.prompt();
+    int[] resp = seq.response();
+    assertThat(resp[resp.length - 1]).isEqualTo(fx.base.tokenizer().eosId().getAsInt());
     SequenceLogProbs pol = fx.model(v).logProbs(List.of(new PromptResponse(prompt, resp)));
     SequenceLogProbs ref = fx.model(0).logProbs(List.of(new PromptResponse(prompt, resp)));
     var s = r.getScores(0);

@@ -70,7 +70,8 @@ class NettyAndLimitsTest {
       assertThat(chunks.getLast().getFinished()).isTrue();
 
       assertThat(gen.score(ScoreRequest.newBuilder().setPrompt("a").addResponses("b").build()).getScores(0).getTokens())
-          .isEqualTo(1);
+          .as("'b' and the EOS that ends a scored response")
+          .isEqualTo(2);
       assertThat(FeedbackGrpc.newBlockingStub(ts.channel).submit(SubmitFeedbackRequest.newBuilder().setPrompt("a")
           .setResponseId(r.getResponseId()).setThumb(ThumbFeedback.newBuilder().setResponse(r.getText()).setUp(true)).build())
           .getEventId()).isNotEmpty();
