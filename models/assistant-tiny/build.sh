@@ -18,8 +18,8 @@ trap 'rm -rf "$WORK"' EXIT
 "$PREFSTREAM" sft --model "$WORK/base" --data "$WORK/corpus.jsonl" --full --steps 3000 --batch 16 --lr 3e-3 \
   --seed 1 --log-every 250 --out "$WORK/sft"
 
-for f in config.json generation_config.json model.safetensors tokenizer.json tokenizer_config.json special_tokens_map.json \
-    chat_template.jinja; do
+# generation_config.json (sampling defaults: temperature 0.8, up to 96 new tokens) is kept as checked in.
+for f in config.json model.safetensors tokenizer.json tokenizer_config.json special_tokens_map.json chat_template.jinja; do
   cp "$WORK/sft/$f" "$HERE/$f"
 done
 echo "rebuilt $HERE"

@@ -3,6 +3,7 @@ package io.prefstream.deploy.cli;
 import io.prefstream.model.generate.GenerationResult;
 import io.prefstream.model.generate.Generator;
 import io.prefstream.model.generate.SamplingParams;
+import io.prefstream.model.io.GenerationDefaults;
 import io.prefstream.model.text.ChatMessage;
 import io.prefstream.model.text.Content;
 import io.prefstream.model.text.SequenceEncoder;
@@ -50,17 +51,18 @@ public final class GenerateCommand implements Callable<Integer> {
       + " only) instead of answering it as a user message through the model's chat template.")
   boolean raw;
 
-  @Option(names = "--max-new-tokens", defaultValue = "128", description = "Default: ${DEFAULT-VALUE}.")
-  int maxNewTokens;
+  @Option(names = "--max-new-tokens", description = "Default: the model's generation_config.json max_new_tokens, else 128.")
+  Integer maxNewTokens;
 
-  @Option(names = "--temperature", defaultValue = "0.8", description = "0 is greedy. Default: ${DEFAULT-VALUE}.")
-  double temperature;
+  @Option(names = "--temperature", description = "0 is greedy. Default: the model's generation_config.json (greedy unless"
+      + " it sets do_sample, as transformers' generate).")
+  Double temperature;
 
-  @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus sampling threshold. Default: ${DEFAULT-VALUE}.")
-  double topP;
+  @Option(names = "--top-p", description = "Nucleus sampling threshold. Default: the model's generation_config.json.")
+  Double topP;
 
-  @Option(names = "--top-k", defaultValue = "0", description = "Keep the k most likely tokens (0: all). Default: ${DEFAULT-VALUE}.")
-  int topK;
+  @Option(names = "--top-k", description = "Keep the k most likely tokens (0: all). Default: the model's generation_config.json.")
+  Integer topK;
 
   @Option(names = "--seed", defaultValue = "0", description = "Sampling seed; the same seed gives the same text. Default: ${DEFAULT-VALUE}.")
   long seed;
@@ -81,7 +83,12 @@ public final class GenerateCommand implements Callable<Integer> {
     try (LoadedModel m = LoadedModel.open(model, LoadedModel.chooseDevice(device, spec.commandLine()))) {
       if (adapter != null) m.useAdapter(m.readAdapter(adapter));
       try {
-        base = new SamplingParams(temperature, topK, topP, seed, maxNewTokens, m.tokenizer().eosId().orElse(-1), allStops);
+        GenerationDefaults d = m.generation();
+        double t = temperature != null ? temperature : d.greedy() ? 0 : d.temperature();
+        double p = topP != null ? topP : d.topP() > 0 ? d.topP() : 1.0;
+        int k = topK != null ? topK : d.greedy() ? 0 : d.topK();
+        int n = maxNewTokens != null ? maxNewTokens : d.maxNewTokens().orElse(128);
+        base = new SamplingParams(t, k, p, seed, n, m.stopTokenIds(), allStops);
       } catch (IllegalArgumentException e) {
         throw new ParameterException(spec.commandLine(), e.getMessage());
       }

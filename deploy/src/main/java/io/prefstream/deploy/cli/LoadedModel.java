@@ -2,6 +2,7 @@ package io.prefstream.deploy.cli;
 
 import io.prefstream.model.config.LlamaConfig;
 import io.prefstream.model.cpu.CpuBackend;
+import io.prefstream.model.io.GenerationDefaults;
 import io.prefstream.model.io.HfModel;
 import io.prefstream.model.io.HfModelDir;
 import io.prefstream.model.llama.LlamaModel;
@@ -17,7 +18,8 @@ import java.nio.file.Path;
  * A Hugging Face model directory loaded for a command: the model on the CPU backend and its
  * tokenizer. Shared by generate, score and sft so that they load and refuse directories alike.
  */
-record LoadedModel(Path dir, LlamaModel model, Tokenizer tokenizer) implements AutoCloseable {
+record LoadedModel(Path dir, LlamaModel model, Tokenizer tokenizer, GenerationDefaults generation,
+    java.util.Set<Integer> stopTokenIds) implements AutoCloseable {
   static LoadedModel open(Path dir) throws IOException {
     return open(dir, new CpuBackend());
   }
@@ -42,7 +44,7 @@ record LoadedModel(Path dir, LlamaModel model, Tokenizer tokenizer) implements A
     if (!Files.isDirectory(dir)) throw new IOException(dir + ": no such model directory (expected config.json, model.safetensors, tokenizer.json)");
     HfModel hf = HfModelDir.load(dir);
     LlamaModel model = LlamaModel.create(hf.config(), hf.weights(), backend);
-    return new LoadedModel(dir, model, hf.tokenizer());
+    return new LoadedModel(dir, model, hf.tokenizer(), hf.generationDefaults(), hf.stopTokenIds());
   }
 
   LlamaConfig config() {

@@ -39,7 +39,7 @@ public final class Generator {
     String decoded = "";
     while (count < budget) {
       int token = sampler.sample(logits);
-      if (token == params.eosTokenId()) {
+      if (params.eosTokenIds().contains(token)) {
         reason = FinishReason.EOS;
         break;
       }

@@ -18,6 +18,16 @@ public record HfModel(HfModelConfig hfConfig, Map<String, NamedTensor> weights, 
     weights = Map.copyOf(weights);
   }
 
+  /**
+   * The ids that end a generated reply: the tokenizer's EOS and every {@code eos_token_id} of
+   * generation_config.json (else config.json), as transformers' generate stops at any of them.
+   */
+  public java.util.Set<Integer> stopTokenIds() {
+    java.util.Set<Integer> ids = new java.util.LinkedHashSet<>(generationDefaults.eosTokenIds());
+    tokenizer.eosId().ifPresent(ids::add);
+    return java.util.Set.copyOf(ids);
+  }
+
   public LlamaConfig config() {
     return hfConfig.config();
   }

@@ -103,6 +103,19 @@ class GeneratorTest {
   }
 
   @Test
+  void stopsAtAnyOfSeveralEosIdsAsLlama3sEotAndEndOfText() {
+    Generator g = new Generator(MODEL);
+    int[] free = g.generate(PROMPT, SamplingParams.greedy(6, -1), null, null).tokens();
+    int first = free[4];
+    int cut = 0;
+    while (free[cut] != first && free[cut] != 99_999) cut++;
+    GenerationResult r = g.generate(PROMPT, SamplingParams.greedy(6, -1).withEosTokenIds(java.util.Set.of(99_999, first)),
+        null, null);
+    assertThat(r.finishReason()).isEqualTo(FinishReason.EOS);
+    assertThat(r.tokens()).isEqualTo(Arrays.copyOf(free, cut));
+  }
+
+  @Test
   void stopStringCutsTheTextAndEndsGeneration() {
     Generator g = new Generator(MODEL);
     GenerationResult free = g.generate(PROMPT, sampled(5, 12), LETTERS, null);

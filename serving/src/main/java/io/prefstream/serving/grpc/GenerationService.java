@@ -43,7 +43,7 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
   private final ServingMetrics metrics;
   private final ServingConfig config;
   private final Rpc rpc;
-  private final int eos;
+  private final java.util.Set<Integer> eos;
 
   GenerationService(PolicyRegistry registry, ServingConfig config, ConcurrencyLimiter limiter, ServingMetrics metrics) {
     this.registry = registry;
@@ -54,7 +54,7 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
     this.limiter = limiter;
     this.metrics = metrics;
     this.rpc = new Rpc(metrics);
-    this.eos = registry.base().eosTokenId();
+    this.eos = registry.base().stopTokenIds();
   }
 
   private TokenText text() {

@@ -67,7 +67,7 @@ final class RequestValidation {
     return ids;
   }
 
-  Generation generation(GenerateRequest req, int eos) {
+  Generation generation(GenerateRequest req, java.util.Set<Integer> eos) {
     String policy = policyId(req.getPolicyId());
     if (req.getUserId().length() > MAX_USER_ID_CHARS) {
       throw Rpc.invalid("user_id", req.getUserId().length() + " characters, more than " + MAX_USER_ID_CHARS);

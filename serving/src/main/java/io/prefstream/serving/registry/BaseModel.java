@@ -21,8 +21,10 @@ import java.util.Objects;
  * @param weights   host copies of the weights by Hugging Face name (read-only by convention)
  * @param tokenizer the model's tokenizer (thread-safe for encode/decode)
  * @param backend   where versions compute
+ * @param stopTokenIds the ids that end a reply ({@link HfModel#stopTokenIds()})
  */
-public record BaseModel(Path dir, LlamaConfig config, Map<String, NamedTensor> weights, Tokenizer tokenizer, Backend backend) {
+public record BaseModel(Path dir, LlamaConfig config, Map<String, NamedTensor> weights, Tokenizer tokenizer, Backend backend,
+    java.util.Set<Integer> stopTokenIds) {
   public BaseModel {
     Objects.requireNonNull(dir, "dir");
     Objects.requireNonNull(config, "config");
@@ -34,11 +36,11 @@ public record BaseModel(Path dir, LlamaConfig config, Map<String, NamedTensor> w
   /** Loads a Hugging Face model directory (config.json, safetensors, tokenizer.json). */
   public static BaseModel load(Path dir, Backend backend) throws IOException {
     HfModel m = HfModelDir.load(dir);
-    return new BaseModel(dir, m.config(), m.weights(), m.tokenizer(), backend);
+    return new BaseModel(dir, m.config(), m.weights(), m.tokenizer(), backend, m.stopTokenIds());
   }
 
-  /** The id generation stops at: the tokenizer's EOS, else the config's. */
+  /** One id generation stops at (the tokenizer's EOS, else the first of {@link #stopTokenIds}); -1 for none. */
   public int eosTokenId() {
-    return tokenizer.eosId().orElse(config.eosTokenId());
+    return tokenizer.eosId().orElse(stopTokenIds.stream().findFirst().orElse(-1));
   }
 }
