@@ -20,8 +20,10 @@ import java.util.regex.PatternSyntaxException;
  * {@code "all-linear"} (any case) is every linear layer but the output head; {@code exclude_modules}
  * follows the same rules and wins; a {@code rank_pattern} or {@code alpha_pattern} key applies to a
  * module whose name matches {@code (.*\.)?(key)} and the first such key in file order wins.
- * Regular expressions are compiled by {@code java.util.regex}, which reads the common syntax as
- * Python's {@code re} does; Python-only syntax fails to compile and is refused naming the field.
+ * Regular expressions are compiled by {@code java.util.regex}, which reads literals, {@code .},
+ * quantifiers, classes, groups, alternation, {@code \d} and {@code \w} on these ASCII names as
+ * Python's {@code re} does; Python-only syntax such as {@code (?P<name>…)} fails to compile and is
+ * refused naming the field.
  * The result must be what this project computes: the same projections in every layer, one r and
  * one alpha; anything else is refused naming the field and a module that breaks the rule.
  */

@@ -116,4 +116,16 @@ class PeftTargetsTest {
     refused("\"(?P<m>q_proj)\"", "", 2, "target_modules", "is not a regular expression this loader reads");
     refused("[\"q_proj\"]", "\"rank_pattern\": {\"(?P<m>q_proj)\": 8}", 2, "rank_pattern", "is not a regular expression");
   }
+
+  @Test
+  void matchesAgainstTheNamesTransformersListsForLlamaForCausalLM() {
+    // named_modules() of a 1-layer LlamaForCausalLM (transformers 4.45+), root left out as PEFT leaves it.
+    assertThat(LlamaModuleNames.of(1).stream().map(LlamaModuleNames.Module::path).toList()).containsExactly(
+        "model", "model.embed_tokens", "model.layers", "model.layers.0", "model.layers.0.self_attn",
+        "model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.k_proj", "model.layers.0.self_attn.v_proj",
+        "model.layers.0.self_attn.o_proj", "model.layers.0.mlp", "model.layers.0.mlp.gate_proj",
+        "model.layers.0.mlp.up_proj", "model.layers.0.mlp.down_proj", "model.layers.0.mlp.act_fn",
+        "model.layers.0.input_layernorm", "model.layers.0.post_attention_layernorm", "model.norm",
+        "model.rotary_emb", "lm_head");
+  }
 }
