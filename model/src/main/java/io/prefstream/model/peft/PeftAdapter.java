@@ -12,7 +12,8 @@ import java.util.Optional;
  * {@code ...lora_B.weight} ([out, r]) (no adapter-name segment), as
  * {@code io.prefstream.model.lora.LoraAdapter} expects them.
  *
- * @param config                 rank, alpha, targets, dropout (scaling = alpha / r)
+ * @param config                 rank, alpha, targets, dropout (scaling = alpha / r; an rsLoRA adapter
+ *                               read from PEFT has its alpha folded so that this gives alpha/sqrt(r))
  * @param tensors                A and B matrices by name
  * @param baseModelNameOrPath    {@code base_model_name_or_path}, when known
  */
@@ -33,7 +34,7 @@ public record PeftAdapter(LoraConfig config, Map<String, NamedTensor> tensors, O
 
   /** {@code model.layers.<layer>.<self_attn|mlp>.<module>}: the base model's module path. */
   public static String modulePath(int layer, String module) {
-    return "model.layers." + layer + "." + io.prefstream.model.io.LlamaWeights.projectionParent(module) + "." + module;
+    return LlamaModuleNames.projectionPath(layer, module);
   }
 
   /** A tensor by name; throws naming it when absent. */

@@ -1,11 +1,5 @@
 package io.prefstream.model.peft;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.json.JsonMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.prefstream.model.config.LlamaConfig;
 import io.prefstream.model.config.LoraConfig;
@@ -21,38 +15,35 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Reads and writes LoRA adapters in PEFT's directory format: {@code adapter_config.json} and
- * {@code adapter_model.safetensors} with keys such as
- * {@code base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight} (PEFT saves without the
- * adapter name; a {@code .default} segment is accepted on reading and dropped). Tensor names in
- * {@link PeftAdapter} are these keys. The config written carries the
- * fields PEFT and vLLM read. Options that change the computation in ways this loader does not compute
- * (DoRA, per-module rank/alpha patterns, biases, extra trainable modules, layer subsets, transposed
- * weights) are refused with a message naming the field; rsLoRA is accepted by folding its scaling
- * alpha/sqrt(r) into an equivalent alpha (alpha·sqrt(r)) for the plain alpha/r rule.
+ * {@code adapter_model.safetensors}, tensor keys as {@link PeftKeys} describes them (PEFT's saved
+ * names; the {@code .default} adapter-name spelling is also read, and dropped).
+ *
+ * <p>Writing gives every field PEFT's LoraConfig saves ({@link PeftConfigJson#write}); PEFT and vLLM
+ * load it as a plain LoRA. Reading resolves {@code target_modules} (list, regular expression or
+ * "all-linear"), {@code exclude_modules}, {@code rank_pattern} and {@code alpha_pattern} against the
+ * module names of a Llama with PEFT's matching rules ({@link PeftTargets}); the layer count is the
+ * base model's when one is given, else one past the highest layer in the weights. What this project
+ * does not compute is refused with a message naming the field or tensor and what is supported.
+ * rsLoRA ({@code use_rslora}: scaling alpha/sqrt(r)) is read by folding into an alpha for the plain
+ * alpha/r rule ({@link #plainAlpha}); the scaling then equals PEFT's alpha/sqrt(r) in float (what
+ * {@code LoraAdapter} applies) and is within one ulp of it in double, checked for every r up to 256
+ * and alpha = 0.5, 1, …, 64. Tests: PeftAdaptersTest, PeftConfigJsonTest,
+ * PeftTargetsTest, PeftFixturesTest (hand-written PEFT fixtures, merged weights checked against
+ * W + scaling·B·A).
  */
 public final class PeftAdapters {
-  private static final Logger log = LoggerFactory.getLogger(PeftAdapters.class);
   public static final String CONFIG = "adapter_config.json";
   public static final String WEIGHTS = "adapter_model.safetensors";
   /** PEFT's prefix for a causal LM wrapped in PeftModelForCausalLM. */
   public static final String PREFIX = "base_model.model.";
-
-  private static final ObjectMapper JSON = JsonMapper.builder().enable(SerializationFeature.INDENT_OUTPUT).build();
-  private static final Pattern KEY = Pattern.compile(
-      "base_model\\.model\\.model\\.layers\\.(\\d+)\\.(self_attn|mlp)\\.(\\w+_proj)\\.lora_([AB])(?:\\.default)?\\.weight");
 
   private PeftAdapters() {}
 
@@ -68,68 +59,54 @@ public final class PeftAdapters {
   public static PeftAdapter read(Path dir, LlamaConfig base) throws IOException {
     Path cfgPath = dir.resolve(CONFIG);
     if (!Files.isRegularFile(cfgPath)) throw new ModelFormatException(dir + ": no " + CONFIG);
-    ParsedConfig parsed = parseConfig(Files.readString(cfgPath), cfgPath.toString());
-    LoraConfig cfg = parsed.config();
+    PeftConfigJson.Fields fields = PeftConfigJson.parse(Files.readString(cfgPath), cfgPath.toString());
     Path wPath = dir.resolve(WEIGHTS);
     if (!Files.isRegularFile(wPath)) {
-      String hint = Files.exists(dir.resolve("adapter_model.bin")) ? " (adapter_model.bin is a pickle; save with safe_serialization)" : "";
+      String hint = Files.exists(dir.resolve("adapter_model.bin"))
+          ? " (adapter_model.bin is a pickle; save with safe_serialization)" : "";
       throw new ModelFormatException(dir + ": no " + WEIGHTS + hint);
     }
     Map<String, NamedTensor> tensors = new LinkedHashMap<>();
+    LoraConfig cfg;
     try (SafetensorsFile f = SafetensorsFile.open(wPath)) {
-      for (String key : f.names()) {
-        Matcher m = KEY.matcher(key);
-        if (!m.matches()) {
-          throw new ModelFormatException(wPath + ": tensor '" + key + "' is not a LoRA A/B weight of a decoder layer"
-              + " projection (expected base_model.model.model.layers.<i>.<self_attn|mlp>.<proj>.lora_<A|B>.weight)");
-        }
-        int layer = Integer.parseInt(m.group(1));
-        String module = m.group(3);
-        if (!cfg.targetModules().contains(module)) {
-          throw new ModelFormatException(wPath + ": tensor '" + key + "' adapts " + module
-              + ", which target_modules " + new TreeSet<>(cfg.targetModules()) + " does not list");
-        }
-        if (!LlamaWeights.projectionParent(module).equals(m.group(2))) {
-          throw new ModelFormatException(wPath + ": tensor '" + key + "' puts " + module + " under " + m.group(2));
-        }
-        String name = m.group(4).equals("A") ? PeftAdapter.loraA(layer, module) : PeftAdapter.loraB(layer, module);
-        NamedTensor t = f.read(key);
+      Map<String, PeftKeys.Factor> factors = new LinkedHashMap<>();
+      for (String key : f.names()) factors.put(key, PeftKeys.parse(key, true, wPath.toString()));
+      if (factors.isEmpty()) throw new ModelFormatException(wPath + ": holds no LoRA weights");
+      int layers = base != null ? base.numLayers()
+          : factors.values().stream().mapToInt(PeftKeys.Factor::layer).max().getAsInt() + 1;
+      cfg = loraConfig(fields, layers, cfgPath.toString());
+      for (Map.Entry<String, PeftKeys.Factor> e : factors.entrySet()) {
+        String name = e.getValue().name();
+        NamedTensor t = f.read(e.getKey());
         if (tensors.put(name, new NamedTensor(name, t.shape(), t.data())) != null) {
           throw new ModelFormatException(wPath + ": tensor '" + name + "' given twice (with and without .default)");
         }
       }
     }
-    PeftAdapter adapter = new PeftAdapter(cfg, tensors, parsed.baseModel());
+    PeftAdapter adapter = new PeftAdapter(cfg, tensors, fields.baseModel());
     check(adapter, base, wPath.toString());
     return adapter;
   }
 
-  /** Every A is [r, in], every B is [out, r] with the same module's A; with a base, the full set. */
+  /**
+   * Every name is a PEFT key of a targeted projection, every A is [r, in] and every B is [out, r]
+   * with the same module's A; with a base, the layers and [out, in] fit it and nothing is missing.
+   */
   static void check(PeftAdapter a, LlamaConfig base, String where) throws ModelFormatException {
     int r = a.config().rank();
-    Map<String, int[]> modules = new java.util.TreeMap<>(); // module path -> {layer}, keyed for order
-    Map<String, String> projOf = new LinkedHashMap<>();
+    Map<String, PeftKeys.Factor> modules = new TreeMap<>(); // module path -> its factor, for a stable order
     for (String name : a.tensors().keySet()) {
-      Matcher m = KEY.matcher(name);
-      if (!m.matches() || name.contains(".default.")) {
-        throw new ModelFormatException(where + ": tensor '" + name + "' is not a PEFT LoRA key"
-            + " (base_model.model.model.layers.<i>.<self_attn|mlp>.<proj>.lora_<A|B>.weight)");
-      }
-      if (!a.config().targetModules().contains(m.group(3))) {
-        throw new ModelFormatException(where + ": tensor '" + name + "' adapts " + m.group(3)
+      PeftKeys.Factor k = PeftKeys.parse(name, false, where);
+      if (!a.config().targetModules().contains(k.projection())) {
+        throw new ModelFormatException(where + ": tensor '" + name + "' adapts " + k.projection()
             + ", which target_modules " + new TreeSet<>(a.config().targetModules()) + " does not list");
       }
-      if (!LlamaWeights.projectionParent(m.group(3)).equals(m.group(2))) {
-        throw new ModelFormatException(where + ": tensor '" + name + "' puts " + m.group(3) + " under " + m.group(2));
-      }
-      String path = PeftAdapter.modulePath(Integer.parseInt(m.group(1)), m.group(3));
-      modules.put(path, new int[] {Integer.parseInt(m.group(1))});
-      projOf.put(path, m.group(3));
+      modules.put(k.modulePath(), k);
     }
-    for (Map.Entry<String, int[]> e : modules.entrySet()) {
-      String module = e.getKey();
-      NamedTensor A = a.tensors().get(PREFIX + module + ".lora_A.weight");
-      NamedTensor B = a.tensors().get(PREFIX + module + ".lora_B.weight");
+    for (PeftKeys.Factor k : modules.values()) {
+      String module = k.modulePath();
+      NamedTensor A = a.tensors().get(PeftAdapter.loraA(k.layer(), k.projection()));
+      NamedTensor B = a.tensors().get(PeftAdapter.loraB(k.layer(), k.projection()));
       if (A == null || B == null) {
         throw new ModelFormatException(where + ": " + module + " has lora_" + (A == null ? "B" : "A")
             + " but no lora_" + (A == null ? "A" : "B"));
@@ -143,12 +120,11 @@ public final class PeftAdapters {
             + "; expected [out, r=" + r + "]");
       }
       if (base != null) {
-        int layer = e.getValue()[0];
-        if (layer >= base.numLayers()) {
+        if (k.layer() >= base.numLayers()) {
           throw new ModelFormatException(where + ": " + module + " is beyond the base model's " + base.numLayers()
               + " layers");
         }
-        int[] shape = LlamaWeights.projectionShape(base, projOf.get(module));
+        int[] shape = LlamaWeights.projectionShape(base, k.projection());
         if (B.shape()[0] != shape[0] || A.shape()[1] != shape[1]) {
           throw new ModelFormatException(where + ": " + module + " adapts [out=" + B.shape()[0] + ", in="
               + A.shape()[1] + "] but the base projection is " + Arrays.toString(shape));
@@ -173,7 +149,7 @@ public final class PeftAdapters {
   public static Map<String, int[]> expectedShapes(LlamaConfig base, LoraConfig lora) {
     Map<String, int[]> out = new LinkedHashMap<>();
     for (int i = 0; i < base.numLayers(); i++) {
-      for (String t : LoraConfig.ALL_TARGETS.stream().sorted(PeftAdapters::moduleOrder).toList()) {
+      for (String t : LlamaModuleNames.PROJECTIONS) {
         if (!lora.targetModules().contains(t)) continue;
         int[] s = LlamaWeights.projectionShape(base, t);
         out.put(PeftAdapter.loraA(i, t), new int[] {lora.rank(), s[1]});
@@ -183,135 +159,61 @@ public final class PeftAdapters {
     return out;
   }
 
-  private static int moduleOrder(String a, String b) {
-    List<String> order = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
-    return Integer.compare(order.indexOf(a), order.indexOf(b));
-  }
-
   record ParsedConfig(LoraConfig config, Optional<String> baseModel) {}
 
-  /** Parses adapter_config.json text; {@code source} names it in messages. */
-  static ParsedConfig parseConfig(String json, String source) throws ModelFormatException {
-    JsonNode root;
+  /**
+   * Parses adapter_config.json text for a Llama of {@code numLayers} layers (regular expressions and
+   * patterns are resolved against its module names); {@code source} starts every message.
+   */
+  static ParsedConfig parseConfig(String json, String source, int numLayers) throws ModelFormatException {
+    PeftConfigJson.Fields fields = PeftConfigJson.parse(json, source);
+    return new ParsedConfig(loraConfig(fields, numLayers, source), fields.baseModel());
+  }
+
+  private static LoraConfig loraConfig(PeftConfigJson.Fields fields, int numLayers, String source)
+      throws ModelFormatException {
+    PeftTargets.Resolved t = PeftTargets.resolve(fields, numLayers, source);
     try {
-      root = JSON.readTree(json);
-    } catch (JsonProcessingException e) {
-      throw new ModelFormatException(source + ": not valid JSON: " + e.getOriginalMessage(), e);
-    }
-    if (root == null || !root.isObject()) throw new ModelFormatException(source + ": not a JSON object");
-    String peftType = root.path("peft_type").asText("");
-    if (!peftType.equals("LORA")) {
-      throw refuse(source, "peft_type", "'" + peftType + "' is not supported; expected \"LORA\"");
-    }
-    JsonNode task = root.get("task_type");
-    if (task != null && !task.isNull() && !task.asText().equals("CAUSAL_LM")) {
-      throw refuse(source, "task_type", "'" + task.asText() + "' is not supported; expected \"CAUSAL_LM\"");
-    }
-    if (root.path("use_dora").asBoolean(false)) throw refuse(source, "use_dora", "true (DoRA) is not supported");
-    if (root.path("fan_in_fan_out").asBoolean(false)) {
-      throw refuse(source, "fan_in_fan_out", "true (Conv1D-style transposed weights) is not supported for Llama");
-    }
-    if (root.path("lora_bias").asBoolean(false)) throw refuse(source, "lora_bias", "true is not supported");
-    String bias = root.path("bias").asText("none");
-    if (!bias.equals("none")) throw refuse(source, "bias", "'" + bias + "' is not supported; expected \"none\"");
-    for (String field : List.of("rank_pattern", "alpha_pattern")) {
-      JsonNode p = root.get(field);
-      if (p != null && !p.isNull() && !(p.isObject() && p.isEmpty())) {
-        throw refuse(source, field, p + " is not supported; every module must share r and lora_alpha");
-      }
-    }
-    for (String field : List.of("modules_to_save", "layers_to_transform", "layer_replication", "exclude_modules",
-        "target_parameters", "trainable_token_indices")) {
-      JsonNode p = root.get(field);
-      if (p != null && !p.isNull() && !(p.isContainerNode() && p.isEmpty())) {
-        throw refuse(source, field, p + " is not supported; only LoRA on every layer's projections");
-      }
-    }
-    int r = root.path("r").asInt(8);
-    JsonNode alphaNode = root.get("lora_alpha");
-    double alpha = alphaNode == null || alphaNode.isNull() ? 8 : alphaNode.asDouble();
-    if (root.path("use_rslora").asBoolean(false)) {
-      // rsLoRA scales by alpha/sqrt(r); alpha·sqrt(r) under the plain alpha/r rule is the same factor.
-      double folded = alpha * Math.sqrt(r);
-      log.info("{}: use_rslora: folding scaling {}/sqrt({}) into lora_alpha {}", source, alpha, r, folded);
-      alpha = folded;
-    }
-    double dropout = root.path("lora_dropout").asDouble(0.0);
-    Set<String> targets = new LinkedHashSet<>();
-    JsonNode tm = root.get("target_modules");
-    if (tm == null || tm.isNull()) {
-      throw refuse(source, "target_modules", "is missing; expected a list such as [\"q_proj\", \"v_proj\"]");
-    } else if (tm.isTextual()) {
-      if (!tm.asText().equals("all-linear")) {
-        throw refuse(source, "target_modules", "'" + tm.asText() + "' (a regular expression) is not supported;"
-            + " give a list of module names or \"all-linear\"");
-      }
-      targets.addAll(LoraConfig.ALL_TARGETS);
-    } else if (tm.isArray()) {
-      for (JsonNode t : tm) {
-        String name = t.asText();
-        if (!LoraConfig.ALL_TARGETS.contains(name)) {
-          throw refuse(source, "target_modules", "'" + name + "' is not supported; expected some of "
-              + new TreeSet<>(LoraConfig.ALL_TARGETS));
-        }
-        targets.add(name);
-      }
-    } else {
-      throw refuse(source, "target_modules", "must be a list or \"all-linear\", got " + tm);
-    }
-    LoraConfig cfg;
-    try {
-      cfg = new LoraConfig(r, alpha, targets, dropout);
+      return new LoraConfig(t.rank(), plainAlpha(t.alpha(), t.rank(), fields.useRslora()), t.projections(),
+          fields.dropout());
     } catch (IllegalArgumentException e) {
       throw new ModelFormatException(source + ": " + e.getMessage(), e);
     }
-    JsonNode base = root.get("base_model_name_or_path");
-    return new ParsedConfig(cfg, base == null || base.isNull() ? Optional.empty() : Optional.of(base.asText()));
   }
 
-  private static ModelFormatException refuse(String source, String field, String why) {
-    return new ModelFormatException(source + ": " + field + " " + why);
+  /**
+   * The alpha that gives PEFT's scaling under the plain alpha/r rule: alpha itself, or with rsLoRA
+   * (scaling alpha/sqrt(r)) a value a' with a'/r == alpha/sqrt(r) in double where one exists within
+   * four ulps of (alpha/sqrt(r))·r, else that product (then a'/r is within one ulp of it).
+   */
+  static double plainAlpha(double alpha, int r, boolean rslora) {
+    if (!rslora) return alpha;
+    double scaling = alpha / Math.sqrt(r);
+    double folded = scaling * r;
+    double up = folded, down = folded;
+    for (int i = 0; i <= 4; i++) {
+      if (up / r == scaling) return up;
+      if (down / r == scaling) return down;
+      up = Math.nextUp(up);
+      down = Math.nextDown(down);
+    }
+    return folded;
   }
 
-  /** adapter_config.json as PEFT writes it for a plain LoRA on a causal LM. */
+  /** adapter_config.json as PEFT writes it for a plain LoRA on a causal LM (see {@link PeftConfigJson#write}). */
   public static ObjectNode configJson(LoraConfig c, Optional<String> baseModel) {
-    ObjectNode o = JSON.createObjectNode();
-    o.putObject("alpha_pattern");
-    o.putNull("auto_mapping");
-    if (baseModel.isPresent()) o.put("base_model_name_or_path", baseModel.get());
-    else o.putNull("base_model_name_or_path");
-    o.put("bias", "none");
-    o.put("fan_in_fan_out", false);
-    o.put("inference_mode", true);
-    o.put("init_lora_weights", true);
-    o.putNull("layer_replication");
-    o.putNull("layers_pattern");
-    o.putNull("layers_to_transform");
-    o.putObject("loftq_config");
-    if (c.alpha() == Math.rint(c.alpha()) && Math.abs(c.alpha()) < 1e9) o.put("lora_alpha", (long) c.alpha());
-    else o.put("lora_alpha", c.alpha());
-    o.put("lora_dropout", c.dropout());
-    o.putNull("megatron_config");
-    o.put("megatron_core", "megatron.core");
-    o.putNull("modules_to_save");
-    o.put("peft_type", "LORA");
-    o.put("r", c.rank());
-    o.putObject("rank_pattern");
-    o.putNull("revision");
-    ArrayNode t = o.putArray("target_modules");
-    new TreeSet<>(c.targetModules()).forEach(t::add);
-    o.put("task_type", "CAUSAL_LM");
-    o.put("use_dora", false);
-    o.put("use_rslora", false);
-    return o;
+    return PeftConfigJson.write(c, baseModel);
   }
 
-  /** Writes adapter_config.json and adapter_model.safetensors ({@code dtype} F32 or BF16) into {@code dir}. */
+  /**
+   * Writes adapter_config.json and adapter_model.safetensors ({@code dtype} F32 or BF16, metadata
+   * {@code format: pt} as PEFT writes it) into {@code dir}, after {@link #check}.
+   */
   public static void write(Path dir, PeftAdapter adapter, DType dtype) throws IOException {
     check(adapter, null, "adapter to write");
     Files.createDirectories(dir);
-    Files.writeString(dir.resolve(CONFIG),
-        JSON.writeValueAsString(configJson(adapter.config(), adapter.baseModelNameOrPath())) + "\n");
+    Files.writeString(dir.resolve(CONFIG), PeftConfigJson.JSON.writeValueAsString(
+        configJson(adapter.config(), adapter.baseModelNameOrPath())) + "\n");
     List<NamedTensor> out = new ArrayList<>();
     for (String name : new TreeSet<>(adapter.tensors().keySet())) out.add(adapter.tensors().get(name));
     SafetensorsWriter.write(dir.resolve(WEIGHTS), out, Map.of("format", "pt"), dtype);

@@ -119,20 +119,20 @@ class PeftAdaptersTest {
   @Test
   void foldsRsLoraScalingIntoAlpha() throws Exception {
     var p = PeftAdapters.parseConfig(PEFT_CONFIG.replace("\"use_rslora\": false", "\"use_rslora\": true")
-        .replace("\"lora_alpha\": 8", "\"lora_alpha\": 16"), "adapter_config.json");
+        .replace("\"lora_alpha\": 8", "\"lora_alpha\": 16"), "adapter_config.json", 4);
     assertThat(p.config().scaling()).isEqualTo(16 / Math.sqrt(4));
   }
 
   @Test
   void acceptsAllLinear() throws Exception {
-    var p = PeftAdapters.parseConfig(PEFT_CONFIG.replace("[\"v_proj\", \"q_proj\"]", "\"all-linear\""), "c");
+    var p = PeftAdapters.parseConfig(PEFT_CONFIG.replace("[\"v_proj\", \"q_proj\"]", "\"all-linear\""), "c", 4);
     assertThat(p.config().targetModules()).isEqualTo(LoraConfig.ALL_TARGETS);
   }
 
   private void refused(String from, String to, String field, String fragment) {
     String json = PEFT_CONFIG.replace(from, to);
     assertThat(json).isNotEqualTo(PEFT_CONFIG);
-    assertThatThrownBy(() -> PeftAdapters.parseConfig(json, "adapter_config.json")).isInstanceOf(ModelFormatException.class)
+    assertThatThrownBy(() -> PeftAdapters.parseConfig(json, "adapter_config.json", 4)).isInstanceOf(ModelFormatException.class)
         .hasMessageStartingWith("adapter_config.json: " + field).hasMessageContaining(fragment);
   }
 
@@ -142,9 +142,11 @@ class PeftAdaptersTest {
   }
 
   @Test
-  void refusesRankAndAlphaPatterns() {
-    refused("\"rank_pattern\": {}", "\"rank_pattern\": {\"q_proj\": 8}", "rank_pattern", "share r");
-    refused("\"alpha_pattern\": {}", "\"alpha_pattern\": {\"q_proj\": 8}", "alpha_pattern", "share r");
+  void refusesRankAndAlphaPatternsThatGiveModulesDifferentValues() {
+    refused("\"rank_pattern\": {}", "\"rank_pattern\": {\"q_proj\": 8}", "rank_pattern",
+        "model.layers.0.self_attn.q_proj r=8 but model.layers.0.self_attn.v_proj r=4");
+    refused("\"alpha_pattern\": {}", "\"alpha_pattern\": {\"q_proj\": 16}", "alpha_pattern",
+        "every module shares lora_alpha");
   }
 
   @Test
@@ -171,9 +173,10 @@ class PeftAdaptersTest {
   }
 
   @Test
-  void refusesRegexOrUnknownTargetModules() {
-    refused("[\"v_proj\", \"q_proj\"]", "\".*q_proj\"", "target_modules", "regular expression");
-    refused("[\"v_proj\", \"q_proj\"]", "[\"v_proj\", \"embed_tokens\"]", "target_modules", "'embed_tokens'");
+  void refusesTargetsThatAreNotDecoderProjections() {
+    refused("[\"v_proj\", \"q_proj\"]", "[\"v_proj\", \"embed_tokens\"]", "target_modules",
+        "model.embed_tokens: LoRA on the embedding");
+    refused("[\"v_proj\", \"q_proj\"]", "\".*_proj|lm_head\"", "target_modules", "lm_head: LoRA on lm_head");
   }
 
   @Test
