@@ -159,6 +159,11 @@ public final class SftCommand implements Callable<Integer> {
       if (fullMode) {
         HfModelDir.write(out, m.config(), m.model().exportWeights(), type);
         HfModelDir.copyTokenizerFiles(model, out);
+        // the source's sampling defaults and EOS list (HfModelDir.write knows only config.json's ids)
+        Path gen = model.resolve(HfModelDir.GENERATION_CONFIG);
+        if (Files.isRegularFile(gen)) {
+          Files.copy(gen, out.resolve(HfModelDir.GENERATION_CONFIG), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        }
         o.printf("wrote model directory %s%n", out);
       } else {
         LoraAdapter a = m.model().lora().orElseThrow();

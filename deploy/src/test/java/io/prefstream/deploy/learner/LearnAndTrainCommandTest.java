@@ -88,7 +88,7 @@ class LearnAndTrainCommandTest {
         dir.resolve("store").toString(), "--max-length", "32", "--max-prompt-length", "12"};
     Run bad = run(args);
     assertThat(bad.exitCode()).isEqualTo(1);
-    assertThat(bad.err()).contains("1 bad line", "line 2: 'chosen' must be a string, found NUMBER", "--skip-bad-lines");
+    assertThat(bad.err()).contains("1 bad line", "line 2: 'chosen' must be a string or a list of messages, found NUMBER", "--skip-bad-lines");
     assertThat(Files.exists(dir.resolve("store").resolve("default").resolve("1"))).isFalse();
 
     List<String> skipping = new ArrayList<>(List.of(args));
