@@ -4,7 +4,7 @@
 #    forward+backward and optimiser, and tokens/s, for the tiny preset and SmolLM2-135M's shape;
 #  - io.prefstream.bench.learner.FreshnessBench: publication -> first PolicyUpdate including the event,
 #    p50/p99, embedded broker + ingest + learner (tiny) in one JVM, default batch/checkpoint settings.
-# Needs: JDK >= 25; the modules installed in ~/.m2 (bench is built here offline unless --no-build).
+# Needs: JDK >= 25 (bench and the modules it uses are built here unless --no-build).
 # Usage: bench/run-learner-bench.sh [--no-build] [--seconds 75] [--rate 20]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ "$BUILD" = 1 ]; then
-  (cd "$ROOT" && ./mvnw -B -q -o -pl bench package -DskipTests) >&2
+  (cd "$ROOT" && ./mvnw -B -q -pl bench -am package -DskipTests) >&2
 fi
 JAVA=("$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED
       --sun-misc-unsafe-memory-access=allow -Xmx8g -cp "$ROOT/bench/target/classes:$ROOT/bench/target/lib/*")

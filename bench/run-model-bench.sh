@@ -5,7 +5,7 @@
 # bench/results/<date>-model-cpu.md with the machine, the load, both sets of tokens/s and the ratios.
 #
 # Needs: JDK >= 25 (found as the launcher finds it), the bench module built (built here with
-# `./mvnw -pl bench package` unless --no-build), Debian's python3-torch and libopenblas0-pthread
+# `./mvnw -pl bench -am package` unless --no-build), Debian's python3-torch and libopenblas0-pthread
 # (apt-get install -y python3-torch libopenblas0-pthread python3-threadpoolctl).
 # Usage: bench/run-model-bench.sh [--preset smollm2-135m|small|tiny] [--seq 256] [--iters 3] [--no-build]
 set -euo pipefail
@@ -27,7 +27,7 @@ if ! "$PY" -c 'import torch' 2>/dev/null; then
   exit 1
 fi
 if [ "$BUILD" = 1 ] || [ ! -f "$ROOT/bench/target/prefstream-bench-0.1.0-SNAPSHOT.jar" ]; then
-  (cd "$ROOT" && ./mvnw -B -q -pl bench package -DskipTests) >&2
+  (cd "$ROOT" && ./mvnw -B -q -pl bench -am package -DskipTests) >&2
 fi
 FLAGS="--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
 
