@@ -43,7 +43,9 @@ export CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 GPU=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
 
 echo "== conformance (JUnit) =="
-"$JAVA" $FLAGS -jar "$CONSOLE" execute --class-path "$CP" --disable-banner --disable-ansi-colors --details=tree \
+SEED=${CONFORMANCE_SEED:-$(date +%s%N)}
+echo "conformance seed: $SEED (rerun with CONFORMANCE_SEED=$SEED)" | tee -a "$OUT/conformance.log"
+"$JAVA" $FLAGS -Dprefstream.conformance.seed="$SEED" -jar "$CONSOLE" execute --class-path "$CP" --disable-banner --disable-ansi-colors --details=tree \
   --select-class io.prefstream.model.cuda.CudaBackendConformanceTest \
   --select-class io.prefstream.model.cuda.CudaBackendContractTest \
   --select-class io.prefstream.model.cuda.NvrtcCompileTest \
@@ -55,6 +57,25 @@ echo "== conformance (JUnit) =="
 CONF_RC=${PIPESTATUS[0]}
 tar -C "$WORK" -czf "$OUT/junit-reports.tgz" junit 2>/dev/null
 [ "$CONF_RC" = 0 ] || fail "$CONF_RC"
+# A GPU run where discovery failed skips every conformance test and JUnit exits 0: that is no pass.
+CONF_SKIPPED=$(python3 - "$WORK/junit" <<'PY'
+import glob, os, sys
+import xml.etree.ElementTree as ET
+ran = skipped = 0
+for x in glob.glob(os.path.join(sys.argv[1], "*.xml")):
+    for case in ET.parse(x).getroot().iter("testcase"):
+        if "CudaBackendConformanceTest" not in case.get("classname", ""):
+            continue
+        ran += 1
+        if case.find("skipped") is not None:
+            skipped += 1
+print(skipped if ran else "none-ran")
+PY
+)
+if [ "$CONF_SKIPPED" != 0 ]; then
+  echo "conformance: CudaBackendConformanceTest skipped ($CONF_SKIPPED): no GPU run, so this check fails" | tee -a "$OUT/conformance.log"
+  fail 3
+fi
 
 echo "== GpuBench (Java) =="
 timeout 300 "$JAVA" $FLAGS -cp "$CP" io.prefstream.bench.gpu.GpuBench --device "$DEVICE" --preset "$PRESET" \

@@ -45,10 +45,16 @@ class CudaBackendConformanceTest {
   private static CudaBackend gpu;
   private static CpuBackend cpu;
   private static String unavailable;
-  private final SplittableRandom rnd = new SplittableRandom(System.nanoTime());
+  /**
+   * Inputs are random; the seed is printed so that a failure can be replayed
+   * ({@code -Dprefstream.conformance.seed=N}, or {@code CONFORMANCE_SEED=N bash bench/gpu-check.sh}).
+   */
+  static final long SEED = Long.getLong("prefstream.conformance.seed", System.nanoTime());
+  private final SplittableRandom rnd = new SplittableRandom(SEED);
 
   @BeforeAll
   static void open(@org.junit.jupiter.api.io.TempDir Path cache) {
+    System.out.println("conformance seed: " + SEED + " (replay with -Dprefstream.conformance.seed=" + SEED + ")");
     CudaLibraries.Discovery d = CudaLibraries.discover();
     if (!d.found()) {
       unavailable = "no CUDA device: " + d.reason();
