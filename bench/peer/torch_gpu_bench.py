@@ -5,8 +5,9 @@ DPO step: the SmolLM2-135M shape (random weights, no download), bf16, SDPA atten
 adapter (r=16, alpha 32, on q/k/v/o/gate/up/down), 16 pairs of sequence 512 (chosen and rejected
 share a 128-token prompt, 384 response tokens each). One step = reference log-probs (adapter
 disabled, no grad) + policy forward and backward on chosen and rejected + AdamW. Policy tokens/s =
-32 x 512 / median step time. Decode: Hugging Face generate(), batch 1, greedy, after a 16-token
-prompt. Prints one JSON object (and writes it to --out).
+32 x 512 / median step time. Logits and log-softmax are computed for the response rows only, as
+the Java side does. Decode: Hugging Face generate(), batch 1, greedy, after a 16-token prompt; the
+timed span includes the prefill, as on the Java side. Prints one JSON object (and writes it to --out).
 """
 import argparse
 import json
@@ -29,12 +30,16 @@ def model_135m():
 
 
 def seq_logps(model, ids, prompt_len):
-    logits = model(input_ids=ids).logits[:, :-1].float()
-    targets = ids[:, 1:]
-    logp = torch.gather(F.log_softmax(logits, dim=-1), 2, targets.unsqueeze(-1)).squeeze(-1)
-    mask = torch.zeros_like(logp)
-    mask[:, prompt_len - 1:] = 1
-    return (logp * mask).sum(-1)
+    # Equal work with the Java side: LM-head logits and the fp32 log-softmax only for the rows that
+    # predict response tokens (positions prompt_len-1 .. seq-2), not for every position.
+    keep = ids.shape[1] - prompt_len + 1
+    try:
+        out = model(input_ids=ids, logits_to_keep=keep)
+    except TypeError:  # transformers < 4.50 names it num_logits_to_keep
+        out = model(input_ids=ids, num_logits_to_keep=keep)
+    logits = out.logits[:, :-1].float()
+    targets = ids[:, prompt_len:]
+    return torch.gather(F.log_softmax(logits, dim=-1), 2, targets.unsqueeze(-1)).squeeze(-1).sum(-1)
 
 
 def dpo_bench(pairs, seq, prompt, steps, warmup, beta=0.1):
@@ -86,7 +91,7 @@ def decode_bench(new_tokens, prompt_len):
         torch.cuda.synchronize()
         dt = time.perf_counter() - t0
     n = out.shape[1] - prompt_len
-    return {"tokens": n, "tokens_per_s": n / dt}
+    return {"tokens": n, "tokens_per_s": n / dt, "prefill_timed": True}
 
 
 def main():

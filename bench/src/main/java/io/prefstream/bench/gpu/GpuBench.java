@@ -160,26 +160,37 @@ public final class GpuBench {
         med, 2.0 * pairs * seq / (med / 1e3), steps, Arrays.toString(ms), lastLoss);
   }
 
-  /** Greedy batch-1 decode after a 16-token prompt (argmax on the host). */
+  /**
+   * Greedy batch-1 decode after a 16-token prompt (argmax on the host). The timed span includes the
+   * prompt's prefill, as Hugging Face's generate() in the peer does, so both sides do the same work:
+   * tokens/s = new tokens / (prefill + decode). The decode-only rate is reported beside it.
+   */
   private static String decode(Backend be, LlamaModel model, LlamaConfig cfg, int newTokens) {
     model.detachLora();
     SplittableRandom r = new SplittableRandom(5);
     int[] prompt = tokens(r, cfg.vocabSize(), 16);
     // warm-up session, then the timed one
-    double tps = 0;
+    double tps = 0, decodeOnly = 0;
     for (int round = 0; round < 2; round++) {
       KvCache cache = model.newKvCache(prompt.length + newTokens + 8);
-      float[] logits = model.forwardCached(cache, prompt);
+      sync(be);
       long t0 = System.nanoTime();
+      float[] logits = model.forwardCached(cache, prompt);
+      sync(be);
+      long t1 = System.nanoTime();
       int n = round == 0 ? Math.min(8, newTokens) : newTokens;
       for (int i = 0; i < n; i++) {
         int next = argmax(logits);
         logits = model.forwardCached(cache, new int[] {next});
       }
+      argmax(logits); // the last token is picked too, as generate() does
       sync(be);
-      tps = n / ((System.nanoTime() - t0) / 1e9);
+      long t2 = System.nanoTime();
+      tps = n / ((t2 - t0) / 1e9);
+      decodeOnly = n / ((t2 - t1) / 1e9);
     }
-    return String.format(Locale.ROOT, "{\"tokens\":%d,\"tokens_per_s\":%.1f}", newTokens, tps);
+    return String.format(Locale.ROOT, "{\"tokens\":%d,\"tokens_per_s\":%.1f,\"decode_only_tokens_per_s\":%.1f,"
+        + "\"prefill_timed\":true}", newTokens, tps, decodeOnly);
   }
 
   private static int argmax(float[] x) {
