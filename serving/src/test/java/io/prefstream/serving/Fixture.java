@@ -38,11 +38,25 @@ public final class Fixture {
   public final CheckpointStore store;
   public final BaseModel base;
 
+  /** The bundled assistant's chat template (user and assistant turns; it refuses any other role). */
+  public static final Path ASSISTANT_TEMPLATE = Path.of("../models/assistant-tiny/chat_template.jinja");
+
   public Fixture(Path root) throws IOException {
+    this(root, Optional.empty());
+  }
+
+  /** With {@code chatTemplate} (Jinja) written as the model's chat_template.jinja, when given. */
+  public Fixture(Path root, Optional<String> chatTemplate) throws IOException {
     this.modelDir = root.resolve("model");
     ModelInit.writeRandomModel(modelDir, ModelPresets.tiny(), 11, List.of(), DType.F32);
+    if (chatTemplate.isPresent()) java.nio.file.Files.writeString(modelDir.resolve("chat_template.jinja"), chatTemplate.get());
     this.store = new CheckpointStore(root.resolve("checkpoints"));
     this.base = BaseModel.load(modelDir, new CpuBackend());
+  }
+
+  /** A fixture whose model has the bundled assistant's chat template. */
+  public static Fixture withAssistantTemplate(Path root) throws IOException {
+    return new Fixture(root, Optional.of(java.nio.file.Files.readString(ASSISTANT_TEMPLATE)));
   }
 
   public LlamaConfig config() {

@@ -4,6 +4,7 @@ import io.prefstream.deploy.kafka.EmbeddedKafka;
 import io.prefstream.schemas.avro.RolloutMode;
 import io.prefstream.schemas.topic.Topics;
 import io.prefstream.serving.ServingNode;
+import io.prefstream.serving.feedback.RecentResponses;
 import io.prefstream.serving.grpc.ServingConfig;
 import io.prefstream.serving.registry.RegistrySettings;
 import io.prefstream.serving.rollout.PromotionGate;
@@ -36,7 +37,7 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "serve",
     mixinStandardHelpOptions = true,
-    description = "Serve a policy over gRPC (Generate, GenerateStream, Score, Feedback.Submit, Rollout admin),"
+    description = "Serve a policy over gRPC (Generate, GenerateStream, Chat, ChatStream, Score, Feedback.Submit, Rollout admin),"
         + " hot-swapping each version the learner publishes as the rollout state says.")
 public final class ServeCommand implements Callable<Integer> {
   private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
@@ -137,6 +138,22 @@ public final class ServeCommand implements Callable<Integer> {
           + " learner's. Default: ${DEFAULT-VALUE}.")
   double beta;
 
+  @Option(names = "--response-memory", paramLabel = "N", defaultValue = "10000",
+      description = "Recent responses feedback may name by response id instead of sending texts; 0 turns that off."
+          + " Default: ${DEFAULT-VALUE}.")
+  int responseMemory;
+
+  @Option(names = "--response-memory-chars", paramLabel = "N", defaultValue = "33554432",
+      description = "Characters (prompts, conversations, replies) those responses may hold together; the oldest go"
+          + " first. Default: ${DEFAULT-VALUE} (32 Mi).")
+  long responseMemoryChars;
+
+  @Option(names = "--response-ttl", paramLabel = "DURATION", defaultValue = "1h",
+      converter = IngestCommand.DurationConverter.class,
+      description = "How long after generation a response can be named by id (500ms, 30s, 5m, 1h, 1d or ISO-8601)."
+          + " Default: ${DEFAULT-VALUE}.")
+  Duration responseTtl;
+
   @Option(names = "--metrics-port", paramLabel = "PORT", defaultValue = "9401",
       description = "Port serving Prometheus metrics at /metrics; 0 picks a free one, -1 turns it off."
           + " Default: ${DEFAULT-VALUE}.")
@@ -162,7 +179,8 @@ public final class ServeCommand implements Callable<Integer> {
   ServingConfig servingConfig() {
     try {
       return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-          beta, Optional.ofNullable(adminToken), Optional.ofNullable(tlsCert), Optional.ofNullable(tlsKey));
+          beta, Optional.ofNullable(adminToken), Optional.ofNullable(tlsCert), Optional.ofNullable(tlsKey),
+          new RecentResponses.Limits(responseMemory, responseMemoryChars, responseTtl));
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
     }

@@ -17,7 +17,7 @@ import io.prefstream.model.config.LoraConfig;
 import io.prefstream.model.cpu.CpuBackend;
 import io.prefstream.model.io.HfModel;
 import io.prefstream.model.io.HfModelDir;
-import io.prefstream.model.text.ChatTemplate;
+import io.prefstream.model.text.Content;
 import io.prefstream.model.tokenizer.TokenizerConfig;
 import io.prefstream.model.train.GradMode;
 import io.prefstream.schemas.topic.Topics;
@@ -160,13 +160,13 @@ public final class DemoRunner {
       LearnerHooks hooks = new LearnerHooks() {
         @Override
         public void beforeStep(TrainingBatch batch, DpoTrainer trainer) {
-          List<String[]> texts = new ArrayList<>();
+          List<Content[]> texts = new ArrayList<>();
           for (TrainingBatch.Pair p : batch.pairs()) {
-            texts.add(new String[] {p.prompt().describe(), p.chosen().describe()});
-            texts.add(new String[] {p.prompt().describe(), p.rejected().describe()});
+            texts.add(new Content[] {p.prompt(), p.chosen()});
+            texts.add(new Content[] {p.prompt(), p.rejected()});
           }
           for (TrainingBatch.Thumb t : batch.thumbs()) {
-            texts.add(new String[] {t.prompt().describe(), t.response().describe()});
+            texts.add(new Content[] {t.prompt(), t.response()});
           }
           timeline.learning(trainer.stepCount() + 1, !batch.pairs().isEmpty(), texts);
         }
@@ -203,10 +203,11 @@ public final class DemoRunner {
       out.flush();
 
       timeline.begin();
-      ChatTemplate template = ChatTemplate.of(TokenizerConfig.read(settings.modelDir())).orElseThrow(() ->
-          new IOException(settings.modelDir() + " has no chat template (chat_template.jinja or tokenizer_config.json's"
-              + " chat_template): the simulated users talk to the model through it"));
-      users = SimulatedUsers.start(settings.host(), node.port(), policy, template, settings.preference(),
+      if (TokenizerConfig.read(settings.modelDir()).chatTemplate().isEmpty()) {
+        throw new IOException(settings.modelDir() + " has no chat template (chat_template.jinja or tokenizer_config.json's"
+            + " chat_template): the simulated users chat with the model, which renders conversations through it");
+      }
+      users = SimulatedUsers.start(settings.host(), node.port(), policy, settings.preference(),
           new SimulatedUsers.Behaviour(settings.users(), settings.temperature(), settings.maxNewTokens(),
               settings.compareShare(), settings.thinkMillis(), settings.seed()),
           timeline);

@@ -1,5 +1,6 @@
 package io.prefstream.deploy.demo;
 
+import io.prefstream.model.text.Content;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -31,8 +32,8 @@ public final class DemoTimeline {
   private final List<Swap> swaps = new ArrayList<>();
   private final List<Sample> samples = new ArrayList<>();
   private final List<Long> freshnessMillis = new ArrayList<>();
-  /** Feedback text key → when it was first sent, for freshness. */
-  private final Map<String, Long> sentAt = new ConcurrentHashMap<>();
+  /** Feedback (prompt, response) → when it was first sent, for freshness. */
+  private final Map<FeedbackKey, Long> sentAt = new ConcurrentHashMap<>();
   /** (learner step, sent time) of feedback a step trained on, waiting for a served version. */
   private final List<long[]> learnedAwaitingServe = new ArrayList<>();
   /** Learner steps taken on a batch with preference pairs (their "kl" is the per-token DPO one). */
@@ -56,7 +57,7 @@ public final class DemoTimeline {
   }
 
   /** A thumb on {@code response} to {@code prompt} was sent. */
-  public void thumbSent(String prompt, String response) {
+  public void thumbSent(Content prompt, Content response) {
     sentAt.putIfAbsent(key(prompt, response), now());
     synchronized (this) {
       thumbs++;
@@ -64,7 +65,7 @@ public final class DemoTimeline {
   }
 
   /** A comparison between two responses to {@code prompt} was sent. */
-  public void comparisonSent(String prompt, String chosen, String rejected) {
+  public void comparisonSent(Content prompt, Content chosen, Content rejected) {
     long t = now();
     sentAt.putIfAbsent(key(prompt, chosen), t);
     sentAt.putIfAbsent(key(prompt, rejected), t);
@@ -78,13 +79,14 @@ public final class DemoTimeline {
   }
 
   /**
-   * The learner is about to take step {@code step} on examples with these (prompt, response) texts:
-   * their send times wait for the first served version trained at or past that step.
+   * The learner is about to take step {@code step} on examples with these (prompt, response) contents,
+   * as the learner holds them: their send times wait for the first served version trained at or past
+   * that step.
    */
-  public void learning(long step, boolean hasPairs, List<String[]> promptResponses) {
+  public void learning(long step, boolean hasPairs, List<Content[]> promptResponses) {
     if (hasPairs) pairSteps.add(step);
     List<long[]> found = new ArrayList<>();
-    for (String[] pr : promptResponses) {
+    for (Content[] pr : promptResponses) {
       Long t = sentAt.get(key(pr[0], pr[1]));
       if (t != null) found.add(new long[] {step, t});
     }
@@ -175,7 +177,10 @@ public final class DemoTimeline {
     return failures;
   }
 
-  private static String key(String prompt, String response) {
-    return prompt + '\u0000' + response;
+  /** Feedback and the examples it became meet by content: a chat's conversation and reply, or texts. */
+  private record FeedbackKey(Content prompt, Content response) {}
+
+  private static FeedbackKey key(Content prompt, Content response) {
+    return new FeedbackKey(prompt, response);
   }
 }

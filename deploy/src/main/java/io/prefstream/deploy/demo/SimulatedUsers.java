@@ -5,11 +5,11 @@ import io.grpc.ManagedChannelBuilder;
 import io.grpc.StatusRuntimeException;
 import io.prefstream.deploy.demo.corpus.SupportCorpus;
 import io.prefstream.model.text.ChatMessage;
-import io.prefstream.model.text.ChatTemplate;
+import io.prefstream.model.text.Content;
+import io.prefstream.schemas.grpc.ChatRequest;
+import io.prefstream.schemas.grpc.ChatResponse;
 import io.prefstream.schemas.grpc.ComparisonFeedback;
 import io.prefstream.schemas.grpc.FeedbackGrpc;
-import io.prefstream.schemas.grpc.GenerateRequest;
-import io.prefstream.schemas.grpc.GenerateResponse;
 import io.prefstream.schemas.grpc.GenerationGrpc;
 import io.prefstream.schemas.grpc.SamplingParams;
 import io.prefstream.schemas.grpc.SubmitFeedbackRequest;
@@ -25,11 +25,13 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The demo's users: each is a thread with a real gRPC client on the server's port. A user sends a
- * customer message (from the support corpus's messages) to Generate, judges the reply with the
- * hidden {@link PreferenceProfile} and sends a thumb through the Feedback service carrying the
- * reply's policy version. Now and then ({@code compareShare}) it asks for a second reply and sends
- * an A-vs-B choice instead (two thumbs when it likes both or neither). Every judged reply
- * is recorded in the {@link DemoTimeline}: that is the served liked-reply rate.
+ * customer message (from the support corpus's messages) to Chat as a one-turn conversation (the
+ * server renders it with the model's chat template), judges the reply with the hidden
+ * {@link PreferenceProfile} and sends a thumb through the Feedback service naming the reply by its
+ * response id only: the server supplies the policy, version, conversation and reply, and no text is
+ * echoed. Now and then ({@code compareShare}) it asks for a second reply and sends an A-vs-B choice by
+ * the two response ids instead (two thumbs when it likes both or neither). Every judged reply is
+ * recorded in the {@link DemoTimeline}: that is the served liked-reply rate.
  */
 public final class SimulatedUsers implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(SimulatedUsers.class);
@@ -59,15 +61,15 @@ public final class SimulatedUsers implements AutoCloseable {
   }
 
   /** Starts the users against the Generation/Feedback services on {@code host:port}. */
-  public static SimulatedUsers start(String host, int port, String policy, ChatTemplate template,
-      PreferenceProfile profile, Behaviour behaviour, DemoTimeline timeline) {
+  public static SimulatedUsers start(String host, int port, String policy, PreferenceProfile profile, Behaviour behaviour,
+      DemoTimeline timeline) {
     ManagedChannel channel = ManagedChannelBuilder.forAddress(host, port).usePlaintext().build();
     SimulatedUsers users = new SimulatedUsers(channel);
     List<String> messages = SupportCorpus.prompts();
     for (int i = 0; i < behaviour.users(); i++) {
       String userId = "demo-user-" + (i + 1);
       SplittableRandom random = new SplittableRandom(behaviour.seed() * 1_000_003L + i);
-      User user = new User(userId, policy, template, profile, behaviour, timeline, messages, random,
+      User user = new User(userId, policy, profile, behaviour, timeline, messages, random,
           GenerationGrpc.newBlockingStub(channel), FeedbackGrpc.newBlockingStub(channel));
       Thread t = Thread.ofPlatform().name(userId).daemon(true).unstarted(() -> user.loop(users.stopped::get));
       users.threads.add(t);
@@ -85,7 +87,7 @@ public final class SimulatedUsers implements AutoCloseable {
     if (!channel.awaitTermination(10, TimeUnit.SECONDS)) channel.shutdownNow();
   }
 
-  private record User(String id, String policy, ChatTemplate template, PreferenceProfile profile, Behaviour behaviour, DemoTimeline timeline,
+  private record User(String id, String policy, PreferenceProfile profile, Behaviour behaviour, DemoTimeline timeline,
       List<String> messages, SplittableRandom random, GenerationGrpc.GenerationBlockingStub generation,
       FeedbackGrpc.FeedbackBlockingStub feedback) {
 
@@ -110,23 +112,23 @@ public final class SimulatedUsers implements AutoCloseable {
     }
 
     void turn() {
-      // The prompt as the model's own chat template renders one user message (the server takes text).
-      String prompt = template.render(List.of(ChatMessage.user(messages.get(random.nextInt(messages.size())))), true);
-      GenerateResponse a = generate(prompt);
+      List<ChatMessage> conversation = List.of(ChatMessage.user(messages.get(random.nextInt(messages.size()))));
+      Content prompt = Content.messages(conversation);
+      ChatResponse a = chat(conversation);
       if (a.getText().isBlank()) return;
       boolean likesA = judge(a);
       if (random.nextDouble() < behaviour.compareShare()) {
-        GenerateResponse b = generate(prompt);
+        ChatResponse b = chat(conversation);
         if (b.getText().isBlank()) return;
         boolean likesB = judge(b);
         if (likesA != likesB) {
-          GenerateResponse chosen = likesA ? a : b;
-          GenerateResponse rejected = likesA ? b : a;
-          feedback.withDeadlineAfter(30, TimeUnit.SECONDS).submit(base(prompt, Math.min(a.getPolicy().getVersion(),
-                  b.getPolicy().getVersion()), chosen.getResponseId())
-              .setComparison(ComparisonFeedback.newBuilder().setChosen(chosen.getText()).setRejected(rejected.getText()))
+          ChatResponse chosen = likesA ? a : b;
+          ChatResponse rejected = likesA ? b : a;
+          feedback.withDeadlineAfter(30, TimeUnit.SECONDS).submit(SubmitFeedbackRequest.newBuilder().setUserId(id)
+              .setComparison(ComparisonFeedback.newBuilder().setChosenResponseId(chosen.getResponseId())
+                  .setRejectedResponseId(rejected.getResponseId()))
               .build());
-          timeline.comparisonSent(prompt, chosen.getText(), rejected.getText());
+          timeline.comparisonSent(prompt, reply(chosen), reply(rejected));
           return;
         }
         thumb(prompt, b, likesB);
@@ -134,30 +136,32 @@ public final class SimulatedUsers implements AutoCloseable {
       thumb(prompt, a, likesA);
     }
 
-    private boolean judge(GenerateResponse r) {
+    /** The reply as the learner will hold it: one assistant message. */
+    private static Content reply(ChatResponse r) {
+      return Content.messages(List.of(ChatMessage.assistant(r.getText())));
+    }
+
+    private boolean judge(ChatResponse r) {
       String reply = r.getText().strip(); // as a chat UI shows it
       boolean liked = profile.likes(reply);
       timeline.judged(r.getPolicy().getVersion(), liked, reply);
       return liked;
     }
 
-    private GenerateResponse generate(String prompt) {
-      return generation.withDeadlineAfter(60, TimeUnit.SECONDS).generate(GenerateRequest.newBuilder()
-          .setPolicyId(policy).setPrompt(prompt).setUserId(id)
+    private ChatResponse chat(List<ChatMessage> conversation) {
+      ChatRequest.Builder req = ChatRequest.newBuilder().setPolicyId(policy).setUserId(id)
           .setSampling(SamplingParams.newBuilder().setMaxNewTokens(behaviour.maxNewTokens())
-              .setTemperature((float) behaviour.temperature()).setSeed(random.nextLong()))
-          .build());
+              .setTemperature((float) behaviour.temperature()).setSeed(random.nextLong()));
+      for (ChatMessage m : conversation) {
+        req.addMessages(io.prefstream.schemas.grpc.ChatMessage.newBuilder().setRole(m.role()).setContent(m.content()));
+      }
+      return generation.withDeadlineAfter(60, TimeUnit.SECONDS).chat(req.build());
     }
 
-    private void thumb(String prompt, GenerateResponse r, boolean up) {
-      feedback.withDeadlineAfter(30, TimeUnit.SECONDS).submit(base(prompt, r.getPolicy().getVersion(), r.getResponseId())
-          .setThumb(ThumbFeedback.newBuilder().setResponse(r.getText()).setUp(up)).build());
-      timeline.thumbSent(prompt, r.getText());
-    }
-
-    private SubmitFeedbackRequest.Builder base(String prompt, long version, String responseId) {
-      return SubmitFeedbackRequest.newBuilder().setPolicyId(policy).setPolicyVersion(version).setUserId(id)
-          .setPrompt(prompt).putAttributes("response_id", responseId);
+    private void thumb(Content prompt, ChatResponse r, boolean up) {
+      feedback.withDeadlineAfter(30, TimeUnit.SECONDS).submit(SubmitFeedbackRequest.newBuilder().setUserId(id)
+          .setResponseId(r.getResponseId()).setThumb(ThumbFeedback.newBuilder().setUp(up)).build());
+      timeline.thumbSent(prompt, reply(r));
     }
   }
 }

@@ -109,9 +109,9 @@ class IndependentProducersTest {
           && out.deadLetters.stream().anyMatch(d -> "kcat-3".equals(d.getEventId())));
       List<MicroBatch> batches = batchesOf(out, "kcat");
       assertThat(batches).flatExtracting(MicroBatch::getPairs)
-          .containsExactly(new PreferencePair("Say hi", "Hi!", "Go away.", List.of("kcat-1"), null));
+          .containsExactly(new PreferencePair("Say hi", "Hi!", "Go away.", List.of("kcat-1"), null, null));
       assertThat(batches).flatExtracting(MicroBatch::getUnpaired)
-          .containsExactly(new UnpairedExample("Say bye", "Bye!", true, "kcat-2", null));
+          .containsExactly(new UnpairedExample("Say bye", "Bye!", true, "kcat-2", null, null));
       assertThat(out.deadLetters).filteredOn(d -> "kcat-3".equals(d.getEventId())).singleElement()
           .satisfies(d -> {
             assertThat(d.getReason()).isEqualTo(DeadLetterReason.MISSING_FIELD);
@@ -211,8 +211,8 @@ class IndependentProducersTest {
           .noneMatch(d -> d.getMessage().startsWith("SINGLE_OBJECT"));
       List<PreferencePair> pairs = batchesOf(out, "python").stream().flatMap(b -> b.getPairs().stream()).toList();
       assertThat(pairs).containsExactlyInAnyOrder(
-          new PreferencePair("Name a colour", "Blue", "Loud", List.of("py-1"), 4L),
-          new PreferencePair("Tell a joke", "Why did the log cross the topic?", "No.", List.of("py-2", "py-3"), 4L));
+          new PreferencePair("Name a colour", "Blue", "Loud", List.of("py-1"), 4L, null),
+          new PreferencePair("Tell a joke", "Why did the log cross the topic?", "No.", List.of("py-2", "py-3"), 4L, null));
     }
   }
 }

@@ -1,5 +1,6 @@
 package io.prefstream.ingest.topology;
 
+import io.prefstream.schemas.avro.ChatMessage;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -53,5 +54,36 @@ final class Bin {
   static void expectVersion(DataInputStream in, int expected, String what) throws IOException {
     int v = in.readUnsignedByte();
     if (v != expected) throw new IOException(what + " format version " + v + "; this build reads version " + expected);
+  }
+
+  /** Reads the format version byte; it must lie in [oldest, newest]. */
+  static int readVersion(DataInputStream in, int oldest, int newest, String what) throws IOException {
+    int v = in.readUnsignedByte();
+    if (v < oldest || v > newest) {
+      throw new IOException(what + " format version " + v + "; this build reads versions " + oldest + " to " + newest);
+    }
+    return v;
+  }
+
+  /** A nullable list of chat messages: -1 for null, else the count and each role and content. */
+  static void writeMessages(DataOutputStream out, List<ChatMessage> messages) throws IOException {
+    if (messages == null) {
+      out.writeInt(-1);
+      return;
+    }
+    out.writeInt(messages.size());
+    for (ChatMessage m : messages) {
+      writeString(out, m.getRole());
+      writeString(out, m.getContent());
+    }
+  }
+
+  static List<ChatMessage> readMessages(DataInputStream in) throws IOException {
+    int n = in.readInt();
+    if (n == -1) return null;
+    if (n < 0) throw new IOException("negative message count " + n);
+    List<ChatMessage> list = new ArrayList<>(n);
+    for (int i = 0; i < n; i++) list.add(new ChatMessage(readString(in), readString(in)));
+    return list;
   }
 }

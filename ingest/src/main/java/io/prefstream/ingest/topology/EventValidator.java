@@ -1,20 +1,24 @@
 package io.prefstream.ingest.topology;
 
 import io.prefstream.ingest.config.IngestConfig;
+import io.prefstream.schemas.avro.ChatMessage;
 import io.prefstream.schemas.avro.Comparison;
 import io.prefstream.schemas.avro.DeadLetterReason;
 import io.prefstream.schemas.avro.PreferenceEvent;
 import io.prefstream.schemas.avro.Thumb;
 import java.time.Instant;
+import java.util.List;
 import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
  * The content rules a decoded event must pass before it may reach training (the decoder has
  * already checked shape and types): an event id, a policy id matching the configured pattern, a
- * non-blank prompt and response(s) within the size limits, a comparison whose chosen and rejected
- * texts differ, and a timestamp not beyond the configured clock skew into the future. Rules are
- * checked in that order and the first failure is reported. Stateless and thread-safe.
+ * non-blank prompt and response(s) within the size limits, a chat conversation ({@code prompt_messages},
+ * when present) of at least one message, each with a non-blank role, whose contents together stay
+ * within the prompt limit, a comparison whose chosen and rejected texts differ, and a timestamp not
+ * beyond the configured clock skew into the future. Rules are checked in that order and the first
+ * failure is reported. Stateless and thread-safe.
  */
 public final class EventValidator {
   /** Why an event was refused: the dead-letter reason and a message naming the field. */
@@ -44,6 +48,8 @@ public final class EventValidator {
     }
     Optional<Violation> prompt = text("prompt", event.getPrompt(), maxPromptChars);
     if (prompt.isPresent()) return prompt;
+    Optional<Violation> messages = messages(event.getPromptMessages());
+    if (messages.isPresent()) return messages;
     Optional<Violation> feedback = switch (event.getFeedback()) {
       case Thumb t -> text("feedback.thumb.response", t.getResponse(), maxResponseChars);
       case Comparison c -> comparison(c);
@@ -58,6 +64,34 @@ public final class EventValidator {
       return violation(DeadLetterReason.FUTURE_TIMESTAMP, "timestamp " + timestamp + " lies "
           + (timestamp.toEpochMilli() - nowMs) + " ms after the ingest's clock (" + Instant.ofEpochMilli(nowMs)
           + "); at most " + futureSkewMs + " ms of clock skew is accepted");
+    }
+    return Optional.empty();
+  }
+
+  /** The conversation's own rules; its rendered text, {@code prompt}, was checked already. */
+  private Optional<Violation> messages(List<ChatMessage> messages) {
+    if (messages == null) return Optional.empty();
+    if (messages.isEmpty()) {
+      return violation(DeadLetterReason.MISSING_FIELD, "prompt_messages is an empty list; expected at least one message,"
+          + " or null for a text prompt");
+    }
+    long chars = 0;
+    for (int i = 0; i < messages.size(); i++) {
+      ChatMessage m = messages.get(i);
+      if (m.getRole() == null || m.getRole().isBlank()) {
+        return violation(DeadLetterReason.BLANK_TEXT, "prompt_messages[" + i + "].role is blank; expected a role such as"
+            + " \"user\"");
+      }
+      if (m.getContent() == null) return violation(DeadLetterReason.MISSING_FIELD, "prompt_messages[" + i + "].content is missing");
+      chars += m.getContent().length();
+    }
+    // The template adds text around the contents, so they alone must already fit the prompt's limit.
+    if (chars > maxPromptChars) {
+      long codePoints = messages.stream().mapToLong(m -> m.getContent().codePointCount(0, m.getContent().length())).sum();
+      if (codePoints > maxPromptChars) {
+        return violation(DeadLetterReason.TOO_LONG, "prompt_messages have " + codePoints + " characters of content; at most "
+            + maxPromptChars + " are accepted");
+      }
     }
     return Optional.empty();
   }

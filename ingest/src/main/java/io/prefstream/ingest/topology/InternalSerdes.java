@@ -18,13 +18,15 @@ import org.apache.kafka.common.serialization.Serdes;
  * repartition topic and in the open-batch store, {@link ThumbWindow}s in the pairing store and
  * {@link BatchHead}s in the batching store (and their changelogs). Plain binary
  * with a leading format version; nothing outside this application reads them, so they need no
- * schema registry, and they avoid Avro's per-record schema resolution on the hot path.
+ * schema registry, and they avoid Avro's per-record schema resolution on the hot path. Version 2 of
+ * items and windows added the chat conversation ({@code prompt_messages}); version 1 values, left in
+ * state stores, changelogs and the repartition topic by an older build, still read (without one).
  */
 final class InternalSerdes {
   private InternalSerdes() {}
 
-  private static final int ITEM_VERSION = 1;
-  private static final int WINDOW_VERSION = 1;
+  private static final int ITEM_VERSION = 2;
+  private static final int WINDOW_VERSION = 2;
   private static final int HEAD_VERSION = 1;
   private static final byte PAIR = 1;
   private static final byte UNPAIRED = 2;
@@ -98,6 +100,7 @@ final class InternalSerdes {
         Bin.writeString(out, pair.getRejected());
         Bin.writeStrings(out, pair.getSourceEventIds());
         Bin.writeNullableLong(out, pair.getPolicyVersion());
+        Bin.writeMessages(out, pair.getPromptMessages());
       }
       case Item.Unpaired u -> {
         out.writeByte(UNPAIRED);
@@ -109,12 +112,13 @@ final class InternalSerdes {
         out.writeBoolean(ex.getDesirable());
         Bin.writeString(out, ex.getSourceEventId());
         Bin.writeNullableLong(out, ex.getPolicyVersion());
+        Bin.writeMessages(out, ex.getPromptMessages());
       }
     }
   }
 
   private static Item readItem(DataInputStream in) throws IOException {
-    Bin.expectVersion(in, ITEM_VERSION, "ingest item");
+    int version = Bin.readVersion(in, 1, ITEM_VERSION, "ingest item");
     byte kind = in.readByte();
     String policyId = Bin.readString(in);
     return switch (kind) {
@@ -123,13 +127,15 @@ final class InternalSerdes {
         long min = in.readLong();
         long max = in.readLong();
         PreferencePair pair = new PreferencePair(Bin.readString(in), Bin.readString(in), Bin.readString(in),
-            Bin.readStrings(in), Bin.readNullableLong(in));
+            Bin.readStrings(in), Bin.readNullableLong(in), null);
+        if (version >= 2) pair.setPromptMessages(Bin.readMessages(in));
         yield new Item.Pair(policyId, pair, heldOut, min, max);
       }
       case UNPAIRED -> {
         long time = in.readLong();
         UnpairedExample ex = new UnpairedExample(Bin.readString(in), Bin.readString(in), in.readBoolean(),
-            Bin.readString(in), Bin.readNullableLong(in));
+            Bin.readString(in), Bin.readNullableLong(in), null);
+        if (version >= 2) ex.setPromptMessages(Bin.readMessages(in));
         yield new Item.Unpaired(policyId, ex, time);
       }
       default -> throw new IOException("unknown item kind " + kind + "; expected 1 (pair) or 2 (unpaired)");
@@ -150,11 +156,12 @@ final class InternalSerdes {
       Bin.writeNullableLong(out, t.policyVersion());
       out.writeLong(t.eventTime());
       out.writeBoolean(t.paired());
+      Bin.writeMessages(out, t.promptMessages());
     }
   }
 
   private static ThumbWindow readWindow(DataInputStream in) throws IOException {
-    Bin.expectVersion(in, WINDOW_VERSION, "thumb window");
+    int version = Bin.readVersion(in, 1, WINDOW_VERSION, "thumb window");
     String policyId = Bin.readString(in);
     String prompt = Bin.readString(in);
     long closeAt = in.readLong();
@@ -164,7 +171,7 @@ final class InternalSerdes {
     List<ThumbWindow.Thumb> thumbs = new ArrayList<>(n);
     for (int i = 0; i < n; i++) {
       thumbs.add(new ThumbWindow.Thumb(Bin.readString(in), Bin.readString(in), in.readBoolean(),
-          Bin.readNullableLong(in), in.readLong(), in.readBoolean()));
+          Bin.readNullableLong(in), in.readLong(), in.readBoolean(), version >= 2 ? Bin.readMessages(in) : null));
     }
     return new ThumbWindow(policyId, prompt, closeAt, pairsMade, thumbs);
   }

@@ -3,6 +3,7 @@ package io.prefstream.ingest.topology;
 import io.prefstream.ingest.config.IngestConfig;
 import io.prefstream.ingest.config.UnpairedPolicy;
 import io.prefstream.ingest.metrics.IngestMetrics;
+import io.prefstream.schemas.avro.ChatMessage;
 import io.prefstream.schemas.avro.Comparison;
 import io.prefstream.schemas.avro.PreferenceEvent;
 import io.prefstream.schemas.avro.PreferencePair;
@@ -12,6 +13,7 @@ import io.prefstream.schemas.avro.UnpairedExample;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
@@ -34,7 +36,10 @@ import org.apache.kafka.streams.state.WindowStoreIterator;
  *       the first thumb, closing {@code pairingWindow} later on the wall clock) and is paired at
  *       once with every opposite thumb already there, oldest first, while the window has made fewer
  *       than {@code maxPairsPerPrompt} pairs; an UP and a DOWN on the same text teach nothing and
- *       are not paired.
+ *       are not paired. Thumbs on chat replies carry their conversation ({@code prompt_messages},
+ *       whose rendered text is the prompt): two thumbs pair only when their conversations are equal
+ *       (both absent, or the same messages), so a pair is trained exactly as both replies were
+ *       produced; the pair and the unpaired examples carry the conversation on.
  *   <li><b>Close windows.</b> A wall-clock punctuation closes due windows (found through a
  *       deadline index ordered by close time, so a punctuation reads only what is due). Thumbs never
  *       paired become unpaired KTO examples or are dropped, per {@link UnpairedPolicy}. Wall-clock
@@ -100,7 +105,7 @@ final class PairingProcessor implements Processor<String, PreferenceEvent, Strin
     switch (event.getFeedback()) {
       case Comparison c -> {
         long t = event.getTimestamp().toEpochMilli();
-        emitPair(event.getPolicyId(), event.getPrompt(), c.getChosen(), c.getRejected(),
+        emitPair(event.getPolicyId(), event.getPrompt(), event.getPromptMessages(), c.getChosen(), c.getRejected(),
             List.of(event.getEventId()), event.getPolicyVersion(), t, t, record.timestamp());
       }
       case Thumb t -> addThumb(record.key(), event, t, record.timestamp());
@@ -128,15 +133,17 @@ final class PairingProcessor implements Processor<String, PreferenceEvent, Strin
       deadlines.put(deadlineKey(window.closeAt(), key), key);
     }
     ThumbWindow.Thumb incoming = new ThumbWindow.Thumb(event.getEventId(), thumb.getResponse(),
-        thumb.getRating() == Rating.UP, event.getPolicyVersion(), event.getTimestamp().toEpochMilli(), false);
+        thumb.getRating() == Rating.UP, event.getPolicyVersion(), event.getTimestamp().toEpochMilli(), false,
+        event.getPromptMessages());
     List<ThumbWindow.Thumb> thumbs = new ArrayList<>(window.thumbs().size() + 1);
     int pairsMade = window.pairsMade();
     for (ThumbWindow.Thumb other : window.thumbs()) {
       if (pairsMade < maxPairs && other.up() != incoming.up()
-          && !other.response().strip().equals(incoming.response().strip())) {
+          && !other.response().strip().equals(incoming.response().strip())
+          && Objects.equals(other.promptMessages(), incoming.promptMessages())) {
         ThumbWindow.Thumb up = incoming.up() ? incoming : other;
         ThumbWindow.Thumb down = incoming.up() ? other : incoming;
-        emitPair(window.policyId(), window.prompt(), up.response(), down.response(),
+        emitPair(window.policyId(), window.prompt(), incoming.promptMessages(), up.response(), down.response(),
             List.of(up.eventId(), down.eventId()), olderVersion(up.policyVersion(), down.policyVersion()),
             Math.min(up.eventTime(), down.eventTime()), Math.max(up.eventTime(), down.eventTime()), recordTime);
         pairsMade++;
@@ -153,11 +160,11 @@ final class PairingProcessor implements Processor<String, PreferenceEvent, Strin
    * Forwards a pair. Its record time is that of the event that completed it (the publication time,
    * when producers use create time), so the batching step can bound the latency from publication.
    */
-  private void emitPair(String policyId, String prompt, String chosen, String rejected, List<String> sources,
-      Long policyVersion, long tMin, long tMax, long recordTime) {
+  private void emitPair(String policyId, String prompt, List<ChatMessage> promptMessages, String chosen, String rejected,
+      List<String> sources, Long policyVersion, long tMin, long tMax, long recordTime) {
     boolean heldOut = holdOut.isHeldOut(prompt, chosen, rejected);
     metrics.pair(heldOut);
-    PreferencePair pair = new PreferencePair(prompt, chosen, rejected, sources, policyVersion);
+    PreferencePair pair = new PreferencePair(prompt, chosen, rejected, sources, policyVersion, promptMessages);
     context.forward(new Record<>(policyId, new Item.Pair(policyId, pair, heldOut, tMin, tMax), recordTime));
   }
 
@@ -180,7 +187,7 @@ final class PairingProcessor implements Processor<String, PreferenceEvent, Strin
         }
         metrics.unpairedKept();
         UnpairedExample example = new UnpairedExample(window.prompt(), t.response(), t.up(), t.eventId(),
-            t.policyVersion());
+            t.policyVersion(), t.promptMessages());
         context.forward(new Record<>(window.policyId(), new Item.Unpaired(window.policyId(), example, t.eventTime()),
             now));
       }

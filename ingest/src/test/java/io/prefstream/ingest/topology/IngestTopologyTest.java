@@ -8,6 +8,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.prefstream.ingest.config.UnpairedPolicy;
+import io.prefstream.schemas.avro.ChatMessage;
 import io.prefstream.schemas.avro.Comparison;
 import io.prefstream.schemas.avro.DeadLetter;
 import io.prefstream.schemas.avro.DeadLetterReason;
@@ -267,7 +268,7 @@ class IngestTopologyTest {
         h.send(e);
 
         PreferencePair pair = h.readBatches().getFirst().getPairs().getFirst();
-        assertThat(pair).isEqualTo(new PreferencePair("Explain DPO", "direct", "rl", List.of("e-1"), 7L));
+        assertThat(pair).isEqualTo(new PreferencePair("Explain DPO", "direct", "rl", List.of("e-1"), 7L, null));
       }
     }
 
@@ -337,8 +338,8 @@ class IngestTopologyTest {
         MicroBatch batch = h.readBatches().getFirst();
         assertThat(batch.getPairs()).isEmpty();
         assertThat(batch.getUnpaired()).containsExactlyInAnyOrder(
-            new UnpairedExample("prompt A", "nice", true, "u", null),
-            new UnpairedExample("prompt B", "meh", false, "d", null));
+            new UnpairedExample("prompt A", "nice", true, "u", null, null),
+            new UnpairedExample("prompt B", "meh", false, "d", null, null));
         assertThat(h.metrics.unpairedKeptCount()).isEqualTo(2);
       }
     }
@@ -395,6 +396,73 @@ class IngestTopologyTest {
         assertThat(h.batches.readKeyValuesToList()).extracting(kv -> kv.key, kv -> kv.value.getUnpaired().size())
             .containsExactlyInAnyOrder(org.assertj.core.groups.Tuple.tuple("alpha", 1),
                 org.assertj.core.groups.Tuple.tuple("beta", 1));
+      }
+    }
+  }
+
+  /** Events on chat replies carry their conversation ({@code prompt_messages}); the prompt is its rendered text. */
+  @Nested
+  class ChatEvents {
+    static final String RENDERED = "<|bos|>User: Where is my order?\nAssistant:";
+    static final List<ChatMessage> CONVERSATION = List.of(new ChatMessage("user", "Where is my order?"));
+
+    PreferenceEvent chat(PreferenceEvent e, List<ChatMessage> messages) {
+      return PreferenceEvent.newBuilder(e).setPromptMessages(messages).build();
+    }
+
+    @Test
+    void aChatComparisonBecomesAPairCarryingTheConversation() {
+      try (Harness h = Harness.create(b -> b.batchSize(1))) {
+        h.sendJson(chat(comparison("c-1", RENDERED, "It ships today.", "No idea.", T0), CONVERSATION));
+
+        PreferencePair pair = h.readBatches().getFirst().getPairs().getFirst();
+        assertThat(pair).isEqualTo(new PreferencePair(RENDERED, "It ships today.", "No idea.", List.of("c-1"), null,
+            CONVERSATION));
+      }
+    }
+
+    @Test
+    void chatThumbsPairOnlyWithThumbsOnTheSameConversationAndUnpairedOnesKeepIt() {
+      try (Harness h = Harness.create(b -> b.batchSize(100).pairingWindow(Duration.ofSeconds(10)))) {
+        // Same rendered prompt (same key, same window), but one DOWN came as plain text and one from
+        // another conversation: neither may pair with the chat UP, which would train it on a prompt
+        // other than the one its reply answered.
+        h.send(chat(thumb("up", RENDERED, "It ships today.", Rating.UP, T0), CONVERSATION));
+        h.send(thumb("text-down", RENDERED, "Ask later.", Rating.DOWN, T0));
+        h.send(chat(thumb("other-down", RENDERED, "Maybe.", Rating.DOWN, T0),
+            List.of(new ChatMessage("user", "Where is my order?"), new ChatMessage("assistant", "Which one?"),
+                new ChatMessage("user", "Where is my order?"))));
+        h.send(chat(thumb("down", RENDERED, "No idea.", Rating.DOWN, T0), CONVERSATION));
+        h.advance(Duration.ofSeconds(11));
+        h.advance(Duration.ofSeconds(3));
+
+        List<MicroBatch> batches = h.readBatches();
+        assertThat(batches).flatExtracting(MicroBatch::getPairs).singleElement().satisfies(p -> {
+          assertThat(p.getSourceEventIds()).containsExactly("up", "down");
+          assertThat(p.getPromptMessages()).isEqualTo(CONVERSATION);
+          assertThat(p.getPrompt()).isEqualTo(RENDERED);
+        });
+        List<UnpairedExample> unpaired = batches.stream().flatMap(b -> b.getUnpaired().stream()).toList();
+        assertThat(unpaired).extracting(UnpairedExample::getSourceEventId).containsExactlyInAnyOrder("text-down", "other-down");
+        assertThat(unpaired).filteredOn(u -> u.getSourceEventId().equals("text-down")).singleElement()
+            .satisfies(u -> assertThat(u.getPromptMessages()).isNull());
+        assertThat(unpaired).filteredOn(u -> u.getSourceEventId().equals("other-down")).singleElement()
+            .satisfies(u -> assertThat(u.getPromptMessages()).hasSize(3));
+      }
+    }
+
+    @Test
+    void anEmptyConversationIsDeadLettered() {
+      try (Harness h = Harness.create(b -> b.batchSize(1))) {
+        h.send(chat(comparison("c-2", RENDERED, "a", "b", T0), List.of()));
+        h.send(chat(comparison("c-3", RENDERED, "a", "b", T0), List.of(new ChatMessage(" ", "hi"))));
+
+        assertThat(h.readBatches()).isEmpty();
+        assertThat(h.readDlq()).extracting(DeadLetter::getReason, DeadLetter::getMessage).containsExactly(
+            org.assertj.core.groups.Tuple.tuple(DeadLetterReason.MISSING_FIELD,
+                "prompt_messages is an empty list; expected at least one message, or null for a text prompt"),
+            org.assertj.core.groups.Tuple.tuple(DeadLetterReason.BLANK_TEXT,
+                "prompt_messages[0].role is blank; expected a role such as \"user\""));
       }
     }
   }

@@ -36,7 +36,7 @@ final class EvalRecords {
       if (PAIR != null) {
         try {
           PreferencePair p = PAIR.decode(value);
-          return List.of(new TrainingBatch.Pair(p.getPrompt(), p.getChosen(), p.getRejected(), p.getPolicyVersion()));
+          return List.of(TrainingBatch.pair(p));
         } catch (RuntimeException asPair) {
           asBatch.addSuppressed(asPair);
         }

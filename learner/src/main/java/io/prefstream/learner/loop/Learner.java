@@ -372,7 +372,17 @@ public final class Learner implements AutoCloseable {
       pass(tp, r, mb.getBatchId(), OTHER_POLICY);
       return;
     }
-    TrainingBatch batch = TrainingBatch.of(mb);
+    TrainingBatch batch;
+    try {
+      batch = TrainingBatch.of(mb);
+    } catch (IllegalArgumentException e) {
+      // A conversation no template could render (no messages, a blank role): the ingest refuses
+      // these, so only a foreign producer writes them; reading past keeps the learner going.
+      log.warn("{} offset {}: micro-batch {} holds an example that is not a valid conversation, skipped: {}", where,
+          r.offset(), mb.getBatchId(), e.getMessage());
+      pass(tp, r, mb.getBatchId(), FAILED);
+      return;
+    }
     hooks.beforeStep(batch, trainer);
     long t0 = System.nanoTime();
     StepOutcome o;

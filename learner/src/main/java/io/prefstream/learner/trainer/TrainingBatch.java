@@ -1,5 +1,6 @@
 package io.prefstream.learner.trainer;
 
+import io.prefstream.model.text.ChatMessage;
 import io.prefstream.model.text.Content;
 import io.prefstream.schemas.avro.MicroBatch;
 import io.prefstream.schemas.avro.PreferencePair;
@@ -51,17 +52,41 @@ public record TrainingBatch(String id, List<Pair> pairs, List<Thumb> thumbs) {
     thumbs = List.copyOf(thumbs);
   }
 
-  /** The examples of a micro-batch from {@code prefstream.batches} (or {@code prefstream.eval}). */
+  /**
+   * The examples of a micro-batch from {@code prefstream.batches} (or {@code prefstream.eval}). An
+   * example from a chat ({@code prompt_messages} present) is TRL's conversational format: the
+   * conversation as the prompt and the reply as one assistant message, so the template renders them as
+   * the reply was produced; otherwise the standard format, texts as they stand.
+   */
   public static TrainingBatch of(MicroBatch batch) {
     List<Pair> pairs = new ArrayList<>();
     for (PreferencePair p : batch.getPairs()) {
-      pairs.add(new Pair(p.getPrompt(), p.getChosen(), p.getRejected(), p.getPolicyVersion()));
+      pairs.add(pair(p));
     }
     List<Thumb> thumbs = new ArrayList<>();
     for (UnpairedExample u : batch.getUnpaired()) {
-      thumbs.add(new Thumb(u.getPrompt(), u.getResponse(), u.getDesirable(), u.getPolicyVersion()));
+      List<io.prefstream.schemas.avro.ChatMessage> m = u.getPromptMessages();
+      thumbs.add(m == null ? new Thumb(u.getPrompt(), u.getResponse(), u.getDesirable(), u.getPolicyVersion())
+          : new Thumb(conversation(m), reply(u.getResponse()), u.getDesirable(), u.getPolicyVersion()));
     }
     return new TrainingBatch(batch.getBatchId(), pairs, thumbs);
+  }
+
+  /** One pair of a micro-batch (or a lone pair on {@code prefstream.eval}), in the format it was produced in. */
+  public static Pair pair(PreferencePair p) {
+    List<io.prefstream.schemas.avro.ChatMessage> m = p.getPromptMessages();
+    if (m == null) return new Pair(p.getPrompt(), p.getChosen(), p.getRejected(), p.getPolicyVersion());
+    return new Pair(conversation(m), reply(p.getChosen()), reply(p.getRejected()), p.getPolicyVersion());
+  }
+
+  private static Content conversation(List<io.prefstream.schemas.avro.ChatMessage> messages) {
+    List<ChatMessage> out = new ArrayList<>(messages.size());
+    for (io.prefstream.schemas.avro.ChatMessage m : messages) out.add(new ChatMessage(m.getRole(), m.getContent()));
+    return Content.messages(out);
+  }
+
+  private static Content reply(String text) {
+    return Content.messages(List.of(ChatMessage.assistant(text)));
   }
 
   /** Pairs plus thumbs. */

@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectReader;
+import io.prefstream.schemas.avro.ChatMessage;
 import io.prefstream.schemas.avro.Comparison;
 import io.prefstream.schemas.avro.PreferenceEvent;
 import io.prefstream.schemas.avro.Rating;
@@ -18,8 +19,10 @@ import java.io.UncheckedIOException;
 import java.time.DateTimeException;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
@@ -34,12 +37,15 @@ import org.apache.kafka.common.errors.SerializationException;
  *  "user_id": "u1", "prompt": "Write a haiku",
  *  "feedback": {"thumb": {"response": "...", "rating": "UP"}},
  *           // or {"comparison": {"chosen": "...", "rejected": "..."}}
- *  "attributes": {"surface": "web"}}
+ *  "attributes": {"surface": "web"},
+ *  "prompt_messages": [{"role": "user", "content": "Write a haiku"}]}   // a chat's conversation, optional
  * }</pre>
  *
  * Required: {@code event_id}, {@code timestamp}, {@code prompt}, {@code feedback} with exactly one of
  * {@code thumb} or {@code comparison}. Optional: {@code policy_id} (default {@code "default"}),
- * {@code policy_version}, {@code user_id}, {@code attributes}; null means absent. A missing timestamp is
+ * {@code policy_version}, {@code user_id}, {@code attributes}, {@code prompt_messages} (a list of
+ * {@code {role, content}} objects, both strings, no other keys; {@code prompt} then holds its rendered
+ * text); null means absent. A missing timestamp is
  * an error rather than "now", so that replaying a topic decodes to the same events. Unknown top-level
  * fields are ignored (newer producers may send fields a later schema adds); unknown keys inside
  * {@code feedback} are an error, since they would change what the feedback means. Content rules
@@ -106,7 +112,8 @@ public final class PreferenceEventJson {
           .setUserId(optionalText(root, "user_id", "user_id", null))
           .setPrompt(requiredText(root, "prompt", "prompt"))
           .setFeedback(feedback(root))
-          .setAttributes(attributes(root));
+          .setAttributes(attributes(root))
+          .setPromptMessages(messages(root));
       return b.build();
     }
 
@@ -179,6 +186,22 @@ public final class PreferenceEventJson {
       if (v == null) return null;
       if (v.isIntegralNumber() && v.canConvertToLong()) return v.longValue();
       throw invalid(name, "is " + describe(v), "an integer or null");
+    }
+
+    private List<ChatMessage> messages(JsonNode parent) {
+      JsonNode m = present(parent, "prompt_messages");
+      if (m == null) return null;
+      if (!m.isArray()) throw invalid("prompt_messages", "is " + describe(m), "an array of {\"role\", \"content\"} objects or null");
+      List<ChatMessage> out = new ArrayList<>(m.size());
+      for (int i = 0; i < m.size(); i++) {
+        String path = "prompt_messages[" + i + "]";
+        JsonNode message = m.get(i);
+        if (!message.isObject()) throw invalid(path, "is " + describe(message), "an object {\"role\", \"content\"}");
+        // A key we do not carry (name, tool_calls, …) would change what the template renders: refuse it.
+        onlyKeys(message, path, "role", "content");
+        out.add(new ChatMessage(requiredText(message, "role", path + ".role"), requiredText(message, "content", path + ".content")));
+      }
+      return out;
     }
 
     private Map<String, String> attributes(JsonNode parent) {
@@ -273,6 +296,16 @@ public final class PreferenceEventJson {
         for (Map.Entry<String, String> e : event.getAttributes().entrySet()) g.writeStringField(e.getKey(), e.getValue());
       }
       g.writeEndObject();
+      if (event.getPromptMessages() != null) {
+        g.writeArrayFieldStart("prompt_messages");
+        for (ChatMessage m : event.getPromptMessages()) {
+          g.writeStartObject();
+          g.writeStringField("role", m.getRole());
+          g.writeStringField("content", m.getContent());
+          g.writeEndObject();
+        }
+        g.writeEndArray();
+      }
       g.writeEndObject();
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -293,6 +326,13 @@ public final class PreferenceEventJson {
           case null -> "feedback";
           default -> "feedback (a " + e.getFeedback().getClass().getName() + ", expected a Thumb or a Comparison)";
         };
+    List<ChatMessage> messages = e.getPromptMessages();
+    for (int i = 0; missing == null && messages != null && i < messages.size(); i++) {
+      ChatMessage m = messages.get(i);
+      missing = m == null ? "prompt_messages[" + i + "]"
+          : m.getRole() == null ? "prompt_messages[" + i + "].role"
+          : m.getContent() == null ? "prompt_messages[" + i + "].content" : null;
+    }
     if (missing != null) {
       throw new SerializationException("cannot write PreferenceEvent " + e.getEventId() + " as JSON: " + missing
           + " is missing; expected every required field set");

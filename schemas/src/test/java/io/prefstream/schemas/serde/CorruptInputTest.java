@@ -198,6 +198,10 @@ class CorruptInputTest {
       "attributes|[]|attributes",
       "attributes|{\"k\":{\"n\":1}}|attributes.k",
       "attributes|{\"k\":null}|attributes.k",
+      "prompt_messages|{\"role\":\"user\"}|prompt_messages",
+      "prompt_messages|[\"hi\"]|prompt_messages[0]",
+      "prompt_messages|[{\"role\":\"user\",\"content\":7}]|prompt_messages[0].content",
+      "prompt_messages|[{\"role\":\"user\",\"content\":\"a\"},{\"role\":[],\"content\":\"b\"}]|prompt_messages[1].role",
   })
   void jsonFieldsOfTheWrongTypeAreInvalidField(String spec) throws Exception {
     String[] parts = spec.split("\\|");

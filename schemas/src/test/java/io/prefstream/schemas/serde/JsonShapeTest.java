@@ -1,9 +1,11 @@
 package io.prefstream.schemas.serde;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.prefstream.schemas.avro.ChatMessage;
 import io.prefstream.schemas.avro.Comparison;
 import io.prefstream.schemas.avro.PreferenceEvent;
 import io.prefstream.schemas.avro.Rating;
@@ -11,6 +13,7 @@ import io.prefstream.schemas.avro.Thumb;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -81,5 +84,41 @@ class JsonShapeTest {
     assertThat(minimal.has("policy_version")).isFalse();
     assertThat(minimal.get("attributes").isObject()).isTrue();
     assertThat(minimal.at("/feedback/comparison/chosen").asText()).startsWith("It optimises");
+  }
+
+  @Test
+  void chatEventCarriesItsConversationAsPromptMessages() {
+    PreferenceEvent e = decode("""
+        {"event_id":"c1","timestamp":0,"prompt":"<|bos|>User: Hi\\nAssistant:",
+         "prompt_messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],
+         "feedback":{"thumb":{"response":"Hello.","rating":"UP"}}}""");
+    assertThat(e.getPromptMessages()).containsExactly(new ChatMessage("system", "Be brief."), new ChatMessage("user", "Hi"));
+    assertThat(e.getPrompt()).isEqualTo("<|bos|>User: Hi\nAssistant:");
+    // Absent and null both mean a text prompt.
+    assertThat(decode("""
+        {"event_id":"c2","timestamp":0,"prompt":"p","prompt_messages":null,
+         "feedback":{"thumb":{"response":"r","rating":"UP"}}}""").getPromptMessages()).isNull();
+    assertThat(Events.thumb().getPromptMessages()).isNull();
+  }
+
+  @Test
+  void promptMessagesRoundTripThroughTheWriterAndAreLeftOutWhenAbsent() throws IOException {
+    PreferenceEvent chat = PreferenceEvent.newBuilder(Events.thumb())
+        .setPromptMessages(List.of(new ChatMessage("user", "Write a haiku about Kafka"))).build();
+    byte[] json = PreferenceEventJson.write(chat);
+    assertThat(PreferenceEventJson.read(json)).isEqualTo(chat);
+    assertThat(new ObjectMapper().readTree(json).at("/prompt_messages/0/content").asText()).isEqualTo("Write a haiku about Kafka");
+    assertThat(new ObjectMapper().readTree(PreferenceEventJson.write(Events.thumb())).has("prompt_messages")).isFalse();
+  }
+
+  @Test
+  void aMessageKeyTheEventCannotCarryIsRefused() {
+    assertThatThrownBy(() -> decode("""
+        {"event_id":"c3","timestamp":0,"prompt":"p","prompt_messages":[{"role":"user","content":"x","name":"bob"}],
+         "feedback":{"thumb":{"response":"r","rating":"UP"}}}"""))
+        .isInstanceOfSatisfying(DecodeException.class, e -> {
+          assertThat(e.reason()).isEqualTo(DecodeFailure.INVALID_FIELD);
+          assertThat(e.getMessage()).contains("prompt_messages[0]", "unknown key \"name\"");
+        });
   }
 }

@@ -2,6 +2,7 @@ package io.prefstream.schemas.serde;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.prefstream.schemas.avro.MicroBatch;
 import io.prefstream.schemas.avro.PreferenceEvent;
 import io.prefstream.schemas.avro.Rating;
 import io.prefstream.schemas.avro.Thumb;
@@ -104,5 +105,78 @@ class SchemaEvolutionTest {
     byte[] theirs = new byte[avros.remaining()];
     avros.get(theirs);
     assertThat(ours).isEqualTo(theirs);
+  }
+
+  /** The writer schema {@code Name-v<n>.avsc} kept in avro-history. */
+  static Schema historical(String fullName, int version) {
+    List<Schema> history = KnownSchemas.history(fullName);
+    assertThat(history).as("%s history", fullName).hasSizeGreaterThanOrEqualTo(version);
+    return history.get(version - 1);
+  }
+
+  static byte[] singleObject(GenericRecord record) throws IOException {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    out.writeBytes(SingleObjectCodec.header(KnownSchemas.fingerprint(record.getSchema())));
+    out.writeBytes(avroBody(record));
+    return out.toByteArray();
+  }
+
+  @Test
+  void v2EventWithoutPromptMessagesIsReadAsATextPrompt() throws IOException {
+    Schema v2 = historical(PreferenceEvent.getClassSchema().getFullName(), 2);
+    assertThat(v2.getField("prompt_messages")).isNull();
+    assertThat(v2.getField("attributes")).isNotNull();
+    GenericRecord event = new GenericData.Record(v2);
+    Schema thumbSchema = v2.getField("feedback").schema().getTypes().getFirst();
+    GenericRecord thumb = new GenericData.Record(thumbSchema);
+    thumb.put("response", "r");
+    thumb.put("rating", new GenericData.EnumSymbol(thumbSchema.getField("rating").schema(), "UP"));
+    event.put("event_id", "v2-1");
+    event.put("policy_id", "assistant");
+    event.put("timestamp", Events.T0.toEpochMilli());
+    event.put("prompt", "p");
+    event.put("feedback", thumb);
+    event.put("attributes", java.util.Map.of("k", "v"));
+    PreferenceEvent e = new PreferenceEventDecoder().decode(singleObject(event));
+    assertThat(e.getEventId()).isEqualTo("v2-1");
+    assertThat(e.getPolicyId()).isEqualTo("assistant");
+    assertThat(e.getAttributes()).containsEntry("k", "v");
+    assertThat(e.getPromptMessages()).isNull();
+  }
+
+  @Test
+  void v1MicroBatchOnTheTopicsIsReadWithoutPromptMessages() throws IOException {
+    Schema v1 = historical(MicroBatch.getClassSchema().getFullName(), 1);
+    Schema pairSchema = v1.getField("pairs").schema().getElementType();
+    Schema unpairedSchema = v1.getField("unpaired").schema().getElementType();
+    assertThat(pairSchema.getField("prompt_messages")).isNull();
+    GenericRecord pair = new GenericData.Record(pairSchema);
+    pair.put("prompt", "p");
+    pair.put("chosen", "a");
+    pair.put("rejected", "b");
+    pair.put("source_event_ids", List.of("e1"));
+    GenericRecord unpaired = new GenericData.Record(unpairedSchema);
+    unpaired.put("prompt", "q");
+    unpaired.put("response", "r");
+    unpaired.put("desirable", true);
+    unpaired.put("source_event_id", "e2");
+    GenericRecord batch = new GenericData.Record(v1);
+    batch.put("batch_id", "b1");
+    batch.put("policy_id", "default");
+    batch.put("sequence", 4L);
+    batch.put("pairs", List.of(pair));
+    batch.put("unpaired", List.of(unpaired));
+    batch.put("event_time_start", 1L);
+    batch.put("event_time_end", 2L);
+    batch.put("created_at", 3L);
+    MicroBatch mb = new SingleObjectCodec<>(MicroBatch.class).decode(singleObject(batch));
+    assertThat(mb.getPairs()).singleElement().satisfies(p -> {
+      assertThat(p.getChosen()).isEqualTo("a");
+      assertThat(p.getPromptMessages()).isNull();
+    });
+    assertThat(mb.getUnpaired()).singleElement().satisfies(u -> {
+      assertThat(u.getResponse()).isEqualTo("r");
+      assertThat(u.getPromptMessages()).isNull();
+    });
   }
 }

@@ -9,8 +9,12 @@ import io.prefstream.model.generate.TokenListener;
 import io.prefstream.model.generate.TokenText;
 import io.prefstream.model.llama.PromptResponse;
 import io.prefstream.model.llama.SequenceLogProbs;
+import io.prefstream.model.text.ChatMessage;
 import io.prefstream.model.tokenizer.StreamingDecoder;
 import io.prefstream.model.tokenizer.Tokenizer;
+import io.prefstream.schemas.grpc.ChatChunk;
+import io.prefstream.schemas.grpc.ChatRequest;
+import io.prefstream.schemas.grpc.ChatResponse;
 import io.prefstream.schemas.grpc.GenerateChunk;
 import io.prefstream.schemas.grpc.GenerateRequest;
 import io.prefstream.schemas.grpc.GenerateResponse;
@@ -19,6 +23,7 @@ import io.prefstream.schemas.grpc.PolicyRef;
 import io.prefstream.schemas.grpc.ResponseScore;
 import io.prefstream.schemas.grpc.ScoreRequest;
 import io.prefstream.schemas.grpc.ScoreResponse;
+import io.prefstream.serving.feedback.RecentResponses;
 import io.prefstream.serving.metrics.ServingMetrics;
 import io.prefstream.serving.registry.Lease;
 import io.prefstream.serving.registry.PolicyRegistry;
@@ -29,11 +34,14 @@ import java.util.UUID;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * Generate, GenerateStream and Score. Each call validates its request, takes a concurrency permit
- * and a {@link Lease} on one policy version, and runs start to finish on that version; the
- * response names the policy, the version and a fresh response id. Token callbacks stop the work
- * as soon as the call is cancelled or its deadline passes. The stream honours flow control: it
- * waits (holding its permit) while the client is not ready for more.
+ * Generate, GenerateStream, Chat, ChatStream and Score. Each call validates its request, takes a
+ * concurrency permit and a {@link Lease} on one policy version, and runs start to finish on that
+ * version; the response names the policy, the version and a fresh response id. Chat is a thin layer:
+ * it turns the messages into prompt ids with the model's chat template, then runs the very path
+ * Generate runs. Every generated response is remembered in {@link RecentResponses} so that feedback
+ * can name it by id. Token callbacks stop the work as soon as the call is cancelled or its deadline
+ * passes. The streams honour flow control: they wait (holding the permit) while the client is not
+ * ready for more.
  */
 public final class GenerationService extends GenerationGrpc.GenerationImplBase {
   private final PolicyRegistry registry;
@@ -42,10 +50,12 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
   private final ConcurrencyLimiter limiter;
   private final ServingMetrics metrics;
   private final ServingConfig config;
+  private final RecentResponses recent;
   private final Rpc rpc;
   private final java.util.Set<Integer> eos;
 
-  GenerationService(PolicyRegistry registry, ServingConfig config, ConcurrencyLimiter limiter, ServingMetrics metrics) {
+  GenerationService(PolicyRegistry registry, ServingConfig config, ConcurrencyLimiter limiter, ServingMetrics metrics,
+      RecentResponses recent) {
     this.registry = registry;
     this.tokenizer = registry.base().tokenizer();
     this.config = config;
@@ -53,6 +63,7 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
         tokenizer);
     this.limiter = limiter;
     this.metrics = metrics;
+    this.recent = recent;
     this.rpc = new Rpc(metrics);
     this.eos = registry.base().stopTokenIds();
   }
@@ -76,18 +87,85 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
     };
   }
 
+  /** One finished generation: on which version, under which response id, and what it produced. */
+  private record Generated(PolicyRef policy, String responseId, GenerationResult result) {
+    String finishReason() {
+      return GenerationService.finishReason(result.finishReason());
+    }
+  }
+
+  /** What a prompt is, to remember with its response: Generate's text, or Chat's conversation and rendering. */
+  private record Prompt(String text, List<ChatMessage> messages) {}
+
+  /** Sends one streamed piece: the text new since the last piece and the tokens generated so far. */
+  @FunctionalInterface
+  private interface Piece {
+    void send(PolicyRef policy, String responseId, String text, int completionTokens);
+  }
+
+  /** Admission, lease on a version (canary-routed by user id), generation, metrics, memory: what every unary call does. */
+  private Generated run(RequestValidation.Generation g, String userId, Prompt prompt) {
+    Context ctx = Context.current();
+    try (ConcurrencyLimiter.Permit p = limiter.acquire(); Lease lease = registry.acquire(g.policyId(), userId)) {
+      GenerationResult r = lease.generate(g.prompt(), g.params(), text(), cancellable(ctx, null));
+      return done(g, lease, UUID.randomUUID().toString(), r, prompt);
+    }
+  }
+
+  private Generated done(RequestValidation.Generation g, Lease lease, String responseId, GenerationResult r, Prompt prompt) {
+    metrics.tokensGenerated.labelValues(g.policyId()).inc(r.tokens().length);
+    recent.remember(new RecentResponses.Remembered(responseId, lease.policyId(), lease.version(), prompt.text(),
+        prompt.messages(), r.text()));
+    return new Generated(ref(lease), responseId, r);
+  }
+
+  /**
+   * The streaming twin of {@link #run}: pieces go out as tokens are decoded; returns the result and
+   * the text not sent yet (the caller sends it in the finished message).
+   */
+  private Streamed stream(ServerCallStreamObserver<?> call, RequestValidation.Generation g, String userId, Prompt prompt,
+      Piece piece) {
+    Context ctx = Context.current();
+    try (ConcurrencyLimiter.Permit p = limiter.acquire(); Lease lease = registry.acquire(g.policyId(), userId)) {
+      String responseId = UUID.randomUUID().toString();
+      PolicyRef policy = ref(lease);
+      StreamingDecoder decoder = tokenizer.streamDecoder();
+      int holdBack = g.params().stopStrings().stream().mapToInt(String::length).max().orElse(1) - 1;
+      int[] sent = {0};
+      int[] count = {0};
+      GenerationResult r = lease.generate(g.prompt(), g.params(), text(), cancellable(ctx, token -> {
+        count[0]++;
+        decoder.push(token);
+        String so = decoder.text();
+        // With stop strings, keep back what could still turn out to be the start of one.
+        int safe = so.length() - holdBack;
+        for (String stop : g.params().stopStrings()) {
+          int at = so.indexOf(stop, Math.max(0, sent[0] - stop.length()));
+          if (at >= 0) safe = Math.min(safe, at);
+        }
+        if (safe > sent[0]) {
+          awaitReady(call, ctx);
+          piece.send(policy, responseId, so.substring(sent[0], safe), count[0]);
+          sent[0] = safe;
+        }
+      }));
+      Generated generated = done(g, lease, responseId, r, prompt);
+      String all = r.text();
+      awaitReady(call, ctx);
+      return new Streamed(generated, all.length() > sent[0] ? all.substring(sent[0]) : "");
+    }
+  }
+
+  private record Streamed(Generated generated, String rest) {}
+
   @Override
   public void generate(GenerateRequest req, StreamObserver<GenerateResponse> obs) {
     rpc.run("Generate", obs, () -> {
       RequestValidation.Generation g = validation.generation(req, eos);
-      Context ctx = Context.current();
-      try (ConcurrencyLimiter.Permit p = limiter.acquire(); Lease lease = registry.acquire(g.policyId(), req.getUserId())) {
-        GenerationResult r = lease.generate(g.prompt(), g.params(), text(), cancellable(ctx, null));
-        metrics.tokensGenerated.labelValues(g.policyId()).inc(r.tokens().length);
-        obs.onNext(GenerateResponse.newBuilder().setPolicy(ref(lease)).setResponseId(UUID.randomUUID().toString())
-            .setText(r.text()).setPromptTokens(g.prompt().length).setCompletionTokens(r.tokens().length)
-            .setFinishReason(finishReason(r.finishReason())).build());
-      }
+      Generated out = run(g, req.getUserId(), new Prompt(req.getPrompt(), null));
+      obs.onNext(GenerateResponse.newBuilder().setPolicy(out.policy()).setResponseId(out.responseId())
+          .setText(out.result().text()).setPromptTokens(g.prompt().length)
+          .setCompletionTokens(out.result().tokens().length).setFinishReason(out.finishReason()).build());
       obs.onCompleted();
     });
   }
@@ -99,38 +177,42 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
     call.setOnCancelHandler(() -> {});
     rpc.run("GenerateStream", obs, () -> {
       RequestValidation.Generation g = validation.generation(req, eos);
-      Context ctx = Context.current();
-      try (ConcurrencyLimiter.Permit p = limiter.acquire(); Lease lease = registry.acquire(g.policyId(), req.getUserId())) {
-        String responseId = UUID.randomUUID().toString();
-        PolicyRef policy = ref(lease);
-        StreamingDecoder decoder = tokenizer.streamDecoder();
-        int holdBack = g.params().stopStrings().stream().mapToInt(String::length).max().orElse(1) - 1;
-        int[] sent = {0};
-        int[] count = {0};
-        GenerationResult r = lease.generate(g.prompt(), g.params(), text(), cancellable(ctx, token -> {
-          count[0]++;
-          decoder.push(token);
-          String so = decoder.text();
-          // With stop strings, keep back what could still turn out to be the start of one.
-          int safe = so.length() - holdBack;
-          for (String stop : g.params().stopStrings()) {
-            int at = so.indexOf(stop, Math.max(0, sent[0] - stop.length()));
-            if (at >= 0) safe = Math.min(safe, at);
-          }
-          if (safe > sent[0]) {
-            awaitReady(call, ctx);
-            call.onNext(GenerateChunk.newBuilder().setPolicy(policy).setResponseId(responseId)
-                .setText(so.substring(sent[0], safe)).setCompletionTokens(count[0]).build());
-            sent[0] = safe;
-          }
-        }));
-        metrics.tokensGenerated.labelValues(g.policyId()).inc(r.tokens().length);
-        String all = r.text();
-        String rest = all.length() > sent[0] ? all.substring(sent[0]) : "";
-        awaitReady(call, ctx);
-        call.onNext(GenerateChunk.newBuilder().setPolicy(policy).setResponseId(responseId).setText(rest).setFinished(true)
-            .setFinishReason(finishReason(r.finishReason())).setCompletionTokens(r.tokens().length).build());
-      }
+      Streamed s = stream(call, g, req.getUserId(), new Prompt(req.getPrompt(), null), (policy, id, text, tokens) ->
+          call.onNext(GenerateChunk.newBuilder().setPolicy(policy).setResponseId(id).setText(text)
+              .setCompletionTokens(tokens).build()));
+      Generated out = s.generated();
+      call.onNext(GenerateChunk.newBuilder().setPolicy(out.policy()).setResponseId(out.responseId()).setText(s.rest())
+          .setFinished(true).setFinishReason(out.finishReason()).setCompletionTokens(out.result().tokens().length).build());
+      call.onCompleted();
+    });
+  }
+
+  @Override
+  public void chat(ChatRequest req, StreamObserver<ChatResponse> obs) {
+    rpc.run("Chat", obs, () -> {
+      RequestValidation.Chat c = validation.chat(req, eos);
+      Generated out = run(c.generation(), req.getUserId(), new Prompt(c.renderedPrompt(), c.messages()));
+      obs.onNext(ChatResponse.newBuilder().setPolicy(out.policy()).setResponseId(out.responseId())
+          .setText(out.result().text()).setPromptTokens(c.generation().prompt().length)
+          .setCompletionTokens(out.result().tokens().length).setFinishReason(out.finishReason())
+          .setRenderedPrompt(c.renderedPrompt()).build());
+      obs.onCompleted();
+    });
+  }
+
+  @Override
+  public void chatStream(ChatRequest req, StreamObserver<ChatChunk> obs) {
+    ServerCallStreamObserver<ChatChunk> call = (ServerCallStreamObserver<ChatChunk>) obs;
+    call.setOnCancelHandler(() -> {});
+    rpc.run("ChatStream", obs, () -> {
+      RequestValidation.Chat c = validation.chat(req, eos);
+      Streamed s = stream(call, c.generation(), req.getUserId(), new Prompt(c.renderedPrompt(), c.messages()),
+          (policy, id, text, tokens) -> call.onNext(ChatChunk.newBuilder().setPolicy(policy).setResponseId(id)
+              .setText(text).setCompletionTokens(tokens).build()));
+      Generated out = s.generated();
+      call.onNext(ChatChunk.newBuilder().setPolicy(out.policy()).setResponseId(out.responseId()).setText(s.rest())
+          .setFinished(true).setFinishReason(out.finishReason()).setCompletionTokens(out.result().tokens().length)
+          .setPromptTokens(c.generation().prompt().length).setRenderedPrompt(c.renderedPrompt()).build());
       call.onCompleted();
     });
   }

@@ -1,9 +1,11 @@
 package io.prefstream.serving.grpc;
 
 import io.prefstream.model.generate.SamplingParams;
+import io.prefstream.model.text.ChatMessage;
 import io.prefstream.model.text.Content;
 import io.prefstream.model.text.SequenceEncoder;
 import io.prefstream.model.tokenizer.Tokenizer;
+import io.prefstream.schemas.grpc.ChatRequest;
 import io.prefstream.schemas.grpc.GenerateRequest;
 import io.prefstream.schemas.grpc.ScoreRequest;
 import java.util.ArrayList;
@@ -20,6 +22,8 @@ final class RequestValidation {
   static final int MAX_STOPS = 8;
   static final int MAX_STOP_CHARS = 64;
   static final int MAX_USER_ID_CHARS = 256;
+  static final int MAX_MESSAGES = 256;
+  static final int MAX_ROLE_CHARS = 64;
   static final double MAX_TEMPERATURE = 2.0;
   static final double MAX_BETA = 100.0;
 
@@ -37,6 +41,9 @@ final class RequestValidation {
   }
 
   record Generation(String policyId, int[] prompt, SamplingParams params) {}
+
+  /** A Chat request as model input: the generation, the conversation and the text it rendered to. */
+  record Chat(Generation generation, List<ChatMessage> messages, String renderedPrompt) {}
 
   record Scoring(String policyId, int[] prompt, List<int[]> responses, double beta) {}
 
@@ -69,16 +76,72 @@ final class RequestValidation {
 
   Generation generation(GenerateRequest req, java.util.Set<Integer> eos) {
     String policy = policyId(req.getPolicyId());
-    if (req.getUserId().length() > MAX_USER_ID_CHARS) {
-      throw Rpc.invalid("user_id", req.getUserId().length() + " characters, more than " + MAX_USER_ID_CHARS);
-    }
+    userId(req.getUserId());
     var s = req.getSampling();
+    validateSampling(s);
+    return generation(policy, s, prompt(req.getPrompt(), "prompt"), eos);
+  }
+
+  /**
+   * A Chat request: the messages rendered by the model's chat template with the generation prompt,
+   * through the one encoder (so the ids are the prompt ids training builds for this conversation).
+   * The template's refusal, or its absence, is an INVALID_ARGUMENT on {@code messages} with its message.
+   */
+  Chat chat(ChatRequest req, int eos) {
+    String policy = policyId(req.getPolicyId());
+    userId(req.getUserId());
+    validateSampling(req.getSampling());
+    List<ChatMessage> messages = messages(req);
+    int[] ids;
+    String rendered;
+    try {
+      ids = encoder.promptIds(Content.messages(messages));
+      rendered = encoder.renderPrompt(messages);
+    } catch (IllegalArgumentException e) { // ChatTemplateException, or no chat template
+      throw Rpc.invalid("messages", e.getMessage());
+    }
+    if (ids.length >= context) {
+      throw Rpc.invalid("messages", "the rendered conversation is " + ids.length + " tokens; the model's context is "
+          + context + " tokens, so at most " + (context - 1) + " fit with room to generate");
+    }
+    return new Chat(generation(policy, req.getSampling(), ids, eos), messages, rendered);
+  }
+
+  private List<ChatMessage> messages(ChatRequest req) {
+    if (req.getMessagesCount() == 0) throw Rpc.invalid("messages", "give at least one message (e.g. {role: \"user\", content: …})");
+    if (req.getMessagesCount() > MAX_MESSAGES) {
+      throw Rpc.invalid("messages", req.getMessagesCount() + " messages, more than the limit of " + MAX_MESSAGES);
+    }
+    List<ChatMessage> out = new ArrayList<>(req.getMessagesCount());
+    long chars = 0;
+    for (int i = 0; i < req.getMessagesCount(); i++) {
+      var m = req.getMessages(i);
+      if (m.getRole().isBlank()) throw Rpc.invalid("messages[" + i + "].role", "must not be empty; e.g. \"user\"");
+      if (m.getRole().length() > MAX_ROLE_CHARS) {
+        throw Rpc.invalid("messages[" + i + "].role", m.getRole().length() + " characters, more than " + MAX_ROLE_CHARS);
+      }
+      chars += m.getContent().length();
+      if (chars > config.maxPromptChars()) {
+        throw Rpc.invalid("messages[" + i + "].content", "the messages' contents reach " + chars
+            + " characters, more than the limit of " + config.maxPromptChars());
+      }
+      out.add(new ChatMessage(m.getRole(), m.getContent()));
+    }
+    return out;
+  }
+
+  private void userId(String userId) {
+    if (userId.length() > MAX_USER_ID_CHARS) {
+      throw Rpc.invalid("user_id", userId.length() + " characters, more than " + MAX_USER_ID_CHARS);
+    }
+  }
+
+  private void validateSampling(io.prefstream.schemas.grpc.SamplingParams s) {
     int maxNew = s.getMaxNewTokens();
     if (maxNew < 0 || maxNew > config.maxNewTokens()) {
       throw Rpc.invalid("sampling.max_new_tokens", "must be in [0, " + config.maxNewTokens() + "] (0 = the default "
           + config.defaultMaxNewTokens() + "), got " + maxNew);
     }
-    if (maxNew == 0) maxNew = config.defaultMaxNewTokens();
     double temperature = s.hasTemperature() ? s.getTemperature() : 0.0;
     if (!(temperature >= 0 && temperature <= MAX_TEMPERATURE)) {
       throw Rpc.invalid("sampling.temperature", "must be in [0, " + MAX_TEMPERATURE + "] (0 = greedy), got " + s.getTemperature());
@@ -93,7 +156,13 @@ final class RequestValidation {
         throw Rpc.invalid("sampling.stop[" + i + "]", "must have 1 to " + MAX_STOP_CHARS + " characters, got " + stop.length());
       }
     }
-    int[] prompt = prompt(req.getPrompt(), "prompt");
+  }
+
+  /** Sampling parameters (already validated) for a prompt of these ids. */
+  private Generation generation(String policy, io.prefstream.schemas.grpc.SamplingParams s, int[] prompt, int eos) {
+    int maxNew = s.getMaxNewTokens() == 0 ? config.defaultMaxNewTokens() : s.getMaxNewTokens();
+    double temperature = s.hasTemperature() ? s.getTemperature() : 0.0;
+    double topP = s.hasTopP() ? s.getTopP() : 1.0;
     long seed = s.hasSeed() ? s.getSeed() : ThreadLocalRandom.current().nextLong();
     int budget = Math.min(maxNew, context - prompt.length);
     SamplingParams params = new SamplingParams(temperature, s.getTopK(), topP, seed, budget, eos, s.getStopList());

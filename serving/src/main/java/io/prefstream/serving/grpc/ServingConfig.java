@@ -1,5 +1,6 @@
 package io.prefstream.serving.grpc;
 
+import io.prefstream.serving.feedback.RecentResponses;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.Optional;
@@ -18,14 +19,16 @@ import java.util.Optional;
  * @param adminToken         bearer token the Rollout service requires; empty: Rollout is refused (UNAUTHENTICATED)
  * @param tlsCert            PEM certificate chain; with {@code tlsKey} the server speaks TLS only
  * @param tlsKey             PEM PKCS#8 private key
+ * @param responseMemory     how many recent responses (and for how long) feedback may name by response id
  */
 public record ServingConfig(String host, int port, int maxConcurrent, int maxPromptChars, int maxNewTokens,
     int defaultMaxNewTokens, int maxScoreResponses, double defaultBeta, Optional<String> adminToken,
-    Optional<Path> tlsCert, Optional<Path> tlsKey) {
+    Optional<Path> tlsCert, Optional<Path> tlsKey, RecentResponses.Limits responseMemory) {
   public static final int DEFAULT_PORT = 50051;
 
   public ServingConfig {
     Objects.requireNonNull(host, "host");
+    Objects.requireNonNull(responseMemory, "responseMemory");
     if (port < 0 || port > 65_535) throw new IllegalArgumentException("port must be in [0, 65535], got " + port);
     if (maxConcurrent < 1) throw new IllegalArgumentException("max concurrent requests must be >= 1, got " + maxConcurrent);
     if (maxPromptChars < 1) throw new IllegalArgumentException("max prompt chars must be >= 1, got " + maxPromptChars);
@@ -44,7 +47,18 @@ public record ServingConfig(String host, int port, int maxConcurrent, int maxPro
     }
   }
 
-  /** Port 50051 on all interfaces, 16 concurrent requests, 64 new tokens by default (512 at most), β 0.1, no TLS. */
+  /** With the default response memory ({@link RecentResponses.Limits#defaults()}). */
+  public ServingConfig(String host, int port, int maxConcurrent, int maxPromptChars, int maxNewTokens,
+      int defaultMaxNewTokens, int maxScoreResponses, double defaultBeta, Optional<String> adminToken,
+      Optional<Path> tlsCert, Optional<Path> tlsKey) {
+    this(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses, defaultBeta,
+        adminToken, tlsCert, tlsKey, RecentResponses.Limits.defaults());
+  }
+
+  /**
+   * Port 50051 on all interfaces, 16 concurrent requests, 64 new tokens by default (512 at most), β 0.1, no TLS,
+   * the last 10,000 responses nameable by id for an hour.
+   */
   public static ServingConfig defaults() {
     return new ServingConfig("0.0.0.0", DEFAULT_PORT, 16, 16_384, 512, 64, 16, 0.1, Optional.empty(), Optional.empty(),
         Optional.empty());
@@ -52,36 +66,41 @@ public record ServingConfig(String host, int port, int maxConcurrent, int maxPro
 
   public ServingConfig withPort(int p) {
     return new ServingConfig(host, p, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-        defaultBeta, adminToken, tlsCert, tlsKey);
+        defaultBeta, adminToken, tlsCert, tlsKey, responseMemory);
   }
 
   public ServingConfig withHost(String h) {
     return new ServingConfig(h, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-        defaultBeta, adminToken, tlsCert, tlsKey);
+        defaultBeta, adminToken, tlsCert, tlsKey, responseMemory);
   }
 
   public ServingConfig withMaxConcurrent(int n) {
     return new ServingConfig(host, port, n, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-        defaultBeta, adminToken, tlsCert, tlsKey);
+        defaultBeta, adminToken, tlsCert, tlsKey, responseMemory);
   }
 
   public ServingConfig withAdminToken(String token) {
     return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-        defaultBeta, Optional.ofNullable(token), tlsCert, tlsKey);
+        defaultBeta, Optional.ofNullable(token), tlsCert, tlsKey, responseMemory);
   }
 
   public ServingConfig withTls(Path cert, Path key) {
     return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-        defaultBeta, adminToken, Optional.ofNullable(cert), Optional.ofNullable(key));
+        defaultBeta, adminToken, Optional.ofNullable(cert), Optional.ofNullable(key), responseMemory);
   }
 
   public ServingConfig withLimits(int promptChars, int newTokens, int defaultNewTokens, int scoreResponses) {
     return new ServingConfig(host, port, maxConcurrent, promptChars, newTokens, defaultNewTokens, scoreResponses,
-        defaultBeta, adminToken, tlsCert, tlsKey);
+        defaultBeta, adminToken, tlsCert, tlsKey, responseMemory);
   }
 
   public ServingConfig withDefaultBeta(double beta) {
     return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-        beta, adminToken, tlsCert, tlsKey);
+        beta, adminToken, tlsCert, tlsKey, responseMemory);
+  }
+
+  public ServingConfig withResponseMemory(RecentResponses.Limits limits) {
+    return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
+        defaultBeta, adminToken, tlsCert, tlsKey, limits);
   }
 }

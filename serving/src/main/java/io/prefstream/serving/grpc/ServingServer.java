@@ -14,6 +14,7 @@ import io.prefstream.schemas.grpc.FeedbackGrpc;
 import io.prefstream.schemas.grpc.GenerationGrpc;
 import io.prefstream.schemas.grpc.RolloutGrpc;
 import io.prefstream.serving.feedback.FeedbackSink;
+import io.prefstream.serving.feedback.RecentResponses;
 import io.prefstream.serving.metrics.ServingMetrics;
 import io.prefstream.serving.registry.PolicyRegistry;
 import java.io.IOException;
@@ -27,7 +28,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The gRPC server of one replica: Generation, Feedback, Rollout (bearer token), gRPC health
+ * The gRPC server of one replica: Generation (with Chat), Feedback, Rollout (bearer token), gRPC health
  * ({@code grpc.health.v1}, SERVING once started, NOT_SERVING while shutting down) and server
  * reflection, over Netty (optionally TLS from PEM files) or in-process. Handlers run on a pool of
  * platform threads; the model work inside them is bounded by {@link ServingConfig#maxConcurrent}.
@@ -56,8 +57,10 @@ public final class ServingServer implements AutoCloseable {
     ConcurrencyLimiter limiter = new ConcurrencyLimiter(config.maxConcurrent(), metrics);
     RequestValidation validation = new RequestValidation(config, registry.base().config().maxPositions(),
         registry.settings().defaultPolicy(), registry.base().tokenizer());
-    BindableService generation = new GenerationService(registry, config, limiter, metrics);
-    BindableService feedback = new FeedbackService(sink, validation, config, metrics);
+    // Written by generation, read by feedback: responses feedback may name by id.
+    RecentResponses recent = new RecentResponses(config.responseMemory());
+    BindableService generation = new GenerationService(registry, config, limiter, metrics, recent);
+    BindableService feedback = new FeedbackService(sink, validation, config, metrics, recent);
     ServerServiceDefinition rollout = ServerInterceptors.intercept(new RolloutService(registry, validation, metrics),
         new BearerTokenInterceptor(config.adminToken()));
     return List.of(generation.bindService(), feedback.bindService(), rollout, health.getHealthService().bindService(),

@@ -199,6 +199,14 @@ class GrpcServicesTest {
   }
 
   @Test
+  void chatOnAModelWithoutAChatTemplateIsInvalidArgumentSayingSo() {
+    var req = io.prefstream.schemas.grpc.ChatRequest.newBuilder()
+        .addMessages(io.prefstream.schemas.grpc.ChatMessage.newBuilder().setRole("user").setContent("Hi")).build();
+    assertInvalid(() -> gen.chat(req), "messages");
+    assertThatThrownBy(() -> gen.chat(req)).hasMessageContaining("no chat_template");
+  }
+
+  @Test
   void invalidGenerationRequestsNameTheField() {
     assertInvalid(() -> gen.generate(greedy("", 4)), "prompt");
     assertInvalid(() -> gen.generate(greedy("x".repeat(2_001), 4)), "prompt");
