@@ -87,7 +87,7 @@ final class RequestValidation {
    * through the one encoder (so the ids are the prompt ids training builds for this conversation).
    * The template's refusal, or its absence, is an INVALID_ARGUMENT on {@code messages} with its message.
    */
-  Chat chat(ChatRequest req, int eos) {
+  Chat chat(ChatRequest req, java.util.Set<Integer> eos) {
     String policy = policyId(req.getPolicyId());
     userId(req.getUserId());
     validateSampling(req.getSampling());
@@ -159,7 +159,7 @@ final class RequestValidation {
   }
 
   /** Sampling parameters (already validated) for a prompt of these ids. */
-  private Generation generation(String policy, io.prefstream.schemas.grpc.SamplingParams s, int[] prompt, int eos) {
+  private Generation generation(String policy, io.prefstream.schemas.grpc.SamplingParams s, int[] prompt, java.util.Set<Integer> eos) {
     int maxNew = s.getMaxNewTokens() == 0 ? config.defaultMaxNewTokens() : s.getMaxNewTokens();
     double temperature = s.hasTemperature() ? s.getTemperature() : 0.0;
     double topP = s.hasTopP() ? s.getTopP() : 1.0;
