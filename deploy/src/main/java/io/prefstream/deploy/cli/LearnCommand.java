@@ -70,7 +70,8 @@ public final class LearnCommand implements Callable<Integer> {
 
   @Option(names = "--checkpoint-interval", paramLabel = "DURATION", defaultValue = "30s",
       converter = IngestCommand.DurationConverter.class,
-      description = "... or after this long when at least one step (or a re-pin) is pending. Default: ${DEFAULT-VALUE}.")
+      description = "... or after this long when at least one step is pending and every batch in the log has been"
+          + " read. Default: ${DEFAULT-VALUE}.")
   Duration checkpointInterval;
 
   @Option(names = "--eval-pairs", paramLabel = "N", defaultValue = "" + LearnerConfig.DEFAULT_EVAL_MAX_PAIRS,
