@@ -6,6 +6,7 @@ import io.prefstream.learner.loop.LearnerConfig;
 import io.prefstream.learner.loop.LearnerHooks;
 import io.prefstream.learner.policy.PolicySession;
 import io.prefstream.learner.trainer.TrainerConfig;
+import io.prefstream.model.backend.Backend;
 import io.prefstream.model.checkpoint.CheckpointStore;
 import io.prefstream.model.io.HfModel;
 import io.prefstream.model.io.HfModelDir;
@@ -21,6 +22,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -35,7 +37,10 @@ import picocli.CommandLine.Spec;
  * It resumes the newest complete checkpoint of the policy in the store (or starts from the base
  * model), consumes {@code prefstream.batches}, checkpoints + evaluates + publishes a PolicyUpdate
  * every K steps or T seconds, obeys {@code prefstream.control}, and serves Prometheus metrics. On
- * Ctrl-C / SIGTERM it finishes the current step, checkpoints pending steps and exits 0.
+ * Ctrl-C / SIGTERM it finishes the current step, checkpoints pending steps and exits 0. When a step
+ * fails part-way — the compute device failed, above all — it exits 1 with a message naming the batch
+ * and the version a restart resumes from; nothing of that step is checkpointed or published
+ * ({@link io.prefstream.learner.loop.LearnerStoppedException}).
  */
 @Command(
     name = "learn",
@@ -65,7 +70,8 @@ public final class LearnCommand implements Callable<Integer> {
 
   @Option(names = "--checkpoint-interval", paramLabel = "DURATION", defaultValue = "30s",
       converter = IngestCommand.DurationConverter.class,
-      description = "... or after this long when at least one step (or a re-pin) is pending. Default: ${DEFAULT-VALUE}.")
+      description = "... or after this long when at least one step is pending and every batch in the log has been"
+          + " read. Default: ${DEFAULT-VALUE}.")
   Duration checkpointInterval;
 
   @Option(names = "--eval-pairs", paramLabel = "N", defaultValue = "" + LearnerConfig.DEFAULT_EVAL_MAX_PAIRS,
@@ -99,9 +105,16 @@ public final class LearnCommand implements Callable<Integer> {
   private final CountDownLatch stop = new CountDownLatch(1);
   private final CountDownLatch finished = new CountDownLatch(1);
 
+  private UnaryOperator<Backend> backendWrapper = UnaryOperator.identity();
+
   /** Asks a running {@link #call()} to stop as Ctrl-C would (for tests that run it in a thread). */
   public void stop() {
     stop.countDown();
+  }
+
+  /** Wraps the compute backend before the learner gets it (for tests that inject device faults). */
+  public void wrapBackend(UnaryOperator<Backend> wrapper) {
+    backendWrapper = wrapper;
   }
 
 
@@ -139,8 +152,8 @@ public final class LearnCommand implements Callable<Integer> {
       HfModel base = HfModelDir.load(training.model);
       resources.addFirst(base);
       PrometheusRegistry registry = new PrometheusRegistry();
-      PolicySession session = PolicySession.open(base, training.backend(cmd), new CheckpointStore(training.checkpoints),
-          training.policyId, trainerConfig);
+      PolicySession session = PolicySession.open(base, backendWrapper.apply(training.backend(cmd)),
+          new CheckpointStore(training.checkpoints), training.policyId, trainerConfig);
       LearnerConfig.Builder lc = LearnerConfig.builder(training.policyId, bootstrap)
           .clientProperties(clientProperties)
           .checkpointEverySteps(checkpointEvery)

@@ -3,6 +3,7 @@ package io.prefstream.deploy.learner;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.prefstream.deploy.kafka.EmbeddedKafka;
+import io.prefstream.deploy.learner.LearnerFixture.SimulatedCrash;
 import io.prefstream.learner.loop.FaultPoint;
 import io.prefstream.learner.loop.Learner;
 import io.prefstream.learner.loop.LearnerConfig;
@@ -61,20 +62,16 @@ class ExactlyOnceLearnerTest {
     if (kafka != null) kafka.close();
   }
 
-  /** Thrown by the fault hook: the learner stops there as if the process died. */
-  static final class SimulatedCrash extends RuntimeException {
-    SimulatedCrash(String m) {
-      super(m);
-    }
-  }
-
   private record Crash(FaultPoint point, long atOrAfterStep) {}
 
+  /** The learner that finished, and the crashes it went through on the way (each one a restart). */
+  private record Driven(Learner learner, List<String> crashes) {}
+
   /** Runs a learner until every batch is consumed and checkpointed, crashing at each planned point once. */
-  private static Learner drive(LearnerFixture fx, LearnerConfig config, CheckpointStore store, List<Crash> plan,
+  private static Driven drive(LearnerFixture fx, LearnerConfig config, CheckpointStore store, List<Crash> plan,
       long end) throws Exception {
     List<Crash> pending = new ArrayList<>(plan);
-    int restarts = 0;
+    List<String> crashes = new ArrayList<>();
     while (true) {
       LearnerHooks hooks = new LearnerHooks() {
         @Override
@@ -95,12 +92,12 @@ class ExactlyOnceLearnerTest {
           if (learner.positions().values().iterator().next() == end) learner.checkpointIfPending();
           if (++guard > 500) throw new AssertionError("the learner made no progress");
         }
-        log.info("finished after {} restarts", restarts);
-        return learner;
+        log.info("finished after {} restarts", crashes.size());
+        return new Driven(learner, crashes);
       } catch (SimulatedCrash crash) {
         log.info("{}", crash.getMessage());
         learner.close();
-        restarts++;
+        crashes.add(crash.getMessage());
       }
     }
   }
@@ -122,8 +119,9 @@ class ExactlyOnceLearnerTest {
 
     CheckpointStore straightStore = new CheckpointStore(dir.resolve("straight"));
     String straightUpdates = fx.updatesTopic("straight");
-    Learner straight = drive(fx, fx.config("p", straightUpdates).checkpointEverySteps(2).build(), straightStore,
+    Driven straightRun = drive(fx, fx.config("p", straightUpdates).checkpointEverySteps(2).build(), straightStore,
         List.of(), end);
+    Learner straight = straightRun.learner();
 
     Random r = new Random(42);
     List<Crash> plan = List.of(
@@ -134,8 +132,16 @@ class ExactlyOnceLearnerTest {
         new Crash(FaultPoint.AFTER_CHECKPOINT, 8 + r.nextInt(2)));
     CheckpointStore crashyStore = new CheckpointStore(dir.resolve("crashy"));
     String crashyUpdates = fx.updatesTopic("crashy");
-    Learner crashy = drive(fx, fx.config("p", crashyUpdates).checkpointEverySteps(2).build(), crashyStore, plan, end);
+    Driven crashyRun = drive(fx, fx.config("p", crashyUpdates).checkpointEverySteps(2).build(), crashyStore, plan, end);
+    Learner crashy = crashyRun.learner();
     try {
+      // Every planned crash happened (each at its own point, in order), so the comparison below is
+      // between a learner restarted five times and one that never was.
+      assertThat(straightRun.crashes()).isEmpty();
+      assertThat(crashyRun.crashes()).hasSize(plan.size());
+      for (int i = 0; i < plan.size(); i++) {
+        assertThat(crashyRun.crashes().get(i)).startsWith("crash at " + plan.get(i));
+      }
       Map<String, NamedTensor> a = straight.trainer().policy().lora().orElseThrow().toTensors();
       Map<String, NamedTensor> b = crashy.trainer().policy().lora().orElseThrow().toTensors();
       assertThat(b.keySet()).isEqualTo(a.keySet());

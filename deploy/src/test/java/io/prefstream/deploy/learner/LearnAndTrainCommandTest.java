@@ -141,4 +141,62 @@ class LearnAndTrainCommandTest {
       assertThat(out.toString()).contains("policy default from v0 (reference base)", "/metrics");
     }
   }
+
+  @Test
+  void learnExitsNonZeroNamingTheRestartPointWhenTheDeviceFailsAndTheNextRunResumesThere() throws Exception {
+    Path m = model();
+    try (EmbeddedKafka kafka = EmbeddedKafka.start();
+        var producer = new org.apache.kafka.clients.producer.KafkaProducer<String, byte[]>(Map.of("bootstrap.servers",
+            kafka.bootstrapServers()), new org.apache.kafka.common.serialization.StringSerializer(),
+            new org.apache.kafka.common.serialization.ByteArraySerializer())) {
+      kafka.ensureDefaultTopics();
+      Path store = dir.resolve("store");
+      String[] args = {"learn", "--model", m.toString(), "--checkpoints", store.toString(), "--bootstrap-servers",
+          kafka.bootstrapServers(), "--checkpoint-every", "2", "--metrics-port", "-1", "--max-length", "32",
+          "--max-prompt-length", "12", "--learning-rate", "0.003", "--device", "cpu"};
+      LearnerFixture fx = new LearnerFixture(kafka);
+      SplittableRandom rnd = new SplittableRandom(4);
+      for (int i = 0; i < 2; i++) {
+        producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(Topics.BATCHES, "default",
+            LearnerFixture.BATCH.encode(LearnerFixture.batch("b" + i, "default", i, rnd, 3)))).get();
+      }
+
+      CommandLine cli = Main.commandLine();
+      StringWriter out = new StringWriter(), err = new StringWriter();
+      cli.setOut(new PrintWriter(out, true));
+      cli.setErr(new PrintWriter(err, true));
+      LearnCommand learn = (LearnCommand) cli.getSubcommands().get("learn").getCommand();
+      FailingBackend[] device = new FailingBackend[1];
+      learn.wrapBackend(real -> device[0] = new FailingBackend(real));
+      CompletableFuture<Integer> running = CompletableFuture.supplyAsync(() -> Main.run(args, Map.of(), cli));
+      // v1 published after b0, b1: the learner is idle, waiting for batches. The device then fails
+      // in the first matrix product of b2's step.
+      await().atMost(Duration.ofSeconds(60)).until(() -> fx.updates(Topics.POLICY_UPDATES).size() == 1);
+      device[0].failOn("matmulForward", 1);
+      producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(Topics.BATCHES, "default",
+          LearnerFixture.BATCH.encode(LearnerFixture.batch("b2", "default", 2, rnd, 3)))).get();
+      int code = running.get(60, java.util.concurrent.TimeUnit.SECONDS);
+      assertThat(code).as(err.toString()).isEqualTo(1);
+      assertThat(err.toString()).contains("prefstream learn: policy default: the compute backend failed on batch b2",
+          "a restart resumes from v1", "injected device fault");
+      assertThat(new CheckpointStore(store).list("default")).containsExactly(1L);
+      assertThat(fx.updates(Topics.POLICY_UPDATES)).extracting(PolicyUpdate::getVersion).containsExactly(1L);
+
+      // Run again on a healthy device: resumes from v1 and steps on b2 and b3 (v2, by count).
+      producer.send(new org.apache.kafka.clients.producer.ProducerRecord<>(Topics.BATCHES, "default",
+          LearnerFixture.BATCH.encode(LearnerFixture.batch("b3", "default", 3, rnd, 3)))).get();
+      CommandLine again = Main.commandLine();
+      StringWriter out2 = new StringWriter(), err2 = new StringWriter();
+      again.setOut(new PrintWriter(out2, true));
+      again.setErr(new PrintWriter(err2, true));
+      LearnCommand learnAgain = (LearnCommand) again.getSubcommands().get("learn").getCommand();
+      CompletableFuture<Integer> second = CompletableFuture.supplyAsync(() -> Main.run(args, Map.of(), again));
+      await().atMost(Duration.ofSeconds(60)).until(() -> fx.updates(Topics.POLICY_UPDATES).size() == 2);
+      learnAgain.stop();
+      assertThat(second.get(60, java.util.concurrent.TimeUnit.SECONDS)).as(err2.toString()).isZero();
+      assertThat(out2.toString()).contains("policy default from v1");
+      assertThat(fx.updates(Topics.POLICY_UPDATES)).extracting(u -> u.getVersion() + "@" + u.getStep())
+          .containsExactly("1@2", "2@4");
+    }
+  }
 }

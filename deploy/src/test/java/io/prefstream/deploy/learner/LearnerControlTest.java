@@ -79,7 +79,7 @@ class LearnerControlTest {
   }
 
   @Test
-  void pinReferenceChangesTheReferenceIdOfTheNextUpdateAndPauseHoldsSteps() throws Exception {
+  void pinReferenceReadWhilePausedIsCheckpointedAtResumeAndPauseHoldsSteps() throws Exception {
     LearnerFixture fx = new LearnerFixture(kafka);
     String updates = fx.updatesTopic("pin");
     SplittableRandom rnd = new SplittableRandom(7);
@@ -92,11 +92,12 @@ class LearnerControlTest {
       fx.sendBatches(List.of(LearnerFixture.batch("b0", "p", 0, rnd, 3), LearnerFixture.batch("b1", "p", 1, rnd, 3)));
       turnUntil(learner, () -> learner.version() == 2);
 
-      fx.send(fx.control, "p", command("p", new PinReference(1L)));
       fx.send(fx.control, "p", command("p", new Pause()));
-      turnUntil(learner, learner::paused);
-      // The re-pin alone is a checkpoint due, but not while paused.
-      assertThat(learner.trainer().reference().id()).isEqualTo("v1");
+      fx.send(fx.control, "p", command("p", new PinReference(1L)));
+      turnUntil(learner, () -> learner.trainer().reference().id().equals("v1"));
+      // Re-pinned while paused: its checkpoint waits for Resume (no checkpoint while paused).
+      assertThat(learner.paused()).isTrue();
+      assertThat(learner.version()).isEqualTo(2);
       fx.sendBatches(List.of(LearnerFixture.batch("b2", "p", 2, rnd, 3)));
       long before = position(learner);
       for (int i = 0; i < 5; i++) learner.runOnce();
@@ -104,27 +105,29 @@ class LearnerControlTest {
       assertThat(learner.version()).isEqualTo(2);
       assertThat(scrape(registry)).contains("prefstream_learner_paused{policy=\"p\"} 1.0");
 
+      // Resume: the pin's checkpoint (v3, no new step) at the batch position it was read at, then b2 (v4).
       fx.send(fx.control, "p", command("p", new Resume()));
-      turnUntil(learner, () -> learner.version() == 3);
+      turnUntil(learner, () -> learner.version() == 4);
 
       List<PolicyUpdate> published = fx.updates(updates);
-      assertThat(published).extracting(PolicyUpdate::getVersion).containsExactly(1L, 2L, 3L);
-      assertThat(published).extracting(PolicyUpdate::getReferenceId).containsExactly("base", "base", "v1");
-      assertThat(published).extracting(PolicyUpdate::getParentVersion).containsExactly(null, 1L, 2L);
+      assertThat(published).extracting(PolicyUpdate::getVersion).containsExactly(1L, 2L, 3L, 4L);
+      assertThat(published).extracting(PolicyUpdate::getReferenceId).containsExactly("base", "base", "v1", "v1");
+      assertThat(published).extracting(PolicyUpdate::getParentVersion).containsExactly(null, 1L, 2L, 3L);
+      assertThat(published).extracting(PolicyUpdate::getStep).containsExactly(1L, 2L, 2L, 3L);
       PolicyUpdate last = published.getLast();
       assertThat(last.getPolicyId()).isEqualTo("p");
       assertThat(last.getStep()).isEqualTo(3);
       assertThat(last.getExamplesSeen()).isEqualTo(9);
       assertThat(last.getFormat().name()).isEqualTo("LORA");
-      assertThat(Path.of(java.net.URI.create(last.getCheckpointUri()))).isEqualTo(store.open("p", 3).dir());
-      assertThat(last.getSha256()).isEqualTo(store.open("p", 3).manifestSha256());
+      assertThat(Path.of(java.net.URI.create(last.getCheckpointUri()))).isEqualTo(store.open("p", 4).dir());
+      assertThat(last.getSha256()).isEqualTo(store.open("p", 4).manifestSha256());
       assertThat(last.getMetrics()).containsKeys("rewards/accuracies", "rewards/margins", "logps/chosen", "kl", "loss",
           "grad_norm", "eval/rewards/accuracies", "eval/rewards/margins");
       assertThat(last.getMetrics().get("eval/count")).isEqualTo(8.0);
 
       String metrics = scrape(registry);
       assertThat(metrics).contains("prefstream_learner_steps_total{policy=\"p\"} 3.0")
-          .contains("prefstream_learner_updates_published_total{policy=\"p\"} 3.0")
+          .contains("prefstream_learner_updates_published_total{policy=\"p\"} 4.0")
           .contains("prefstream_learner_control_commands_total{action=\"pin_reference\",policy=\"p\",result=\"applied\"} 1.0")
           .contains("prefstream_learner_paused{policy=\"p\"} 0.0");
     }

@@ -37,6 +37,13 @@ final class LearnerFixture {
   static final SingleObjectCodec<PolicyUpdate> UPDATE = new SingleObjectCodec<>(PolicyUpdate.class);
   static final SingleObjectCodec<ControlCommand> CONTROL = new SingleObjectCodec<>(ControlCommand.class);
 
+  /** Thrown by a test's fault hook: the learner stops there as if the process died. */
+  static final class SimulatedCrash extends RuntimeException {
+    SimulatedCrash(String m) {
+      super(m);
+    }
+  }
+
   final EmbeddedKafka kafka;
   final String batches;
   final String eval;
@@ -73,7 +80,11 @@ final class LearnerFixture {
   }
 
   static TrainerConfig trainerConfig() {
-    return TrainerConfig.builder().maxLength(32).maxPromptLength(12).staleness(Staleness.off())
+    return trainerConfig(Staleness.off());
+  }
+
+  static TrainerConfig trainerConfig(Staleness staleness) {
+    return TrainerConfig.builder().maxLength(32).maxPromptLength(12).staleness(staleness)
         .schedule(new LrSchedule.WarmupConstant(3e-3, 2)).build();
   }
 
@@ -90,17 +101,23 @@ final class LearnerFixture {
 
   /** A micro-batch of {@code pairs} preference pairs and {@code thumbs} unpaired thumbs (alternating up/down). */
   static MicroBatch batch(String id, String policy, long seq, SplittableRandom rnd, int pairs, int thumbs) {
+    return batch(id, policy, seq, rnd, pairs, thumbs, null);
+  }
+
+  /** As {@link #batch(String, String, long, SplittableRandom, int, int)}, every example produced by {@code version}. */
+  static MicroBatch batch(String id, String policy, long seq, SplittableRandom rnd, int pairs, int thumbs,
+      Long version) {
     List<UnpairedExample> us = new ArrayList<>();
     for (int i = 0; i < thumbs; i++) {
       boolean up = i % 2 == 0;
       us.add(UnpairedExample.newBuilder().setPrompt("Q" + rnd.nextInt(100) + ":")
           .setResponse(" " + word(rnd, up ? "aeiou" : "xzqkv")).setDesirable(up).setSourceEventId(id + "-t" + i)
-          .setPolicyVersion(null).build());
+          .setPolicyVersion(version).build());
     }
     List<PreferencePair> ps = new ArrayList<>();
     for (int i = 0; i < pairs; i++) {
       ps.add(PreferencePair.newBuilder().setPrompt("Q" + rnd.nextInt(100) + ":").setChosen(" " + word(rnd, "aeiou"))
-          .setRejected(" " + word(rnd, "xzqkv")).setSourceEventIds(List.of(id + "-" + i)).setPolicyVersion(null).build());
+          .setRejected(" " + word(rnd, "xzqkv")).setSourceEventIds(List.of(id + "-" + i)).setPolicyVersion(version).build());
     }
     Instant now = Instant.ofEpochMilli(1_700_000_000_000L + seq);
     return MicroBatch.newBuilder().setBatchId(id).setPolicyId(policy).setSequence(seq).setPairs(ps)

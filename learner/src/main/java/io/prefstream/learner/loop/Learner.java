@@ -4,83 +4,94 @@ import io.prefstream.learner.eval.HeldOutEvaluator;
 import io.prefstream.learner.metrics.LearnerMetrics;
 import io.prefstream.learner.policy.LearnerCheckpoints;
 import io.prefstream.learner.policy.PolicySession;
-import io.prefstream.learner.reference.PinnedReference;
 import io.prefstream.learner.trainer.AppliedBatch;
 import io.prefstream.learner.trainer.DpoTrainer;
+import io.prefstream.learner.trainer.InvalidBatchException;
 import io.prefstream.learner.trainer.StepOutcome;
 import io.prefstream.learner.trainer.TrainingBatch;
+import io.prefstream.model.backend.BackendFailure;
 import io.prefstream.model.checkpoint.Checkpoint;
 import io.prefstream.model.policy.PolicyCheckpoint;
 import io.prefstream.model.policy.TrainerState;
 import io.prefstream.model.train.GradMode;
-import io.prefstream.schemas.avro.CheckpointFormat;
-import io.prefstream.schemas.avro.ControlCommand;
 import io.prefstream.schemas.avro.MicroBatch;
-import io.prefstream.schemas.avro.Pause;
-import io.prefstream.schemas.avro.PinReference;
 import io.prefstream.schemas.avro.PolicyUpdate;
-import io.prefstream.schemas.avro.Resume;
 import io.prefstream.schemas.serde.SingleObjectCodec;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
-import java.time.Instant;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Deque;
-import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.function.BooleanSupplier;
-import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.KafkaException;
-import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.ByteArrayDeserializer;
-import org.apache.kafka.common.serialization.ByteArraySerializer;
-import org.apache.kafka.common.serialization.StringDeserializer;
-import org.apache.kafka.common.serialization.StringSerializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The online learner of one policy ({@code prefstream learn}): consumes micro-batches, takes one
- * optimiser step per batch, and every K steps or T seconds writes a checkpoint, evaluates the policy
- * on recent held-out pairs and publishes a {@link PolicyUpdate}.
+ * optimiser step per batch, and every K steps (or after T with the input caught up, or where a
+ * control command needs it) writes a checkpoint, evaluates the policy on recent held-out pairs and
+ * publishes a {@link PolicyUpdate}. The mechanisms are its parts: {@link InputLog} (the two input
+ * consumers and their offsets), {@link ControlHandler}, {@link CheckpointSchedule},
+ * {@link UpdatePublisher}, {@link HeldOutFeed} and {@link WriterLock}; this class is the loop that
+ * orders them.
  *
  * <p><b>Exactly once.</b> The next offset of every input partition ({@code prefstream.batches} and
  * {@code prefstream.control}) is stored inside the checkpoint, with the weights and the optimiser
  * state. On start the learner loads the newest complete checkpoint and seeks there, so batches
- * applied after the last checkpoint are applied again from the same weights, and nothing else is;
- * on the CPU backend the result is bit for bit the same as without the crash. The PolicyUpdate is
- * published only after the checkpoint is durable; a checkpoint whose update was lost in a crash is
- * published on the next start (the updates topic is scanned for the newest version of the policy).
- * The consumer group {@code prefstream-learner-<policy>} gets the same offsets committed after each
- * checkpoint, for lag monitoring only; it is never read back.
+ * applied after the last checkpoint are applied again from the same weights, and nothing else is.
+ * The PolicyUpdate is published only after the checkpoint is durable; a checkpoint whose update was
+ * lost in a crash is published on the next start. The consumer group
+ * {@code prefstream-learner-<policy>} gets the same offsets committed after each checkpoint, for lag
+ * monitoring only; it is never read back.
  *
- * <p><b>One writer per policy.</b> Three fences: an exclusive lock on
- * {@code <store>/<policy>/.learner.lock} (held while running; a second learner on the same store
- * refuses to start); the transactional producer id {@code prefstream-learner-<policy>}, whose
- * initialisation by a new instance fences an older one's PolicyUpdates; and the checkpoint store,
- * which refuses a version that is not above every existing one.
+ * <p><b>Replay computes what the crashed run computed</b> (on the CPU backend, bit for bit; tested by
+ * {@code ExactlyOnceLearnerTest} and {@code ReplayOrderTest}). What a step computes depends on the
+ * batch, the weights, the pinned reference and the current version (the staleness rule compares
+ * examples with it); so everything that changes the reference or the version happens at a place the
+ * restarted learner reaches in the same state:
  *
- * <p><b>Control.</b> {@code prefstream.control} commands for this policy are applied between batches:
- * Pause (no steps, no checkpoints until Resume), Resume, PinReference (re-pins the reference to a
- * version of this policy or to the base; the next checkpoint and PolicyUpdate record the new
- * reference id, and a re-pin alone makes a checkpoint due).
+ * <ul>
+ *   <li>A PinReference takes effect at a checkpoint boundary: the learner checkpoints right after
+ *       applying it, with the batches offsets of that moment and the control offset past it, so
+ *       every batch before it was trained against the old reference and every batch after it
+ *       against the new one, across restarts. (Read while paused, its checkpoint is taken at Resume;
+ *       no batch is read in between, so it lands at the same place.) A command is ordered when its
+ *       checkpoint is durable: a crash before that leaves it unordered and nothing computed after
+ *       it published, and the restarted learner orders it anew, before the batches it replays.
+ *   <li>Pause and Resume change when batches are computed, not what. No checkpoint is taken while
+ *       paused, so a checkpoint's control offset never falls between a Pause and its Resume and a
+ *       restarted learner is paused exactly when the log says so.
+ *   <li>Versions change only at checkpoints, and the clock alone never places one between two
+ *       batches that were both in the log (see {@link CheckpointSchedule}): a replay, which reads
+ *       the batches after its checkpoint back to back, takes no checkpoint the crashed run did not.
+ * </ul>
+ *
+ * <p>Why a forced boundary rather than control commands in the batches partition: the learner is the
+ * only writer of its policy's checkpoints and the only reader of its commands, so it can fix a
+ * command's place among the batches in its own checkpoint, where the offsets already are; nobody
+ * else writes to {@code prefstream.batches} (the ingest's exactly-once output), and the command
+ * producers (CLI, Rollout RPCs) keep writing {@code prefstream.control}. When policies are
+ * partitioned (control and batches keyed by policy, co-partitioned), a learner instance owns a
+ * policy's batches partition and control partition together and keeps both offsets in that
+ * policy's checkpoint, as now.
+ *
+ * <p><b>Failures.</b> A batch that is itself invalid ({@link InvalidBatchException}, found before
+ * anything is computed) is read past and recorded as {@value #INVALID} with its reason; a
+ * non-finite loss or gradient skips the batch as the trainer reports. Any other failure of a step —
+ * above all a {@link BackendFailure} of the compute device, which may come after the host optimiser
+ * already stepped — stops the learner with a {@link LearnerStoppedException}: nothing of that step
+ * is checkpointed or published, this instance refuses to checkpoint afterwards, and a restart
+ * resumes from the last checkpoint (tested by {@code DeviceFailureTest}).
+ *
+ * <p><b>One writer per policy.</b> Three fences: the {@link WriterLock} on the store; the
+ * transactional producer id of the {@link UpdatePublisher}, whose initialisation by a new instance
+ * fences an older one's PolicyUpdates; and the checkpoint store, which refuses a version that is
+ * not above every existing one.
  *
  * <p>Owned by one thread: {@link #runOnce()} / {@link #run} and {@link #close()} from the same one.
  */
@@ -88,7 +99,7 @@ public final class Learner implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Learner.class);
   static final String OTHER_POLICY = "OTHER_POLICY";
   static final String UNDECODABLE = "UNDECODABLE";
-  static final String FAILED = "FAILED";
+  static final String INVALID = "INVALID";
 
   private final LearnerConfig config;
   private final PolicySession session;
@@ -96,26 +107,21 @@ public final class Learner implements AutoCloseable {
   private final LearnerMetrics metrics;
   private final LearnerHooks hooks;
   private final SingleObjectCodec<MicroBatch> batchCodec = new SingleObjectCodec<>(MicroBatch.class);
-  private final SingleObjectCodec<ControlCommand> controlCodec = new SingleObjectCodec<>(ControlCommand.class);
-  private final SingleObjectCodec<PolicyUpdate> updateCodec = new SingleObjectCodec<>(PolicyUpdate.class);
   private final List<AutoCloseable> resources = new ArrayList<>();
-  private final KafkaConsumer<String, byte[]> batches;
-  private final KafkaConsumer<String, byte[]> control;
-  private final KafkaConsumer<String, byte[]> eval;
-  private final KafkaProducer<String, byte[]> producer;
-  private final Map<TopicPartition, Long> nextOffsets = new LinkedHashMap<>();
+  private final InputLog input;
+  private final HeldOutFeed heldOut;
+  private final UpdatePublisher publisher;
+  private final ControlHandler control;
+  private final CheckpointSchedule schedule;
   private final List<AppliedBatch> pendingBatches = new ArrayList<>();
-  private final Deque<TrainingBatch.Pair> evalPairs = new ArrayDeque<>();
 
   private long parentVersion;
   private long nextVersion;
   private long lastPublished;
   private long examplesSeen;
-  private int stepsSinceCheckpoint;
-  private boolean referenceChanged;
-  private boolean paused;
-  private long lastCheckpointNanos = System.nanoTime();
-  private Map<String, Double> lastMetrics = new LinkedHashMap<>();
+  private Map<String, Double> lastMetrics;
+  /** Set when a step failed part-way: the in-memory state must never be checkpointed. */
+  private LearnerStoppedException stopped;
 
   private Learner(LearnerConfig config, PolicySession session, PrometheusRegistry registry, LearnerHooks hooks)
       throws IOException {
@@ -124,21 +130,27 @@ public final class Learner implements AutoCloseable {
     this.trainer = session.trainer();
     this.hooks = hooks;
     this.metrics = new LearnerMetrics(registry, config.policyId());
+    this.control = new ControlHandler(config.policyId(), session, trainer, metrics);
+    this.schedule = new CheckpointSchedule(config.checkpointEverySteps(), config.checkpointInterval(), System::nanoTime);
+    TrainerState state = session.restoredState().orElse(null);
+    parentVersion = session.restoredVersion();
+    examplesSeen = state == null ? 0 : state.examplesSeen();
+    lastMetrics = state == null ? new LinkedHashMap<>() : new LinkedHashMap<>(state.metrics());
     try {
-      resources.add(lock(session));
-      batches = consumer(true);
-      resources.add(batches);
-      control = consumer(false);
-      resources.add(control);
-      eval = consumer(false);
-      resources.add(eval);
-      producer = producer();
-      resources.add(producer);
-      restorePositions();
+      resources.add(WriterLock.acquire(session.store().root(), session.policyId()));
+      input = add(new InputLog(config, state == null ? Map.of() : state.offsets()));
+      heldOut = add(new HeldOutFeed(config));
+      publisher = add(new UpdatePublisher(config));
     } catch (IOException | RuntimeException e) {
       closeQuietly(e);
       throw e;
     }
+    metrics.version(parentVersion);
+  }
+
+  private <T extends AutoCloseable> T add(T resource) {
+    resources.add(resource);
+    return resource;
   }
 
   /**
@@ -163,111 +175,8 @@ public final class Learner implements AutoCloseable {
     return learner;
   }
 
-  // ---- start ---------------------------------------------------------------------------------
-
-  private AutoCloseable lock(PolicySession s) throws IOException {
-    Path dir = s.store().root().resolve(s.policyId());
-    Files.createDirectories(dir);
-    FileChannel ch = FileChannel.open(dir.resolve(".learner.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-    FileLock lock;
-    try {
-      lock = ch.tryLock();
-    } catch (java.nio.channels.OverlappingFileLockException e) {
-      lock = null;
-    }
-    if (lock == null) {
-      ch.close();
-      throw new IllegalStateException("another learner is writing policy '" + s.policyId() + "' in " + s.store().root()
-          + " (its lock file .learner.lock is held); one writer per policy");
-    }
-    FileLock held = lock;
-    return () -> {
-      held.release();
-      ch.close();
-    };
-  }
-
-  private Map<String, Object> clientBase() {
-    Map<String, Object> p = new HashMap<>();
-    p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, config.bootstrapServers());
-    p.putAll(config.clientProperties());
-    return p;
-  }
-
-  private KafkaConsumer<String, byte[]> consumer(boolean withGroup) {
-    Map<String, Object> p = clientBase();
-    p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-    p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-    p.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-    // One batch per poll: a Pause read between two batches takes effect before the next one.
-    p.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, withGroup ? 1 : 500);
-    if (withGroup) p.put(ConsumerConfig.GROUP_ID_CONFIG, "prefstream-learner-" + config.policyId());
-    return new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer());
-  }
-
-  private KafkaProducer<String, byte[]> producer() {
-    Map<String, Object> p = clientBase();
-    p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, config.transactionalId());
-    p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
-    p.put(ProducerConfig.ACKS_CONFIG, "all");
-    KafkaProducer<String, byte[]> prod = new KafkaProducer<>(p, new StringSerializer(), new ByteArraySerializer());
-    try {
-      prod.initTransactions();
-    } catch (KafkaException e) {
-      prod.close(Duration.ZERO);
-      throw e;
-    }
-    return prod;
-  }
-
-  private List<TopicPartition> partitions(KafkaConsumer<?, ?> c, String topic) {
-    List<PartitionInfo> infos = c.partitionsFor(topic, Duration.ofSeconds(30));
-    if (infos == null || infos.isEmpty()) {
-      throw new IllegalStateException("topic " + topic + " does not exist; create the prefstream topics first");
-    }
-    return infos.stream().map(i -> new TopicPartition(i.topic(), i.partition()))
-        .sorted((a, b) -> Integer.compare(a.partition(), b.partition())).toList();
-  }
-
-  private void restorePositions() {
-    Map<String, Long> saved = session.restoredState().map(TrainerState::offsets).orElse(Map.of());
-    TrainerState state = session.restoredState().orElse(null);
-    parentVersion = session.restoredVersion();
-    examplesSeen = state == null ? 0 : state.examplesSeen();
-    lastMetrics = state == null ? new LinkedHashMap<>() : new LinkedHashMap<>(state.metrics());
-    seekSaved(batches, partitions(batches, config.batchesTopic()), saved);
-    seekSaved(control, partitions(control, config.controlTopic()), saved);
-    List<TopicPartition> evalParts = partitions(eval, config.evalTopic());
-    eval.assign(evalParts);
-    Map<TopicPartition, Long> begin = eval.beginningOffsets(evalParts);
-    Map<TopicPartition, Long> end = eval.endOffsets(evalParts);
-    for (TopicPartition tp : evalParts) {
-      eval.seek(tp, Math.max(begin.get(tp), end.get(tp) - config.evalLookbackRecords()));
-    }
-    metrics.version(parentVersion);
-  }
-
-  private void seekSaved(KafkaConsumer<String, byte[]> c, List<TopicPartition> tps, Map<String, Long> saved) {
-    c.assign(tps);
-    Map<TopicPartition, Long> begin = c.beginningOffsets(tps);
-    for (TopicPartition tp : tps) {
-      Long at = saved.get(key(tp));
-      long pos = at == null ? begin.get(tp) : Math.max(at, begin.get(tp));
-      if (at != null && at < begin.get(tp)) {
-        log.warn("{}: checkpoint offset {} is before the log start {} (retention); batches in between are lost",
-            tp, at, begin.get(tp));
-      }
-      c.seek(tp, pos);
-      nextOffsets.put(tp, pos);
-    }
-  }
-
-  static String key(TopicPartition tp) {
-    return tp.topic() + "-" + tp.partition();
-  }
-
   private void publishRestoredIfLost() throws IOException {
-    lastPublished = scanLastPublishedVersion();
+    lastPublished = publisher.lastPublishedVersion();
     long highest = session.store().highestVersion(config.policyId()).orElse(0L);
     nextVersion = Math.max(Math.max(highest, lastPublished), parentVersion) + 1;
     if (session.restored().isPresent() && parentVersion > lastPublished) {
@@ -278,86 +187,61 @@ public final class Learner implements AutoCloseable {
     }
   }
 
-  /** The newest version of this policy on the updates topic (0 when none), scanning back from the end. */
-  private long scanLastPublishedVersion() {
-    Map<String, Object> p = clientBase();
-    p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
-    p.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-    long best = 0;
-    try (KafkaConsumer<String, byte[]> c = new KafkaConsumer<>(p, new StringDeserializer(), new ByteArrayDeserializer())) {
-      List<TopicPartition> tps = partitions(c, config.updatesTopic());
-      c.assign(tps);
-      Map<TopicPartition, Long> begin = c.beginningOffsets(tps);
-      Map<TopicPartition, Long> end = c.endOffsets(tps);
-      for (TopicPartition tp : tps) {
-        c.pause(tps.stream().filter(t -> !t.equals(tp)).toList());
-        c.resume(List.of(tp));
-        long hi = end.get(tp);
-        long found = -1;
-        while (found < 0 && hi > begin.get(tp)) {
-          long lo = Math.max(begin.get(tp), hi - 256);
-          c.seek(tp, lo);
-          long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-          while (c.position(tp) < hi) {
-            if (System.nanoTime() > deadline) {
-              throw new IllegalStateException("timed out reading " + tp + " to find the last published version");
-            }
-            for (ConsumerRecord<String, byte[]> r : c.poll(Duration.ofMillis(200))) {
-              if (r.offset() >= hi || !config.policyId().equals(r.key()) || r.value() == null) continue;
-              try {
-                PolicyUpdate u = updateCodec.decode(r.value());
-                if (config.policyId().equals(u.getPolicyId())) found = Math.max(found, u.getVersion());
-              } catch (RuntimeException e) {
-                log.warn("{} offset {}: not a PolicyUpdate ({}); ignored", tp, r.offset(), e.getMessage());
-              }
-            }
-          }
-          hi = lo;
-        }
-        best = Math.max(best, found);
-      }
-    }
-    return best;
-  }
-
   // ---- the loop ------------------------------------------------------------------------------
 
-  /** Runs {@link #runOnce()} until {@code stop} says so; a graceful stop checkpoints pending steps. */
+  /** Runs {@link #runOnce()} until {@code stop} says so; a graceful stop checkpoints pending steps (unless paused). */
   public void run(BooleanSupplier stop) throws IOException {
     while (!stop.getAsBoolean()) {
       runOnce();
     }
-    if (!paused) checkpointIfPending();
+    checkpointIfPending();
   }
 
   /**
-   * One turn: reads control commands, then (unless paused) at most one batch and steps on it, then
-   * checkpoints if due. Returns the number of batches read (0 or 1).
+   * One turn: applies the control commands read so far, then (unless paused) reads at most one batch
+   * and steps on it, then checkpoints if due. Returns the number of batches read (0 or 1).
+   *
+   * @throws LearnerStoppedException when a step failed part-way (see the class comment)
    */
   public int runOnce() throws IOException {
-    pollControl(Duration.ZERO);
-    if (paused) {
-      pollControl(config.pollTimeout());
+    requireRunning();
+    applyControl(Duration.ZERO);
+    if (control.paused()) {
+      applyControl(config.pollTimeout());
       return 0;
     }
     int n = 0;
-    for (ConsumerRecord<String, byte[]> r : batches.poll(config.pollTimeout())) {
+    for (ConsumerRecord<String, byte[]> r : input.pollBatches(config.pollTimeout())) {
       handle(r);
       n++;
     }
-    if (stepsSinceCheckpoint >= config.checkpointEverySteps()
-        || ((stepsSinceCheckpoint > 0 || referenceChanged)
-            && System.nanoTime() - lastCheckpointNanos >= config.checkpointInterval().toNanos())) {
-      checkpoint();
-    }
+    if (schedule.due(input::caughtUp)) checkpoint();
     return n;
   }
 
-  private void handle(ConsumerRecord<String, byte[]> r) throws IOException {
-    TopicPartition tp = new TopicPartition(r.topic(), r.partition());
-    String where = key(tp);
+  private void applyControl(Duration timeout) throws IOException {
+    for (ConsumerRecord<String, byte[]> r : input.pollControl(timeout)) {
+      ControlHandler.Effect effect = control.apply(r);
+      input.consumed(r);
+      switch (effect) {
+        case REPINNED -> {
+          schedule.referenceChanged();
+          // The boundary: offsets of this moment, control past the pin, the new reference id.
+          if (!control.paused()) checkpoint();
+        }
+        case RESUMED -> {
+          // A pin read while paused gets its boundary now, at the batch position it was read at.
+          if (schedule.referencePending()) checkpoint();
+        }
+        case PAUSED, NONE -> {}
+      }
+    }
+  }
+
+  private void handle(ConsumerRecord<String, byte[]> r) {
+    String where = LearnerClients.key(new TopicPartition(r.topic(), r.partition()));
     if (!config.policyId().equals(r.key())) {
-      pass(tp, r, "", OTHER_POLICY);
+      pass(r, "", OTHER_POLICY);
       return;
     }
     MicroBatch mb;
@@ -365,11 +249,11 @@ public final class Learner implements AutoCloseable {
       mb = batchCodec.decode(r.value());
     } catch (RuntimeException e) {
       log.warn("{} offset {}: undecodable micro-batch, skipped: {}", where, r.offset(), e.getMessage());
-      pass(tp, r, "", UNDECODABLE);
+      pass(r, "", UNDECODABLE);
       return;
     }
     if (!config.policyId().equals(mb.getPolicyId())) {
-      pass(tp, r, mb.getBatchId(), OTHER_POLICY);
+      pass(r, mb.getBatchId(), OTHER_POLICY);
       return;
     }
     TrainingBatch batch;
@@ -384,112 +268,75 @@ public final class Learner implements AutoCloseable {
       return;
     }
     hooks.beforeStep(batch, trainer);
+    long stepsBefore = trainer.stepCount();
     long t0 = System.nanoTime();
     StepOutcome o;
     try {
       o = trainer.step(batch, parentVersion);
-    } catch (IllegalArgumentException | IllegalStateException e) {
-      // A batch the model refuses (e.g. a sequence it cannot score) fails before the optimiser
-      // touches anything; stopping here would fail again on every restart, so it is read past.
-      log.error("policy {}: batch {} ({} offset {}) failed and is skipped", config.policyId(), batch.id(), where,
-          r.offset(), e);
-      pass(tp, r, batch.id(), FAILED);
+    } catch (InvalidBatchException e) {
+      // Refused before anything was computed, and it would be refused again after a restart.
+      log.warn("policy {}: batch {} ({} offset {}) is invalid and skipped: {}", config.policyId(), batch.id(), where,
+          r.offset(), e.getMessage());
+      pass(r, batch.id(), INVALID);
       return;
+    } catch (RuntimeException e) {
+      throw stop(batch, where, r.offset(), stepsBefore + 1, e);
     }
     metrics.step(o, (System.nanoTime() - t0) / 1e9);
     examplesSeen += batch.size();
-    nextOffsets.put(tp, r.offset() + 1);
+    input.consumed(r);
     pendingBatches.add(new AppliedBatch(where, r.offset(), batch.id(), o.status().name()));
     if (o.skippedNonFinite()) {
       log.warn("policy {}: batch {} ({} offset {}) skipped: {}", config.policyId(), batch.id(), where, r.offset(),
           o.status());
     }
     if (o.applied()) {
-      stepsSinceCheckpoint++;
+      schedule.stepApplied();
       lastMetrics = new LinkedHashMap<>(o.metrics());
       hooks.at(FaultPoint.AFTER_STEP, trainer.stepCount());
     }
   }
 
-  private void pass(TopicPartition tp, ConsumerRecord<String, byte[]> r, String id, String outcome) {
+  private LearnerStoppedException stop(TrainingBatch batch, String where, long offset, long step, RuntimeException e) {
+    String what = e instanceof BackendFailure ? "the compute backend failed" : "the step failed with " + e;
+    String from = parentVersion == 0 ? "the base weights" : "v" + parentVersion;
+    stopped = new LearnerStoppedException("policy " + config.policyId() + ": " + what + " on batch " + batch.id()
+        + " (" + where + " offset " + offset + ", step " + step + "); stopping without a checkpoint: nothing after "
+        + from + " is published, and a restart resumes from " + from + " and reads the batches after it again. Cause: "
+        + e.getMessage(), e);
+    log.error("{}", stopped.getMessage(), e);
+    return stopped;
+  }
+
+  private void requireRunning() {
+    if (stopped != null) {
+      throw new IllegalStateException("this learner stopped after a failed step and must be restarted: "
+          + stopped.getMessage(), stopped);
+    }
+  }
+
+  private void pass(ConsumerRecord<String, byte[]> r, String id, String outcome) {
     metrics.batchPassed(outcome);
-    nextOffsets.put(tp, r.offset() + 1);
-    pendingBatches.add(new AppliedBatch(key(tp), r.offset(), id, outcome));
-  }
-
-  // ---- control -------------------------------------------------------------------------------
-
-  private void pollControl(Duration timeout) throws IOException {
-    for (ConsumerRecord<String, byte[]> r : control.poll(timeout)) {
-      TopicPartition tp = new TopicPartition(r.topic(), r.partition());
-      nextOffsets.put(tp, r.offset() + 1);
-      if (!config.policyId().equals(r.key()) || r.value() == null) continue;
-      ControlCommand cmd;
-      try {
-        cmd = controlCodec.decode(r.value());
-      } catch (RuntimeException e) {
-        log.warn("{} offset {}: undecodable control command, ignored: {}", key(tp), r.offset(), e.getMessage());
-        metrics.control("unknown", "undecodable");
-        continue;
-      }
-      if (!config.policyId().equals(cmd.getPolicyId())) continue;
-      apply(cmd);
-    }
-  }
-
-  private void apply(ControlCommand cmd) throws IOException {
-    Object action = cmd.getAction();
-    switch (action) {
-      case Pause p -> {
-        paused = true;
-        metrics.paused(true);
-        metrics.control("pause", "applied");
-        log.info("policy {} paused by command {}", config.policyId(), cmd.getCommandId());
-      }
-      case Resume r -> {
-        paused = false;
-        metrics.paused(false);
-        metrics.control("resume", "applied");
-        log.info("policy {} resumed by command {}", config.policyId(), cmd.getCommandId());
-      }
-      case PinReference pin -> pin(cmd, pin.getVersion());
-      default -> {
-        log.warn("control command {} has an unknown action {}; ignored", cmd.getCommandId(), action);
-        metrics.control("unknown", "rejected");
-      }
-    }
-  }
-
-  private void pin(ControlCommand cmd, Long version) throws IOException {
-    String id = version == null || version == 0 ? PinnedReference.BASE_ID : PinnedReference.versionId(version);
-    if (id.equals(trainer.reference().id())) {
-      metrics.control("pin_reference", "unchanged");
-      return;
-    }
-    try {
-      PinnedReference ref = session.reference(id);
-      trainer.setReference(ref);
-      referenceChanged = true;
-      metrics.control("pin_reference", "applied");
-      log.info("policy {}: reference re-pinned to {} by command {}", config.policyId(), id, cmd.getCommandId());
-    } catch (IOException | IllegalArgumentException e) {
-      metrics.control("pin_reference", "rejected");
-      log.error("policy {}: cannot pin reference {} (command {}): {}", config.policyId(), id, cmd.getCommandId(),
-          e.getMessage());
-    }
+    input.consumed(r);
+    pendingBatches.add(new AppliedBatch(LearnerClients.key(new TopicPartition(r.topic(), r.partition())), r.offset(),
+        id, outcome));
   }
 
   // ---- checkpoint, evaluation, update ------------------------------------------------------
 
-  /** Writes a checkpoint and publishes its update when steps (or a re-pin) are pending. */
+  /**
+   * Writes a checkpoint and publishes its update when steps (or a re-pin) are pending; nothing while
+   * paused (its offsets would place the learner past the Pause).
+   */
   public void checkpointIfPending() throws IOException {
-    if (stepsSinceCheckpoint > 0 || referenceChanged) checkpoint();
+    requireRunning();
+    if (!control.paused() && schedule.pending()) checkpoint();
   }
 
   private void checkpoint() throws IOException {
+    requireRunning();
     long version = nextVersion;
-    Map<String, Long> offsets = new LinkedHashMap<>();
-    nextOffsets.forEach((tp, o) -> offsets.put(key(tp), o));
+    Map<String, Long> offsets = input.offsets();
     String format = trainer.config().gradMode() == GradMode.LORA ? PolicyCheckpoint.LORA : PolicyCheckpoint.FULL;
     TrainerState state = new TrainerState(trainer.stepCount(), examplesSeen, offsets, trainer.reference().id(),
         parentVersion == 0 ? null : parentVersion, format, lastMetrics);
@@ -498,82 +345,20 @@ public final class Learner implements AutoCloseable {
     nextVersion = version + 1;
     parentVersion = version;
     pendingBatches.clear();
-    stepsSinceCheckpoint = 0;
-    referenceChanged = false;
-    lastCheckpointNanos = System.nanoTime();
+    schedule.checkpointed();
     metrics.checkpoint(version);
-    commitForMonitoring(offsets);
+    input.commitForMonitoring(offsets);
     hooks.at(FaultPoint.AFTER_CHECKPOINT, trainer.stepCount());
     publish(cp, state);
     hooks.at(FaultPoint.AFTER_PUBLISH, trainer.stepCount());
   }
 
-  private void commitForMonitoring(Map<String, Long> offsets) {
-    Map<TopicPartition, OffsetAndMetadata> commit = new HashMap<>();
-    for (TopicPartition tp : batches.assignment()) {
-      Long o = offsets.get(key(tp));
-      if (o != null) commit.put(tp, new OffsetAndMetadata(o));
-    }
-    try {
-      batches.commitSync(commit);
-    } catch (KafkaException e) {
-      // Lag monitoring only: the offsets that count are inside the checkpoint.
-      log.warn("could not commit offsets for monitoring: {}", e.getMessage());
-    }
-  }
-
   private void publish(Checkpoint cp, TrainerState state) {
-    Map<String, Double> m = new LinkedHashMap<>(state.metrics());
-    m.entrySet().removeIf(e -> !Double.isFinite(e.getValue()));
-    m.putAll(evaluate());
-    PolicyUpdate update = PolicyUpdate.newBuilder()
-        .setPolicyId(config.policyId())
-        .setVersion(cp.version())
-        .setParentVersion(state.parentVersion())
-        .setReferenceId(state.referenceId())
-        .setCheckpointUri(cp.uri().toString())
-        .setSha256(cp.manifestSha256())
-        .setFormat(CheckpointFormat.valueOf(cp.format()))
-        .setStep(state.step())
-        .setExamplesSeen(state.examplesSeen())
-        .setMetrics(m)
-        .setCreatedAt(Instant.now())
-        .build();
-    producer.beginTransaction();
-    try {
-      producer.send(new ProducerRecord<>(config.updatesTopic(), config.policyId(), updateCodec.encode(update)));
-      producer.commitTransaction();
-    } catch (KafkaException e) {
-      try {
-        producer.abortTransaction();
-      } catch (KafkaException abort) {
-        e.addSuppressed(abort);
-      }
-      throw e;
-    }
+    Map<String, Double> m = publisher.publish(cp, state, heldOut.evaluate(trainer));
     lastPublished = cp.version();
     metrics.published(m);
     log.info("policy {} v{} published (step {}, reference {}, eval accuracy {})", config.policyId(), cp.version(),
         state.step(), state.referenceId(), m.get(HeldOutEvaluator.ACCURACY));
-  }
-
-  /** Reads newly held-out pairs of this policy and scores the most recent ones. */
-  private Map<String, Double> evaluate() {
-    if (config.evalMaxPairs() == 0) return Map.of();
-    Map<TopicPartition, Long> end = eval.endOffsets(eval.assignment());
-    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
-    while (end.entrySet().stream().anyMatch(e -> eval.position(e.getKey()) < e.getValue())
-        && System.nanoTime() < deadline) {
-      for (ConsumerRecord<String, byte[]> r : eval.poll(Duration.ofMillis(100))) {
-        if (!config.policyId().equals(r.key()) || r.value() == null) continue;
-        for (TrainingBatch.Pair p : EvalRecords.pairs(r.value(), config.policyId())) {
-          evalPairs.addLast(p);
-          while (evalPairs.size() > config.evalMaxPairs()) evalPairs.removeFirst();
-        }
-      }
-    }
-    if (evalPairs.isEmpty()) return Map.of();
-    return HeldOutEvaluator.evaluate(trainer, List.copyOf(evalPairs));
   }
 
   // ---- state ---------------------------------------------------------------------------------
@@ -584,11 +369,7 @@ public final class Learner implements AutoCloseable {
 
   /** The next offset to read of each batches partition (what the next checkpoint would record). */
   public Map<String, Long> positions() {
-    Map<String, Long> out = new LinkedHashMap<>();
-    nextOffsets.forEach((tp, o) -> {
-      if (tp.topic().equals(config.batchesTopic())) out.put(key(tp), o);
-    });
-    return out;
+    return input.batchPositions();
   }
 
   /** The version of the last checkpoint (0: the base). */
@@ -602,12 +383,12 @@ public final class Learner implements AutoCloseable {
   }
 
   public boolean paused() {
-    return paused;
+    return control.paused();
   }
 
   /** Steps applied since the last checkpoint. */
   public int pendingSteps() {
-    return stepsSinceCheckpoint;
+    return schedule.pendingSteps();
   }
 
   /** Closes the clients and releases the writer lock; does not checkpoint (see {@link #run}). */
@@ -619,14 +400,7 @@ public final class Learner implements AutoCloseable {
   private void closeQuietly(Throwable primary) {
     for (int i = resources.size() - 1; i >= 0; i--) {
       try {
-        AutoCloseable r = resources.get(i);
-        if (r instanceof KafkaProducer<?, ?> p) {
-          p.close(Duration.ofSeconds(5));
-        } else if (r instanceof KafkaConsumer<?, ?> c) {
-          c.close(Duration.ofSeconds(5));
-        } else {
-          r.close();
-        }
+        resources.get(i).close();
       } catch (Exception e) {
         if (primary != null) {
           primary.addSuppressed(e);

@@ -12,7 +12,7 @@ import java.util.Optional;
  * The online learner's settings besides the training ones ({@link io.prefstream.learner.trainer.TrainerConfig}):
  * which policy, which cluster and topics, how often to checkpoint + evaluate + publish (every
  * {@code checkpointEverySteps} applied steps, or after {@code checkpointInterval} when at least one
- * step is pending), how many recent held-out pairs to evaluate on, and the transactional id that
+ * step is pending and every batch in the log has been read; see {@link CheckpointSchedule}), how many recent held-out pairs to evaluate on, and the transactional id that
  * fences an older instance of the same policy's learner. Built with {@link #builder(String, String)}.
  */
 public record LearnerConfig(

@@ -15,7 +15,7 @@ import java.util.Objects;
  *   <li>{@code prefstream_learner_steps_total}: optimiser steps applied;
  *   <li>{@code prefstream_learner_batches_total{outcome}}: input batches read, by outcome
  *       (APPLIED, EMPTY, SKIPPED_NON_FINITE_LOSS, SKIPPED_NON_FINITE_GRAD, OTHER_POLICY, UNDECODABLE,
- *       FAILED);
+ *       INVALID);
  *   <li>{@code prefstream_learner_skipped_batches_total}: batches skipped for a non-finite loss or gradient;
  *   <li>{@code prefstream_learner_examples_total}: examples that entered a loss;
  *   <li>{@code prefstream_learner_dropped_examples_total{reason}}: stale (DROP rule) or invalid;

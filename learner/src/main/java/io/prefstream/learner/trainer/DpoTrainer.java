@@ -40,7 +40,9 @@ import org.slf4j.LoggerFactory;
  * is their mean weighted by count: L = (P·L_pairs + U·L_kto) / (P + U).
  *
  * <p>A non-finite loss or gradient skips the batch: nothing changes (weights, moments, step
- * count) and the outcome says so. Owned by one thread; the policy model must have its adapter
+ * count) and the outcome says so. A batch that cannot be trained on is refused with an
+ * {@link InvalidBatchException} before anything is computed; any other exception leaves the
+ * trainer's state untrusted. Owned by one thread; the policy model must have its adapter
  * attached (LORA) before the trainer is built.
  */
 public final class DpoTrainer {
@@ -138,7 +140,15 @@ public final class DpoTrainer {
     optimizer.readState(new ByteArrayInputStream(state));
   }
 
-  /** One step on {@code batch}; {@code currentVersion} is the policy version the staleness rule compares with. */
+  /**
+   * One step on {@code batch}; {@code currentVersion} is the policy version the staleness rule compares with.
+   *
+   * @throws InvalidBatchException when the batch cannot be trained on as it stands (found before any
+   *     computation; nothing changed)
+   * @throws io.prefstream.model.backend.BackendFailure when the compute backend failed; like any other
+   *     exception, the step may have stopped part-way (e.g. after the host optimiser update, before
+   *     the new values reached the model), so the trainer must not be used further
+   */
   public StepOutcome step(TrainingBatch batch, long currentVersion) {
     Prepared prepared = prepare(batch, currentVersion);
     if (prepared.examples() == 0) {
@@ -301,7 +311,12 @@ public final class DpoTrainer {
       // KTO's KL reference point: prompt i with the response of example j = i - 1 (cyclically).
       int[] j = KtoObjective.mismatchedIndex(thumbs.size());
       for (int i = 0; i < thumbs.size(); i++) {
-        mismatched.add(encoder.encode(thumbPrompts.get(i), thumbResponses.get(j[i])));
+        try {
+          mismatched.add(encoder.encode(thumbPrompts.get(i), thumbResponses.get(j[i])));
+        } catch (IllegalArgumentException e) {
+          throw new InvalidBatchException("batch " + batch.id() + ": KTO's mismatched prompt/response pair " + i
+              + " cannot be encoded: " + e.getMessage(), e);
+        }
       }
     }
     List<PromptResponse> sequences = new ArrayList<>(chosen);

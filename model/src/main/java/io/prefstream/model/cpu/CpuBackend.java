@@ -2,6 +2,7 @@ package io.prefstream.model.cpu;
 
 import io.prefstream.model.backend.Backend;
 import io.prefstream.model.backend.Buf;
+import io.prefstream.model.backend.OpChecks;
 import io.prefstream.model.backend.SeqLayout;
 import io.prefstream.model.config.Rope;
 import java.util.Arrays;
@@ -170,21 +171,25 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void embeddingForward(Buf out, Buf table, int[] tokens, int n, int c) {
+    OpChecks.embeddingForward(out, table, tokens, n, c);
     EmbeddingKernel.forward(a(out), a(table), tokens, n, c, (int) (table.size() / c));
   }
 
   @Override
   public void embeddingBackward(Buf dTable, Buf dOut, int[] tokens, int n, int c) {
+    OpChecks.embeddingBackward(dTable, dOut, tokens, n, c);
     EmbeddingKernel.backward(pool, a(dTable), a(dOut), tokens, n, c);
   }
 
   @Override
   public void rmsnormForward(Buf out, Buf rstd, Buf x, Buf w, int n, int c, float eps) {
+    OpChecks.rmsnormForward(out, rstd, x, w, n, c);
     RmsNormKernel.forward(pool, a(out), a(rstd), a(x), a(w), n, c, eps);
   }
 
   @Override
   public void rmsnormBackward(Buf dx, Buf dw, Buf dOut, Buf x, Buf w, Buf rstd, int n, int c) {
+    OpChecks.rmsnormBackward(dx, dw, dOut, x, w, rstd, n, c);
     RmsNormKernel.backward(pool, a(dx), dw == null ? null : a(dw), a(dOut), a(x), a(w), a(rstd), n, c);
   }
 
@@ -235,11 +240,13 @@ public final class CpuBackend implements Backend {
 
   @Override
   public void swigluForward(Buf h, Buf g, Buf u, long n) {
+    OpChecks.swigluForward(h, g, u, n);
     SwiGluKernel.forward(pool, a(h), a(g), a(u), (int) n);
   }
 
   @Override
   public void swigluBackward(Buf dg, Buf du, Buf dh, Buf g, Buf u, long n) {
+    OpChecks.swigluBackward(dg, du, dh, g, u, n);
     SwiGluKernel.backward(pool, a(dg), a(du), a(dh), a(g), a(u), (int) n);
   }
 

@@ -1,5 +1,6 @@
 package io.prefstream.model.cpu;
 
+import io.prefstream.model.backend.BackendFailure;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -50,11 +51,20 @@ public final class WorkerPool implements AutoCloseable {
     return threads;
   }
 
-  /** Runs {@code body.accept(i)} once for every i in [0, tasks), spread over the pool. */
+  /**
+   * Runs {@code body.accept(i)} once for every i in [0, tasks), spread over the pool. A task that
+   * throws {@link IllegalArgumentException} (an op refusing its input) has it rethrown as it is; any
+   * other exception of a task is an internal fault of the kernel and is rethrown as a
+   * {@link BackendFailure}, since the output buffers are then partly written.
+   */
   public void forEach(int tasks, IntConsumer body) {
     int helpers = Math.min(threads, tasks) - 1;
     if (helpers <= 0) {
-      for (int i = 0; i < tasks; i++) body.accept(i);
+      try {
+        for (int i = 0; i < tasks; i++) body.accept(i);
+      } catch (RuntimeException e) {
+        throw fault(e);
+      }
       return;
     }
     AtomicInteger next = new AtomicInteger();
@@ -73,12 +83,17 @@ public final class WorkerPool implements AutoCloseable {
       done.await();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted while waiting for parallel tasks", e);
+      throw new BackendFailure("interrupted while waiting for parallel tasks (their outputs are partly written)", e);
     }
     Throwable t = failure.get();
-    if (t instanceof RuntimeException re) throw re;
+    if (t instanceof RuntimeException re) throw fault(re);
     if (t instanceof Error err) throw err;
-    if (t != null) throw new IllegalStateException(t);
+    if (t != null) throw new BackendFailure("a CPU kernel task failed: " + t, t);
+  }
+
+  private static RuntimeException fault(RuntimeException e) {
+    if (e instanceof IllegalArgumentException || e instanceof BackendFailure) return e;
+    return new BackendFailure("a CPU kernel task failed: " + e, e);
   }
 
   private static void drain(AtomicInteger next, int tasks, IntConsumer body, AtomicReference<Throwable> failure) {

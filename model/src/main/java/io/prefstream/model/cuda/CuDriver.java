@@ -5,6 +5,7 @@ import static io.prefstream.model.cuda.Sig.I32;
 import static io.prefstream.model.cuda.Sig.I64;
 import static io.prefstream.model.cuda.Sig.PTR;
 
+import io.prefstream.model.backend.BackendFailure;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -93,7 +94,7 @@ final class CuDriver {
     } catch (RuntimeException | Error e) {
       throw e;
     } catch (Throwable t) {
-      throw new IllegalStateException(symbol + " threw " + t, t);
+      throw new BackendFailure(symbol + " threw " + t, t);
     }
     check(r, symbol);
   }
@@ -127,7 +128,7 @@ final class CuDriver {
     try {
       r = (int) launch.invokeExact(function, gx, gy, gz, bx, by, bz, shared, 0L, params, MemorySegment.NULL);
     } catch (Throwable t) {
-      throw new IllegalStateException("cuLaunchKernel threw " + t, t);
+      throw new BackendFailure("cuLaunchKernel threw " + t, t);
     }
     check(r, "cuLaunchKernel");
   }
@@ -137,7 +138,7 @@ final class CuDriver {
     try {
       r = (int) memcpyHtoD.invokeExact(dst, src, bytes);
     } catch (Throwable t) {
-      throw new IllegalStateException("cuMemcpyHtoD_v2 threw " + t, t);
+      throw new BackendFailure("cuMemcpyHtoD_v2 threw " + t, t);
     }
     check(r, "cuMemcpyHtoD_v2");
   }
@@ -147,7 +148,7 @@ final class CuDriver {
     try {
       r = (int) memcpyDtoH.invokeExact(dst, src, bytes);
     } catch (Throwable t) {
-      throw new IllegalStateException("cuMemcpyDtoH_v2 threw " + t, t);
+      throw new BackendFailure("cuMemcpyDtoH_v2 threw " + t, t);
     }
     check(r, "cuMemcpyDtoH_v2");
   }

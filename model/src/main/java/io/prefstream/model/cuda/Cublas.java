@@ -4,6 +4,7 @@ import static io.prefstream.model.cuda.Sig.I32;
 import static io.prefstream.model.cuda.Sig.I64;
 import static io.prefstream.model.cuda.Sig.PTR;
 
+import io.prefstream.model.backend.BackendFailure;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -68,7 +69,7 @@ final class Cublas {
     } catch (RuntimeException | Error e) {
       throw e;
     } catch (Throwable t) {
-      throw new IllegalStateException(symbol + " threw " + t, t);
+      throw new BackendFailure(symbol + " threw " + t, t);
     }
   }
 
@@ -102,7 +103,7 @@ final class Cublas {
           n, m, k, alpha, pb, abType, ldb, pa, abType, lda, beta, pc, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
           CUBLAS_GEMM_DEFAULT);
     } catch (Throwable t) {
-      throw new IllegalStateException("cublasGemmEx threw " + t, t);
+      throw new BackendFailure("cublasGemmEx threw " + t, t);
     }
     check(r, "cublasGemmEx");
   }
@@ -118,7 +119,7 @@ final class Cublas {
           n, m, k, alpha, pb, CUDA_R_32F, ldb, strideB, pa, CUDA_R_32F, lda, strideA, beta, pc, CUDA_R_32F, ldc,
           strideC, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     } catch (Throwable t) {
-      throw new IllegalStateException("cublasGemmStridedBatchedEx threw " + t, t);
+      throw new BackendFailure("cublasGemmStridedBatchedEx threw " + t, t);
     }
     check(r, "cublasGemmStridedBatchedEx");
   }

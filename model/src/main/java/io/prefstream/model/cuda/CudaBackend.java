@@ -3,6 +3,7 @@ package io.prefstream.model.cuda;
 import io.prefstream.model.backend.AdamWCoefficients;
 import io.prefstream.model.backend.Backend;
 import io.prefstream.model.backend.Buf;
+import io.prefstream.model.backend.OpChecks;
 import io.prefstream.model.backend.SeqLayout;
 import io.prefstream.model.config.Rope;
 import io.prefstream.model.config.RopeTable;
@@ -337,13 +338,7 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void embeddingForward(Buf out, Buf table, int[] tokens, int n, int c) {
-    check(out, (long) n * c, "out");
-    int vocab = (int) (table.size() / c);
-    for (int i = 0; i < n; i++) {
-      if (tokens[i] < 0 || tokens[i] >= vocab) {
-        throw new IllegalArgumentException("token id " + tokens[i] + " at position " + i + " is outside [0, " + vocab + ")");
-      }
-    }
+    OpChecks.embeddingForward(out, table, tokens, n, c);
     CudaBuf o = cuda(out), t = cuda(table);
     int[] toks = Arrays.copyOf(tokens, n); // the op runs later on the owner thread
     dev.post(() -> {
@@ -354,7 +349,8 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void embeddingBackward(Buf dTable, Buf dOut, int[] tokens, int n, int c) {
-    check(dOut, (long) n * c, "dOut");
+    // A token outside the table would make the kernel add past dTable: refused here, on the host.
+    OpChecks.embeddingBackward(dTable, dOut, tokens, n, c);
     CudaBuf dt = cuda(dTable), d = cuda(dOut);
     // Group positions by token (stable), so each table row is summed by one thread per column in token order.
     Integer[] order = new Integer[n];
@@ -380,15 +376,14 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void rmsnormForward(Buf out, Buf rstd, Buf x, Buf w, int n, int c, float eps) {
-    check(out, (long) n * c, "out");
-    check(x, (long) n * c, "x");
-    check(rstd, n, "rstd");
+    OpChecks.rmsnormForward(out, rstd, x, w, n, c);
     CudaBuf o = cuda(out), r = cuda(rstd), xb = cuda(x), wb = cuda(w);
     dev.post(() -> dev.launch("rmsnorm_forward", n, 1, THREADS, 0, o.ptr, r.ptr, xb.ptr, wb.ptr, n, c, eps));
   }
 
   @Override
   public void rmsnormBackward(Buf dx, Buf dw, Buf dOut, Buf x, Buf w, Buf rstd, int n, int c) {
+    OpChecks.rmsnormBackward(dx, dw, dOut, x, w, rstd, n, c);
     CudaBuf dxb = cuda(dx), dob = cuda(dOut), xb = cuda(x), wb = cuda(w), r = cuda(rstd);
     CudaBuf dwb = dw == null ? null : cuda(dw);
     dev.post(() -> {
@@ -615,13 +610,14 @@ public final class CudaBackend implements Backend {
 
   @Override
   public void swigluForward(Buf h, Buf g, Buf u, long n) {
-    check(h, n, "h");
+    OpChecks.swigluForward(h, g, u, n);
     CudaBuf hb = cuda(h), gb = cuda(g), ub = cuda(u);
     dev.post(() -> dev.launch("swiglu_forward", grid(n), 1, THREADS, 0, hb.ptr, gb.ptr, ub.ptr, n));
   }
 
   @Override
   public void swigluBackward(Buf dg, Buf du, Buf dh, Buf g, Buf u, long n) {
+    OpChecks.swigluBackward(dg, du, dh, g, u, n);
     CudaBuf dgb = cuda(dg), dub = cuda(du), dhb = cuda(dh), gb = cuda(g), ub = cuda(u);
     dev.post(() -> dev.launch("swiglu_backward", grid(n), 1, THREADS, 0, dgb.ptr, dub.ptr, dhb.ptr, gb.ptr, ub.ptr, n));
   }

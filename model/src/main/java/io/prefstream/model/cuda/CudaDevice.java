@@ -1,5 +1,6 @@
 package io.prefstream.model.cuda;
 
+import io.prefstream.model.backend.BackendFailure;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -158,12 +159,13 @@ final class CudaDevice implements AutoCloseable {
       return f.get();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted while waiting for the GPU owner thread", e);
+      // The op may or may not have run: what is on the device is no longer known.
+      throw new BackendFailure("interrupted while waiting for the GPU owner thread", e);
     } catch (ExecutionException e) {
       Throwable c = e.getCause();
       if (c instanceof RuntimeException r) throw r;
       if (c instanceof Error err) throw err;
-      throw new IllegalStateException(c);
+      throw new BackendFailure("a GPU op failed: " + c, c);
     }
   }
 
@@ -202,7 +204,7 @@ final class CudaDevice implements AutoCloseable {
     RuntimeException e = pending;
     if (e == null) return;
     pending = null;
-    throw new IllegalStateException("an earlier queued GPU op failed: " + e.getMessage(), e);
+    throw new BackendFailure("an earlier queued GPU op failed: " + e.getMessage(), e);
   }
 
   private <T> T run(Callable<T> work) {
@@ -217,7 +219,7 @@ final class CudaDevice implements AutoCloseable {
     } catch (RuntimeException e) {
       throw e;
     } catch (Exception e) {
-      throw new IllegalStateException(e);
+      throw new BackendFailure("a GPU op failed: " + e, e);
     }
   }
 

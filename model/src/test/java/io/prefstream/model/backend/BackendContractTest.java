@@ -1,6 +1,7 @@
 package io.prefstream.model.backend;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.prefstream.model.config.Rope;
 import io.prefstream.model.config.RopeScaling;
@@ -261,5 +262,61 @@ public abstract class BackendContractTest {
       assertThat(got[3 * c + j]).isEqualTo(dOut[j] + dOut[2 * c + j]);
       assertThat(got[1 * c + j]).isZero();
     }
+  }
+
+  /** Runs {@code op}, expects it refused naming {@code what}, and that {@code untouched} kept its values. */
+  private void refused(Runnable op, String what, Buf untouched) {
+    float[] before = host(untouched);
+    assertThatThrownBy(op::run).isInstanceOf(IllegalArgumentException.class).hasMessageContaining(what);
+    assertThat(host(untouched)).as("written before the refusal").isEqualTo(before);
+  }
+
+  @Test
+  public void embeddingBackwardRefusesWhatItsForwardRefusesAndShortGradientBuffers() {
+    int vocab = 7, c = 5, n = 4;
+    Buf table = buf(random(vocab * c)), out = buf(random(n * c)), dOut = buf(random(n * c)), dt = buf(random(vocab * c));
+    for (int[] bad : new int[][] {{1, 7, 2, 0}, {1, -1, 2, 0}}) {
+      refused(() -> be.embeddingForward(out, table, bad, n, c), "token id " + bad[1], out);
+      refused(() -> be.embeddingBackward(dt, dOut, bad, n, c), "token id " + bad[1], dt);
+    }
+    refused(() -> be.embeddingForward(buf(random(n * c - 1)), table, new int[] {1, 2, 3, 4}, n, c), "out", table);
+    refused(() -> be.embeddingBackward(dt, buf(random(n * c - 1)), new int[] {1, 2, 3, 4}, n, c), "dOut", dt);
+    // A smaller gradient table than the tokens address: row 6 does not exist in a 5-row dTable.
+    Buf small = buf(random(5 * c));
+    refused(() -> be.embeddingBackward(small, dOut, new int[] {1, 6, 2, 0}, n, c), "token id 6", small);
+    refused(() -> be.embeddingBackward(dt, dOut, new int[] {1, 2, 3}, n, c), "token ids", dt);
+  }
+
+  @Test
+  public void rmsnormBackwardRefusesWhatItsForwardRefusesAndShortGradientBuffers() {
+    int n = 3, c = 8;
+    Buf x = buf(random(n * c)), w = buf(random(c)), rstd = buf(random(n)), out = buf(random(n * c));
+    Buf dx = buf(random(n * c)), dw = buf(random(c)), dOut = buf(random(n * c));
+    Buf shortRows = buf(random(n * c - 1)), shortW = buf(random(c - 1)), shortRstd = buf(random(n - 1));
+    refused(() -> be.rmsnormForward(shortRows, rstd, x, w, n, c, 1e-5f), "out", x);
+    refused(() -> be.rmsnormForward(out, rstd, shortRows, w, n, c, 1e-5f), "x", out);
+    refused(() -> be.rmsnormForward(out, rstd, x, shortW, n, c, 1e-5f), "w", out);
+    refused(() -> be.rmsnormForward(out, shortRstd, x, w, n, c, 1e-5f), "rstd", out);
+    refused(() -> be.rmsnormBackward(shortRows, dw, dOut, x, w, rstd, n, c), "dx", dw);
+    refused(() -> be.rmsnormBackward(dx, shortW, dOut, x, w, rstd, n, c), "dw", dx);
+    refused(() -> be.rmsnormBackward(dx, dw, shortRows, x, w, rstd, n, c), "dOut", dx);
+    refused(() -> be.rmsnormBackward(dx, dw, dOut, shortRows, w, rstd, n, c), "x", dx);
+    refused(() -> be.rmsnormBackward(dx, dw, dOut, x, shortW, rstd, n, c), "w", dx);
+    refused(() -> be.rmsnormBackward(dx, dw, dOut, x, w, shortRstd, n, c), "rstd", dx);
+  }
+
+  @Test
+  public void swigluBackwardRefusesWhatItsForwardRefusesAndShortGradientBuffers() {
+    int n = 40;
+    Buf g = buf(random(n)), u = buf(random(n)), h = buf(random(n)), dg = buf(random(n)), du = buf(random(n));
+    Buf dh = buf(random(n)), shortBuf = buf(random(n - 1));
+    refused(() -> be.swigluForward(shortBuf, g, u, n), "h", g);
+    refused(() -> be.swigluForward(h, shortBuf, u, n), "g", h);
+    refused(() -> be.swigluForward(h, g, shortBuf, n), "u", h);
+    refused(() -> be.swigluBackward(shortBuf, du, dh, g, u, n), "dg", du);
+    refused(() -> be.swigluBackward(dg, shortBuf, dh, g, u, n), "du", dg);
+    refused(() -> be.swigluBackward(dg, du, shortBuf, g, u, n), "dh", dg);
+    refused(() -> be.swigluBackward(dg, du, dh, shortBuf, u, n), "g", dg);
+    refused(() -> be.swigluBackward(dg, du, dh, g, shortBuf, n), "u", dg);
   }
 }

@@ -1,9 +1,11 @@
 package io.prefstream.model.cpu;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.prefstream.model.backend.Backend;
 import io.prefstream.model.backend.BackendContractTest;
+import io.prefstream.model.backend.BackendFailure;
 import io.prefstream.model.backend.Buf;
 import io.prefstream.model.backend.SeqLayout;
 import java.util.SplittableRandom;
@@ -91,6 +93,19 @@ class CpuBackendTest extends BackendContractTest {
       assertThat(vec[i]).isEqualTo(VecMath.exp(xs[i]));
       double want = Math.exp(xs[i]);
       assertThat(Math.abs(vec[i] - want) / want).as("exp(%s)", xs[i]).isLessThan(1e-6);
+    }
+  }
+
+  @Test
+  void aKernelTaskThatFailsIsABackendFailureWhileARefusedArgumentStaysOne() {
+    for (WorkerPool pool : new WorkerPool[] {POOL, new WorkerPool(1)}) {
+      assertThatThrownBy(() -> pool.forEach(8, i -> {
+        if (i == 5) throw new ArrayIndexOutOfBoundsException("index 99 out of bounds for length 8");
+      })).isInstanceOf(BackendFailure.class).hasMessageContaining("a CPU kernel task failed")
+          .hasCauseInstanceOf(ArrayIndexOutOfBoundsException.class);
+      assertThatThrownBy(() -> pool.forEach(8, i -> {
+        if (i == 5) throw new IllegalArgumentException("bad shape");
+      })).isExactlyInstanceOf(IllegalArgumentException.class).hasMessage("bad shape");
     }
   }
 }

@@ -1,0 +1,125 @@
+package io.prefstream.learner.loop;
+
+import io.prefstream.model.checkpoint.Checkpoint;
+import io.prefstream.model.policy.TrainerState;
+import io.prefstream.schemas.avro.CheckpointFormat;
+import io.prefstream.schemas.avro.PolicyUpdate;
+import io.prefstream.schemas.serde.SingleObjectCodec;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Publishes a policy's {@link PolicyUpdate}s to {@code prefstream.policy-updates}, each in its own
+ * transaction of the producer {@code transactionalId}: opening a publisher fences any older one
+ * with the same id (the second one-writer fence), so a zombie learner cannot publish after its
+ * successor started. Finds the newest version already published, so a checkpoint whose update a
+ * crash lost is published on the next start. Owned by the learner's thread.
+ */
+final class UpdatePublisher implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(UpdatePublisher.class);
+
+  private final LearnerConfig config;
+  private final KafkaProducer<String, byte[]> producer;
+  private final SingleObjectCodec<PolicyUpdate> codec = new SingleObjectCodec<>(PolicyUpdate.class);
+
+  UpdatePublisher(LearnerConfig config) {
+    this.config = config;
+    this.producer = LearnerClients.transactionalProducer(config);
+  }
+
+  /**
+   * Publishes the update of checkpoint {@code cp} with {@code state}'s finite metrics plus
+   * {@code extraMetrics} (the evaluation); returns the metrics it carried.
+   */
+  Map<String, Double> publish(Checkpoint cp, TrainerState state, Map<String, Double> extraMetrics) {
+    Map<String, Double> m = new LinkedHashMap<>(state.metrics());
+    m.entrySet().removeIf(e -> !Double.isFinite(e.getValue()));
+    m.putAll(extraMetrics);
+    PolicyUpdate update = PolicyUpdate.newBuilder()
+        .setPolicyId(config.policyId())
+        .setVersion(cp.version())
+        .setParentVersion(state.parentVersion())
+        .setReferenceId(state.referenceId())
+        .setCheckpointUri(cp.uri().toString())
+        .setSha256(cp.manifestSha256())
+        .setFormat(CheckpointFormat.valueOf(cp.format()))
+        .setStep(state.step())
+        .setExamplesSeen(state.examplesSeen())
+        .setMetrics(m)
+        .setCreatedAt(Instant.now())
+        .build();
+    producer.beginTransaction();
+    try {
+      producer.send(new ProducerRecord<>(config.updatesTopic(), config.policyId(), codec.encode(update)));
+      producer.commitTransaction();
+    } catch (KafkaException e) {
+      try {
+        producer.abortTransaction();
+      } catch (KafkaException abort) {
+        e.addSuppressed(abort);
+      }
+      throw e;
+    }
+    return m;
+  }
+
+  /** The newest version of this policy on the updates topic (0 when none), scanning back from the end. */
+  long lastPublishedVersion() {
+    long best = 0;
+    try (KafkaConsumer<String, byte[]> c = LearnerClients.consumer(config, null, 500)) {
+      List<TopicPartition> tps = LearnerClients.partitions(c, config.updatesTopic());
+      c.assign(tps);
+      Map<TopicPartition, Long> begin = c.beginningOffsets(tps);
+      Map<TopicPartition, Long> end = c.endOffsets(tps);
+      for (TopicPartition tp : tps) {
+        c.pause(tps.stream().filter(t -> !t.equals(tp)).toList());
+        c.resume(List.of(tp));
+        best = Math.max(best, newestIn(c, tp, begin.get(tp), end.get(tp)));
+      }
+    }
+    return best;
+  }
+
+  /** Reads windows of 256 records back from {@code end} until one holds an update of this policy. */
+  private long newestIn(KafkaConsumer<String, byte[]> c, TopicPartition tp, long begin, long end) {
+    long hi = end;
+    long found = -1;
+    while (found < 0 && hi > begin) {
+      long lo = Math.max(begin, hi - 256);
+      c.seek(tp, lo);
+      long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+      while (c.position(tp) < hi) {
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException("timed out reading " + tp + " to find the last published version");
+        }
+        for (ConsumerRecord<String, byte[]> r : c.poll(Duration.ofMillis(200))) {
+          if (r.offset() >= hi || !config.policyId().equals(r.key()) || r.value() == null) continue;
+          try {
+            PolicyUpdate u = codec.decode(r.value());
+            if (config.policyId().equals(u.getPolicyId())) found = Math.max(found, u.getVersion());
+          } catch (RuntimeException e) {
+            log.warn("{} offset {}: not a PolicyUpdate ({}); ignored", tp, r.offset(), e.getMessage());
+          }
+        }
+      }
+      hi = lo;
+    }
+    return Math.max(found, 0);
+  }
+
+  @Override
+  public void close() {
+    producer.close(Duration.ofSeconds(5));
+  }
+}
