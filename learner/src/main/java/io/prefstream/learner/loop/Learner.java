@@ -264,7 +264,7 @@ public final class Learner implements AutoCloseable {
       // these, so only a foreign producer writes them; reading past keeps the learner going.
       log.warn("{} offset {}: micro-batch {} holds an example that is not a valid conversation, skipped: {}", where,
           r.offset(), mb.getBatchId(), e.getMessage());
-      pass(tp, r, mb.getBatchId(), FAILED);
+      pass(r, mb.getBatchId(), INVALID);
       return;
     }
     hooks.beforeStep(batch, trainer);
