@@ -71,7 +71,7 @@ public final class RolloutCommand implements Runnable {
     String policy;
 
     @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "30",
-        description = "Deadline of the call. Default: ${DEFAULT-VALUE}.")
+        description = "Deadline of the call, including waiting for a replica that is still starting. Default: ${DEFAULT-VALUE}.")
     long timeoutSeconds;
 
     <T> T call(CommandSpec spec, Function<RolloutGrpc.RolloutBlockingStub, T> rpc) throws Exception {
@@ -86,7 +86,9 @@ public final class RolloutCommand implements Runnable {
         m.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + adminToken);
         RolloutGrpc.RolloutBlockingStub stub = RolloutGrpc.newBlockingStub(ch)
             .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(m))
-            .withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS);
+            .withDeadlineAfter(timeoutSeconds, TimeUnit.SECONDS)
+            // a replica that is still starting is waited for (within the deadline), not an instant failure
+            .withWaitForReady();
         return rpc.apply(stub);
       } finally {
         ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the README's "parts run separately" session exactly as the README shows it (the fenced bash
+# block after "A first session with the parts run separately"), from the repository root, then checks
+# that its last command printed the rollout status and stops what it started. Exit 0 when it ran as
+# shown. Ports 9092, 50051 and 9400-9402 must be free.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+block=$(awk '/A first session with the parts run separately/{f=1} f&&/^```bash/{g=1;next} g&&/^```/{exit} g' README.md)
+if [ -z "$block" ]; then
+  echo "readme-session: the README has no 'A first session with the parts run separately' bash block" >&2
+  exit 1
+fi
+work=$(mktemp -d)
+out=$work/out.txt
+cleanup() {
+  # the session's background launchers exec java: stop them and anything they started
+  for p in $(jobs -p) $(cat "$work/pids" 2>/dev/null); do kill "$p" 2>/dev/null; done
+  sleep 3
+  for p in $(jobs -p) $(cat "$work/pids" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+  rm -rf ckpt "$work"
+}
+trap cleanup EXIT
+printf '%s\n' "$block" > "$work/session.sh"
+echo "readme-session: running the README's session:"
+sed 's/^/  | /' "$work/session.sh"
+# The block's background jobs belong to this shell's child; record their pids for cleanup.
+( set -m; source "$work/session.sh"; jobs -p > "$work/pids"; wait_for_status=1 ) > "$out" 2>&1 &
+session=$!
+for _ in $(seq 1 300); do
+  if grep -q "^serving " "$out" 2>/dev/null; then break; fi
+  kill -0 "$session" 2>/dev/null || break
+  sleep 1
+done
+sleep 1
+if grep -q "^policy " "$out" && grep -q "^serving " "$out"; then
+  echo "readme-session: ran as shown; rollout status said:"
+  grep -E "^(policy|mode|stable|serving|canary|reference|in memory) " "$out" | sed 's/^/  | /'
+  exit 0
+fi
+echo "readme-session: the session did not print the rollout status; its output:" >&2
+tail -40 "$out" >&2
+exit 1
