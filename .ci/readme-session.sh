@@ -12,29 +12,35 @@ if [ -z "$block" ]; then
 fi
 work=$(mktemp -d)
 out=$work/out.txt
+before=$(pgrep -f io.prefstream.deploy.cli.Main | sort)
+started() { comm -13 <(printf '%s\n' "$before") <(pgrep -f io.prefstream.deploy.cli.Main | sort); }
 cleanup() {
-  # the session's background launchers exec java: stop them and anything they started
-  for p in $(jobs -p) $(cat "$work/pids" 2>/dev/null); do kill "$p" 2>/dev/null; done
-  sleep 3
-  for p in $(jobs -p) $(cat "$work/pids" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+  # the session's background launchers exec java (each in its own process group): stop those it started
+  for p in $(started); do kill "$p" 2>/dev/null; done
+  for _ in $(seq 1 20); do [ -z "$(started)" ] && break; sleep 1; done
+  for p in $(started); do kill -9 "$p" 2>/dev/null; done
   rm -rf ckpt "$work"
 }
 trap cleanup EXIT
 printf '%s\n' "$block" > "$work/session.sh"
 echo "readme-session: running the README's session:"
 sed 's/^/  | /' "$work/session.sh"
-# The block's background jobs belong to this shell's child; record their pids for cleanup.
-( set -m; source "$work/session.sh"; jobs -p > "$work/pids"; wait_for_status=1 ) > "$out" 2>&1 &
+( set -m; source "$work/session.sh" ) > "$out" 2>&1 &
 session=$!
 for _ in $(seq 1 300); do
-  if grep -q "^serving " "$out" 2>/dev/null; then break; fi
+  if grep -qE "^serving +v[0-9]" "$out" 2>/dev/null; then break; fi
   kill -0 "$session" 2>/dev/null || break
   sleep 1
 done
 sleep 1
-if grep -q "^policy " "$out" && grep -q "^serving " "$out"; then
+if grep -qE "command not found|No such file" "$out"; then
+  echo "readme-session: a command of the session is missing:" >&2
+  grep -E "command not found|No such file" "$out" >&2
+  exit 1
+fi
+if grep -qE "^policy +[a-z]" "$out" && grep -qE "^serving +v[0-9]" "$out"; then
   echo "readme-session: ran as shown; rollout status said:"
-  grep -E "^(policy|mode|stable|serving|canary|reference|in memory) " "$out" | sed 's/^/  | /'
+  grep -E "^(policy|mode|stable|serving|canary|reference|in memory)  +" "$out" | sed 's/^/  | /'
   exit 0
 fi
 echo "readme-session: the session did not print the rollout status; its output:" >&2
