@@ -6,11 +6,12 @@
 #      and header-signature tests, with JUnit's XML reports
 #   3. the benchmarks on the same GPU: GpuBench (Java, this project) and bench/peer/torch_gpu_bench.py
 #      (PyTorch eager, transformers + PEFT, SDPA): DPO step on the SmolLM2-135M shape (16 pairs x 512,
-#      bf16, LoRA r=16 on all projections) and batch-1 decode
+#      bf16, LoRA r=16 on all projections) and batch-1 decode (the prefill timed on both sides)
 #   4. prints a short table last; details under $OUT in 7 files (the device tool returns at most 8):
 #      summary.md, conformance.log (bundle, nvidia-smi, JUnit tree), junit-reports.tgz,
 #      java-bench.{json,log}, torch-bench.{json,log}
-# Every stage runs even when an earlier one failed; the exit status is the first failure's.
+# Every stage runs even when an earlier one failed; the exit status is the first failure's. The run
+# fails when the conformance suite skipped (no GPU found); CONFORMANCE_SEED=N replays its inputs.
 # Afterwards, on the CPU machine: copy $OUT/summary.md to bench/results/<date>-gpu-<card>.md (the
 # device tool puts $OUT's files under its files_at folder) and commit it with the card's name.
 # Device time: about 1-2 min start + under 1 min conformance + ~1 min per benchmark; one call with

@@ -8,7 +8,9 @@ import io.prefstream.learner.trainer.StepOutcome;
 import io.prefstream.learner.trainer.TrainerConfig;
 import io.prefstream.learner.trainer.TrainingBatch;
 import io.prefstream.model.config.LlamaConfig;
-import io.prefstream.model.cpu.CpuBackend;
+import io.prefstream.model.backend.Backend;
+import io.prefstream.model.backend.Backends;
+import io.prefstream.model.config.LoraConfig;
 import io.prefstream.model.io.HfModel;
 import io.prefstream.model.io.HfModelDir;
 import io.prefstream.model.io.ModelInit;
@@ -33,9 +35,12 @@ import java.util.stream.Stream;
  * forward, policy forward+backward, optimiser. Two shapes: the tiny preset and SmolLM2-135M's shape,
  * both with random weights and the byte-level tokenizer (one token per byte), prompts of
  * {@code --prompt} bytes and responses of {@code --response} bytes. Reports the median over the
- * timed steps after warm-up steps. Usage: {@code LearnerStepBench [--prompt 32] [--response 96]
- * [--tiny-pairs 8] [--tiny-iters 30] [--big-pairs 4] [--big-iters 4] [--skip-135m]}. Prints a
- * Markdown table; asserts nothing.
+ * timed steps after warm-up steps. {@code --device cuda} times the same {@code DpoTrainer.step} the
+ * learner runs on the GPU (host AdamW through the trainer's parameter bridge included), which is what
+ * {@code bench/gpu-check.sh} reports beside GpuBench's device-optimiser step. Usage:
+ * {@code LearnerStepBench [--device cpu|cuda|auto] [--prompt 32] [--response 96] [--lora-rank 8]
+ * [--tiny-pairs 8] [--tiny-iters 30] [--big-pairs 4] [--big-iters 4] [--skip-tiny] [--skip-135m]}.
+ * Prints a Markdown table; asserts nothing.
  */
 public final class LearnerStepBench {
   private LearnerStepBench() {}
@@ -44,8 +49,9 @@ public final class LearnerStepBench {
       double policyMs, double optMs) {}
 
   public static void main(String[] args) throws IOException {
-    int prompt = 32, response = 96, tinyPairs = 8, tinyIters = 30, bigPairs = 4, bigIters = 4;
-    boolean big = true;
+    int prompt = 32, response = 96, tinyPairs = 8, tinyIters = 30, bigPairs = 4, bigIters = 4, loraRank = 8;
+    boolean big = true, tinyShape = true;
+    String device = "cpu";
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--prompt" -> prompt = Integer.parseInt(args[++i]);
@@ -55,26 +61,37 @@ public final class LearnerStepBench {
         case "--big-pairs" -> bigPairs = Integer.parseInt(args[++i]);
         case "--big-iters" -> bigIters = Integer.parseInt(args[++i]);
         case "--skip-135m" -> big = false;
+        case "--skip-tiny" -> tinyShape = false;
+        case "--device" -> device = args[++i];
+        case "--lora-rank" -> loraRank = Integer.parseInt(args[++i]);
         default -> throw new IllegalArgumentException("unknown argument " + args[i]
-            + "; expected --prompt, --response, --tiny-pairs, --tiny-iters, --big-pairs, --big-iters, --skip-135m");
+            + "; expected --device, --prompt, --response, --lora-rank, --tiny-pairs, --tiny-iters, --big-pairs, --big-iters,"
+            + " --skip-tiny, --skip-135m");
       }
     }
     System.out.println("machine: " + machine());
+    Backends.Choice choice = Backends.choose(device);
+    Backend backend = choice.backend();
+    System.out.println("device: " + choice.device() + " (" + choice.reason() + ")");
     Path dir = Files.createTempDirectory("learner-step-bench-");
     List<Row> rows = new ArrayList<>();
     try {
       // The tiny model directory supplies the byte-level tokenizer for both shapes (its ids fit either vocabulary).
       ModelInit.writeRandomModel(dir, ModelPresets.tiny(), 1, List.of(), DType.F32);
       try (HfModel tiny = HfModelDir.load(dir)) {
-        rows.add(run("tiny", tiny.config(), tiny.weights(), tiny.tokenizer(), prompt, response, tinyPairs, 10, tinyIters));
+        if (tinyShape) {
+          rows.add(run("tiny", tiny.config(), tiny.weights(), tiny.tokenizer(), backend, loraRank, prompt, response,
+              tinyPairs, 10, tinyIters));
+        }
         if (big) {
           LlamaConfig cfg = BenchModels.smol135m();
-          rows.add(run("smollm2-135m shape", cfg, BenchModels.randomWeights(cfg, 1), tiny.tokenizer(), prompt, response,
-              bigPairs, 1, bigIters));
+          rows.add(run("smollm2-135m shape", cfg, BenchModels.randomWeights(cfg, 1), tiny.tokenizer(), backend, loraRank,
+              prompt, response, bigPairs, 1, bigIters));
         }
       }
     } finally {
       deleteRecursively(dir);
+      backend.close();
     }
     System.out.println();
     System.out.printf(Locale.ROOT, "sequences: prompt %d + response %d tokens (byte-level tokenizer), chosen and rejected per pair%n",
@@ -89,10 +106,12 @@ public final class LearnerStepBench {
   }
 
   private static Row run(String shape, LlamaConfig cfg, java.util.Map<String, io.prefstream.model.tensor.NamedTensor> weights,
-      Tokenizer tokenizer, int prompt, int response, int pairs, int warmup, int iters) {
+      Tokenizer tokenizer, Backend backend, int loraRank, int prompt, int response, int pairs, int warmup, int iters) {
+    TrainerConfig defaults = TrainerConfig.builder().build();
     TrainerConfig tc = TrainerConfig.builder().maxLength(prompt + response + 8).maxPromptLength(prompt + 4)
+        .lora(new LoraConfig(loraRank, 2.0 * loraRank, defaults.lora().targetModules(), 0))
         .schedule(new LrSchedule.WarmupConstant(1e-4, 10)).build();
-    LlamaModel model = LlamaModel.create(cfg, weights, new CpuBackend());
+    LlamaModel model = LlamaModel.create(cfg, weights, backend);
     model.attachNewLora(tc.lora(), tc.loraSeed());
     DpoTrainer trainer = new DpoTrainer(model, tokenizer, tc, PinnedReference.base(model));
     SplittableRandom rnd = new SplittableRandom(7);
