@@ -27,7 +27,8 @@ import java.util.SplittableRandom;
  * The GPU benchmark beside bench/peer/torch_gpu_bench.py: a DPO step on the SmolLM2-135M shape
  * (random weights, LoRA r=16 on every projection, 16 pairs of sequence 512 sharing a 128-token
  * prompt: reference log-probs on a sibling without the adapter, policy forward and backward on
- * chosen and rejected, global grad norm and AdamW on the device) and batch-1 greedy decode with the
+ * chosen and rejected, global grad norm and AdamW on the device, as the learner's DeviceAdamW does on
+ * CUDA) and batch-1 greedy decode with the
  * KV cache. Prints one JSON object (also written to --out). A benchmark: it measures, never asserts.
  *
  * <p>Usage: GpuBench [--device cuda] [--preset smollm2-135m|small|tiny] [--pairs 16] [--seq 512]

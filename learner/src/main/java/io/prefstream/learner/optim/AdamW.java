@@ -25,7 +25,7 @@ import java.util.Set;
  * restored bit-exactly by {@link #saveState}/{@link #loadState}, which is what lets a restarted learner
  * continue with exactly the weights an uninterrupted one would have.
  */
-public final class AdamW {
+public final class AdamW implements Optimizer {
   private final AdamWConfig config;
   private final LrSchedule schedule;
   private final List<Parameter> parameters;
@@ -64,6 +64,7 @@ public final class AdamW {
    * {@code applied=false}; the caller skips the batch. The gradient buffers are read, never modified
    * (clipping is applied on the fly).
    */
+  @Override
   public StepResult step() {
     double norm = GradientNorms.globalNorm(parameters);
     if (!Double.isFinite(norm)) {
@@ -115,11 +116,13 @@ public final class AdamW {
   }
 
   /** Updates applied so far (also the step the learning rate of the next update is taken at). */
+  @Override
   public long stepCount() {
     return step;
   }
 
   /** The learning rate the next update will use. */
+  @Override
   public double nextLearningRate() {
     return schedule.learningRate(step);
   }
@@ -138,6 +141,7 @@ public final class AdamW {
   }
 
   /** A copy of the first moment m of the named parameter. */
+  @Override
   public float[] firstMoment(String name) {
     return firstMoments[indexOf(name)].clone();
   }
@@ -157,8 +161,9 @@ public final class AdamW {
   }
 
   /** Writes the step count and moments in the checksummed optimiser-state format (magic PSADAMW1). */
+  @Override
   public void writeState(OutputStream out) throws IOException {
-    AdamWStateFile.write(out, step, parameters, firstMoments, secondMoments);
+    AdamWStateFile.write(out, step, AdamWStateFile.Entry.of(parameters), firstMoments, secondMoments);
   }
 
   /**
@@ -166,6 +171,7 @@ public final class AdamW {
    * scratch arrays and its checksum verified before anything is replaced, so a corrupt or mismatched
    * state leaves this optimiser as it was and throws.
    */
+  @Override
   public void readState(InputStream in) throws IOException {
     float[][] m = new float[parameters.size()][];
     float[][] v = new float[parameters.size()][];
@@ -173,7 +179,7 @@ public final class AdamW {
       m[i] = new float[parameters.get(i).size()];
       v[i] = new float[parameters.get(i).size()];
     }
-    long loadedStep = AdamWStateFile.read(in, parameters, m, v);
+    long loadedStep = AdamWStateFile.read(in, AdamWStateFile.Entry.of(parameters), m, v);
     for (int i = 0; i < parameters.size(); i++) {
       System.arraycopy(m[i], 0, firstMoments[i], 0, m[i].length);
       System.arraycopy(v[i], 0, secondMoments[i], 0, v[i].length);
@@ -201,12 +207,13 @@ public final class AdamW {
    * are immutable once renamed into place); if it does, the second pass's checksum fails, the state
    * is reset to zero moments at step 0 (never left half-loaded) and the error says so.
    */
+  @Override
   public void loadState(Path file) throws IOException {
     try (InputStream in = open(file)) {
-      AdamWStateFile.read(in, parameters, null, null);
+      AdamWStateFile.read(in, AdamWStateFile.Entry.of(parameters), null, null);
     }
     try (InputStream in = open(file)) {
-      step = AdamWStateFile.read(in, parameters, firstMoments, secondMoments);
+      step = AdamWStateFile.read(in, AdamWStateFile.Entry.of(parameters), firstMoments, secondMoments);
     } catch (IOException e) {
       for (int i = 0; i < parameters.size(); i++) {
         Arrays.fill(firstMoments[i], 0.0f);

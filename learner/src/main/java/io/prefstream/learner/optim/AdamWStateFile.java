@@ -41,7 +41,14 @@ final class AdamWStateFile {
   private AdamWStateFile() {}
 
 
-  static void write(OutputStream sink, long step, List<Parameter> parameters, float[][] m,
+  /** What the file records of a parameter: its name and element count. */
+  record Entry(String name, int size) {
+    static List<Entry> of(List<Parameter> parameters) {
+      return parameters.stream().map(p -> new Entry(p.name(), p.size())).toList();
+    }
+  }
+
+  static void write(OutputStream sink, long step, List<Entry> parameters, float[][] m,
       float[][] v) throws IOException {
     CRC32C crc = new CRC32C();
     CheckedOutputStream checked = new CheckedOutputStream(new BufferedOutputStream(sink, 1 << 16), crc);
@@ -70,7 +77,7 @@ final class AdamWStateFile {
    * file is only validated. Either way the checksum is verified at the end, so a caller that must not
    * see partial data reads into scratch arrays or validates first.
    */
-  static long read(InputStream source, List<Parameter> parameters, float[][] m, float[][] v)
+  static long read(InputStream source, List<Entry> parameters, float[][] m, float[][] v)
       throws IOException {
     CRC32C crc = new CRC32C();
     DataInputStream in = new DataInputStream(
@@ -98,7 +105,7 @@ final class AdamWStateFile {
       }
       byte[] buffer = new byte[CHUNK_FLOATS * Float.BYTES];
       for (int i = 0; i < count; i++) {
-        Parameter p = parameters.get(i);
+        Entry p = parameters.get(i);
         String name = in.readUTF();
         int length = in.readInt();
         if (!name.equals(p.name()) || length != p.size()) {

@@ -9,10 +9,13 @@ import io.prefstream.learner.objective.PairResult;
 import io.prefstream.learner.objective.PreferenceBatch;
 import io.prefstream.learner.objective.SftTerm;
 import io.prefstream.learner.optim.AdamW;
+import io.prefstream.learner.optim.DeviceAdamW;
+import io.prefstream.learner.optim.Optimizer;
 import io.prefstream.learner.optim.StepResult;
 import io.prefstream.learner.reference.PinnedReference;
 import io.prefstream.model.llama.ForwardPass;
 import io.prefstream.model.llama.LlamaModel;
+import io.prefstream.model.cuda.CudaBackend;
 import io.prefstream.model.llama.PromptResponse;
 import io.prefstream.model.text.Content;
 import io.prefstream.model.text.SequenceEncoder;
@@ -54,8 +57,9 @@ public final class DpoTrainer {
   private final PairObjective pairObjective;
   private final KtoObjective ktoObjective;
   private final SftTerm sft;
+  /** Host AdamW on the CPU backend's own arrays; null when the optimiser runs on the device. */
   private final ParameterBridge bridge;
-  private final AdamW optimizer;
+  private final Optimizer optimizer;
   private PinnedReference reference;
 
   public DpoTrainer(LlamaModel policy, Tokenizer tokenizer, TrainerConfig config, PinnedReference reference) {
@@ -69,8 +73,16 @@ public final class DpoTrainer {
     this.pairObjective = config.pairObjective();
     this.ktoObjective = config.ktoObjective();
     this.sft = config.sftAlpha() > 0 ? new SftTerm(config.sftAlpha()) : null;
-    this.bridge = new ParameterBridge(policy.backend(), policy.parameters(config.gradMode()));
-    this.optimizer = new AdamW(config.adamW(), config.schedule(), bridge.optimizerParameters());
+    if (!(policy.backend() instanceof CudaBackend)) {
+      // The CPU backend's own arrays (through the bridge; other host backends, such as test wrappers, copy).
+      this.bridge = new ParameterBridge(policy.backend(), policy.parameters(config.gradMode()));
+      this.optimizer = new AdamW(config.adamW(), config.schedule(), bridge.optimizerParameters());
+    } else {
+      // On the GPU no per-step round trip of weights and gradients: moments and update stay on the device.
+      this.bridge = null;
+      this.optimizer = new DeviceAdamW(config.adamW(), config.schedule(), policy.backend(),
+          policy.parameters(config.gradMode()));
+    }
   }
 
   public LlamaModel policy() {
@@ -116,7 +128,7 @@ public final class DpoTrainer {
     return optimizer.stepCount();
   }
 
-  public AdamW optimizer() {
+  public Optimizer optimizer() {
     return optimizer;
   }
 
@@ -233,7 +245,7 @@ public final class DpoTrainer {
     policy.zeroGrad(config.gradMode());
     pass.backward(dSum);
     long t2 = System.nanoTime();
-    bridge.gradientsToHost();
+    if (bridge != null) bridge.gradientsToHost();
     StepResult r = optimizer.step();
     metrics.put(MetricNames.GRAD_NORM, r.gradNorm());
     if (!r.applied()) {
@@ -243,7 +255,7 @@ public final class DpoTrainer {
           prepared.droppedStale, prepared.droppedInvalid, finiteOnly(metrics),
           new StepOutcome.Timings(t1 - t0, t2 - t1, t3 - t2));
     }
-    bridge.valuesToModel();
+    if (bridge != null) bridge.valuesToModel();
     long t3 = System.nanoTime();
     metrics.put("learning_rate", r.learningRate());
     return new StepOutcome(StepOutcome.Status.APPLIED, optimizer.stepCount(), prepared.examples(),
