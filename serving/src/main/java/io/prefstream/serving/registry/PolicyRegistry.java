@@ -55,7 +55,8 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   /** Reference ids as the learner writes them: "base" or "v&lt;version&gt;". */
   private static final Pattern VERSION_REFERENCE = Pattern.compile("v(0|[1-9][0-9]{0,18})");
 
-  private final VersionLoader loader;
+  private final PolicyLoader loader;
+  private final RegistryHooks hooks;
   private final RolloutFeed feed;
   private final RegistrySettings settings;
   private final ServingMetrics metrics;
@@ -96,7 +97,19 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   }
 
   public PolicyRegistry(VersionLoader loader, RolloutFeed feed, RegistrySettings settings, ServingMetrics metrics) {
+    this((PolicyLoader) loader, feed, settings, metrics, RegistryHooks.NONE);
+  }
+
+  /** With test seams. */
+  public PolicyRegistry(VersionLoader loader, RolloutFeed feed, RegistrySettings settings, ServingMetrics metrics,
+      RegistryHooks hooks) {
+    this((PolicyLoader) loader, feed, settings, metrics, hooks);
+  }
+
+  PolicyRegistry(PolicyLoader loader, RolloutFeed feed, RegistrySettings settings, ServingMetrics metrics,
+      RegistryHooks hooks) {
     this.loader = loader;
+    this.hooks = hooks;
     this.feed = feed;
     this.settings = settings;
     this.metrics = metrics;
@@ -325,6 +338,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
       reconcile(s);
     }
     if (promote != null) {
+      hooks.beforeAutoPromotion(s.policyId, v);
       final RolloutState p = promote;
       feed.publishRollout(p).whenComplete((ok, err) -> {
         if (err != null) {

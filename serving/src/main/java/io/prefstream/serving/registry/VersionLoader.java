@@ -20,7 +20,7 @@ import java.util.function.Consumer;
  * shapes, and hold only finite values. Each refusal is a {@link RefusedVersionException} whose
  * message says what was wrong.
  */
-public final class VersionLoader {
+public final class VersionLoader implements PolicyLoader {
   private final BaseModel base;
   private final Optional<Path> storeRoot;
   /** Base weights on the backend once; LoRA versions are siblings that share them (never modified). */
@@ -33,18 +33,21 @@ public final class VersionLoader {
     this.shared = LlamaModel.create(base.config(), base.weights(), base.backend());
   }
 
+  @Override
   public BaseModel base() {
     return base;
   }
 
   /** The base weights as version 0 (reference "base"); never released while the registry lives. */
-  LoadedPolicy loadBase(Consumer<LoadedPolicy> onRelease) {
+  @Override
+  public LoadedPolicy loadBase(Consumer<LoadedPolicy> onRelease) {
     LlamaModel m = shared.sibling();
     return new LoadedPolicy(0, PolicyRegistry.BASE_REFERENCE, Map.of(), m, onRelease);
   }
 
   /** Loads and verifies the checkpoint an update names. */
-  LoadedPolicy load(PolicyUpdate u, Consumer<LoadedPolicy> onRelease) throws RefusedVersionException {
+  @Override
+  public LoadedPolicy load(PolicyUpdate u, Consumer<LoadedPolicy> onRelease) throws RefusedVersionException {
     String what = "policy '" + u.getPolicyId() + "' v" + u.getVersion();
     Path dir;
     try {
