@@ -149,6 +149,19 @@ class RegistryBookkeepingTest {
     onV2.close();
     assertThat(registry.residentVersions("refs")).containsExactly(1L, 3L);
     assertThat(metrics.residentVersions.get()).isEqualTo(3.0);
+
+    // A reference no longer in memory is loaded as a snapshot of its own, counted like any copy;
+    // the cache keeps two, so v1 (the oldest) goes.
+    try (Lease ref = registry.acquireReference("refs", "v2")) {
+      assertThat(ref.version()).isEqualTo(2);
+    }
+    assertThat(registry.residentVersions("refs")).containsExactly(1L, 2L, 3L);
+    assertThat(metrics.residentVersions.get()).isEqualTo(4.0);
+    try (Lease ref = registry.acquireReference("refs", "v3")) {
+      assertThat(ref.version()).isEqualTo(3);
+    }
+    assertThat(registry.residentVersions("refs")).containsExactly(2L, 3L);
+    assertThat(metrics.residentVersions.get()).isEqualTo(3.0);
   }
 
   /** The in-memory feed, except that rollout states never come back to the replica. */
