@@ -8,6 +8,7 @@ import io.prefstream.serving.metrics.ServingMetrics;
 import io.prefstream.serving.registry.FeedUnavailableException;
 import io.prefstream.serving.registry.RefusedVersionException;
 import io.prefstream.serving.registry.UnknownPolicyException;
+import io.prefstream.serving.registry.VersionUnavailableException;
 import java.util.NoSuchElementException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -16,7 +17,7 @@ import org.slf4j.LoggerFactory;
  * Runs one RPC body and maps what it throws to a gRPC status in one place: validation errors are
  * INVALID_ARGUMENT (their message names the field), unknown policies and versions NOT_FOUND,
  * refused versions and states that forbid the call FAILED_PRECONDITION, a rollout feed that does
- * not take a write UNAVAILABLE, a cancelled call
+ * not take a write or a checkpoint that cannot be read just now UNAVAILABLE, a cancelled call
  * DEADLINE_EXCEEDED or CANCELLED, anything else INTERNAL (logged with its stack). Every call is
  * counted by method and code, and timed.
  */
@@ -72,7 +73,9 @@ final class Rpc {
   private static Status toStatus(String method, Throwable t) {
     if (t instanceof StatusRuntimeException s) return s.getStatus();
     if (t instanceof Cancelled) return cancelledStatus();
-    if (t instanceof FeedUnavailableException) return Status.UNAVAILABLE.withDescription(t.getMessage());
+    if (t instanceof FeedUnavailableException || t instanceof VersionUnavailableException) {
+      return Status.UNAVAILABLE.withDescription(t.getMessage());
+    }
     if (t instanceof UnknownPolicyException || t instanceof NoSuchElementException) {
       return Status.NOT_FOUND.withDescription(t.getMessage());
     }

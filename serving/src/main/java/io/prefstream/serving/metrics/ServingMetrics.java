@@ -20,6 +20,9 @@ public final class ServingMetrics {
   public final Counter versionsRefused;
   public final Counter versionsReleased;
   public final Histogram loadSeconds;
+  public final Counter loadRetries;
+  public final Counter versionsUnavailable;
+  public final Counter rolloutProposals;
   public final Counter swaps;
   public final Gauge servingVersion;
   public final Gauge residentVersions;
@@ -43,20 +46,31 @@ public final class ServingMetrics {
     versionsLoaded = Counter.builder().name("prefstream_serving_versions_loaded_total")
         .help("Policy versions loaded and verified").labelNames("policy").register(registry);
     versionsRefused = Counter.builder().name("prefstream_serving_versions_refused_total")
-        .help("Policy versions refused at load (bad hash, shape, non-finite values, unreadable)").labelNames("policy")
+        .help("Policy versions refused at load (bad manifest or hash, format, shape, non-finite values)").labelNames("policy")
         .register(registry);
     versionsReleased = Counter.builder().name("prefstream_serving_versions_released_total")
         .help("Policy versions whose memory was released after their last request").labelNames("policy").register(registry);
     loadSeconds = Histogram.builder().name("prefstream_serving_version_load_seconds")
         .help("Time to load and verify one policy version").classicOnly()
         .classicUpperBounds(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60).register(registry);
+    loadRetries = Counter.builder().name("prefstream_serving_version_load_retries_total")
+        .help("Version loads that failed with a transient read error (checkpoint not yet visible, I/O) and were retried")
+        .labelNames("policy").register(registry);
+    versionsUnavailable = Counter.builder().name("prefstream_serving_versions_unavailable_total")
+        .help("Versions still unreadable after every retry (not refused: a desired state naming one tries again)")
+        .labelNames("policy").register(registry);
+    rolloutProposals = Counter.builder().name("prefstream_serving_rollout_proposals_total")
+        .help("Rollout states this replica proposed, by author (OPERATOR|AUTOMATION) and outcome (accepted, stale:"
+            + " based on an older revision and not written, failed: the feed did not take it)")
+        .labelNames("policy", "author", "outcome").register(registry);
     swaps = Counter.builder().name("prefstream_serving_swaps_total")
         .help("Atomic routing changes (stable or canary version replaced)").labelNames("policy").register(registry);
     servingVersion = Gauge.builder().name("prefstream_serving_version")
         .help("Version served to non-canary traffic (role=stable) and to canary traffic (role=canary)")
         .labelNames("policy", "role").register(registry);
     residentVersions = Gauge.builder().name("prefstream_serving_resident_versions")
-        .help("Policy versions in memory, the base included").register(registry);
+        .help("Policy version copies in memory, the base included, until their last reference (routing, reference"
+            + " cache, request) goes").register(registry);
     updateToServingSeconds = Histogram.builder().name("prefstream_serving_update_to_serving_seconds")
         .help("From a PolicyUpdate's created_at to this replica serving it").classicOnly()
         .classicUpperBounds(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30).register(registry);

@@ -3,28 +3,28 @@ package io.prefstream.serving.registry;
 import io.prefstream.schemas.avro.ControlCommand;
 import io.prefstream.schemas.avro.PinReference;
 import io.prefstream.schemas.avro.PolicyUpdate;
+import io.prefstream.schemas.avro.RolloutAuthor;
 import io.prefstream.schemas.avro.RolloutMode;
 import io.prefstream.schemas.avro.RolloutState;
 import io.prefstream.serving.metrics.ServingMetrics;
 import io.prefstream.serving.rollout.CanaryRouter;
+import io.prefstream.serving.rollout.RolloutDecisions;
 import io.prefstream.serving.rollout.RolloutFeed;
+import java.io.IOException;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.NoSuchElementException;
 import java.util.Optional;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -33,21 +33,31 @@ import org.slf4j.LoggerFactory;
 /**
  * The policy versions one replica serves, and how they change. It follows a {@link RolloutFeed}:
  * every {@link PolicyUpdate} becomes a known version; the desired {@link RolloutState} of a policy
- * says which version is stable and which is the canary for what share of users. Versions are
- * loaded and verified on a background thread ({@link VersionLoader}); once the desired version is
- * resident the routing is replaced in one atomic step. A request {@linkplain #acquire takes a
- * lease} on the version the routing gives it and keeps it to the end; a version that leaves the
- * routing is retired and freed when its last lease closes. A version that fails to load is refused
- * (log, metric, {@link #status}) and the current routing stays.
+ * says which version is stable and which is the canary for what share of users. Each policy is a
+ * {@link Slot}, the state machine; this class owns the threads and the I/O around it. Versions are
+ * loaded and verified on a background thread ({@link VersionLoader}): a checkpoint that cannot be
+ * read yet is retried with backoff ({@link LoadRetry}), and only an integrity failure refuses a
+ * version (log, metric, {@link #status}). Once the desired version is resident the routing is
+ * replaced in one atomic step. A request {@linkplain #acquire takes a lease} on the version the
+ * routing gives it and keeps it to the end; a version copy is freed when its last reference
+ * (routing, reference cache, lease) goes, and {@link #residentVersions} and the resident-versions
+ * gauge count exactly the copies not yet freed.
  *
- * <p>In AUTO mode each update that passes the {@link io.prefstream.serving.rollout.PromotionGate}
- * is preloaded and then promoted by writing the new desired state to the feed; the replica swaps
- * when that state comes back, like every other replica. Admin calls ({@link #promote},
- * {@link #rollback}, {@link #setCanary}, {@link #setMode}, {@link #pinReference}) also only write
- * to the feed and wait to see their state applied.
+ * <p>One writer per decision: the desired state changes only by compare-and-set on the feed
+ * ({@link RolloutFeed#propose}, written by {@link Proposals}). Every change is computed from a state and names its revision; one
+ * computed from an older state is stale and is not written. Automation (AUTO mode: an update that
+ * passes the {@link io.prefstream.serving.rollout.PromotionGate} is preloaded, then proposed as
+ * stable) drops a stale proposal and decides again on the newer state, so it can neither undo an
+ * operator's later decision nor regress another replica's newer promotion. Operators' calls
+ * ({@link #promote}, {@link #rollback}, {@link #setCanary}, {@link #setMode}, {@link #pinReference})
+ * re-apply their change to the newer state and write again; they return once this replica has
+ * applied their state, and throw {@link FeedUnavailableException} when the feed does not take it or
+ * it does not come back within {@link RegistrySettings#adminWait}.
  *
- * <p>Locking: each policy's slot is its own monitor; nothing is published to the feed while one
- * is held (an in-process feed delivers on the publisher's thread).
+ * <p>Locking: each policy's slot is its own monitor; nothing calls the feed while one is held (an
+ * in-process feed delivers on the caller's thread). Tested in {@code PolicyRegistryTest},
+ * {@code RegistryBookkeepingTest}, {@code TransientLoadFailureTest} and, over a broker, in
+ * {@code RolloutRaceTest} and {@code ServingReplicasTest}.
  */
 public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(PolicyRegistry.class);
@@ -55,56 +65,38 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   /** Reference ids as the learner writes them: "base" or "v&lt;version&gt;". */
   private static final Pattern VERSION_REFERENCE = Pattern.compile("v(0|[1-9][0-9]{0,18})");
 
-  private final VersionLoader loader;
+  private final PolicyLoader loader;
   private final RolloutFeed feed;
   private final RegistrySettings settings;
   private final ServingMetrics metrics;
-  private final ExecutorService loads;
+  private final ScheduledExecutorService loads;
+  private final Proposals proposals;
   private final LoadedPolicy base;
   private final Map<String, Slot> slots = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
-  /** What requests read: the stable version, and the canary with its share of users. */
-  record Routing(LoadedPolicy stable, LoadedPolicy canary, double percent) {}
-
-  private static final class Known {
-    final PolicyUpdate update;
-    String state = "available";
-
-    Known(PolicyUpdate update) {
-      this.update = update;
-    }
-  }
-
-  /** One policy's state; guarded by its own monitor except {@link #routing} and {@link #alive}. */
-  private static final class Slot {
-    final String policyId;
-    final TreeMap<Long, Known> known = new TreeMap<>();
-    RolloutState desired;
-    final Map<Long, LoadedPolicy> resident = new HashMap<>();
-    final Set<Long> loading = new HashSet<>();
-    final Set<Long> pendingPromotion = new HashSet<>();
-    final Map<Long, String> refused = new LinkedHashMap<>();
-    final Map<String, LoadedPolicy> references = new LinkedHashMap<>();
-    final AtomicReference<Routing> routing;
-    final Set<LoadedPolicy> alive = ConcurrentHashMap.newKeySet();
-
-    Slot(String policyId, LoadedPolicy base) {
-      this.policyId = policyId;
-      this.routing = new AtomicReference<>(new Routing(base, null, 0));
-    }
-  }
-
   public PolicyRegistry(VersionLoader loader, RolloutFeed feed, RegistrySettings settings, ServingMetrics metrics) {
+    this((PolicyLoader) loader, feed, settings, metrics, RegistryHooks.NONE);
+  }
+
+  /** With test seams. */
+  public PolicyRegistry(VersionLoader loader, RolloutFeed feed, RegistrySettings settings, ServingMetrics metrics,
+      RegistryHooks hooks) {
+    this((PolicyLoader) loader, feed, settings, metrics, hooks);
+  }
+
+  PolicyRegistry(PolicyLoader loader, RolloutFeed feed, RegistrySettings settings, ServingMetrics metrics,
+      RegistryHooks hooks) {
     this.loader = loader;
     this.feed = feed;
     this.settings = settings;
     this.metrics = metrics;
-    this.loads = Executors.newSingleThreadExecutor(r -> {
+    this.loads = Executors.newSingleThreadScheduledExecutor(r -> {
       Thread t = new Thread(r, "prefstream-version-loader");
       t.setDaemon(true);
       return t;
     });
+    this.proposals = new Proposals(feed, settings, metrics, hooks, this::execute);
     this.base = loader.loadBase(lp -> {});
     metrics.residentVersions.set(1);
     slot(settings.defaultPolicy());
@@ -126,7 +118,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
 
   private Slot slot(String policyId) {
     return slots.computeIfAbsent(policyId, id -> {
-      Slot s = new Slot(id, base);
+      Slot s = new Slot(id, base, settings.defaultMode());
       metrics.servingVersion.labelValues(id, "stable").set(0);
       return s;
     });
@@ -150,7 +142,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   public Lease acquire(String policyId, String userId) {
     Slot s = existing(policyId);
     while (true) {
-      Routing r = s.routing.get();
+      Slot.Routing r = s.routing();
       boolean canary = r.canary() != null && CanaryRouter.inCanary(userId, r.percent());
       LoadedPolicy lp = canary ? r.canary() : r.stable();
       // Fails only when the version drained between reading the routing and here: read again.
@@ -160,7 +152,10 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
 
   /**
    * A lease on the reference model a version was trained against: the base weights for "base" (or
-   * "v0"), the policy version for "v&lt;n&gt;" (loaded and verified on first use, then kept).
+   * "v0"), the policy version for "v&lt;n&gt;": the copy already in memory when there is one, else
+   * loaded and verified on first use; then kept (the current and the previous pin).
+   *
+   * @throws VersionUnavailableException the reference's checkpoint cannot be read just now
    */
   public Lease acquireReference(String policyId, String referenceId) throws RefusedVersionException {
     if (referenceId == null || referenceId.isEmpty() || referenceId.equals(BASE_REFERENCE) || referenceId.equals("v0")) {
@@ -168,32 +163,33 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
       return new Lease(policyId, base, false);
     }
     Slot s = existing(policyId);
+    Matcher m = VERSION_REFERENCE.matcher(referenceId);
     while (true) {
       PolicyUpdate u;
       synchronized (s) {
-        LoadedPolicy cached = s.references.get(referenceId);
-        if (cached != null && cached.tryAcquire()) return new Lease(policyId, cached, false);
-        Matcher m = VERSION_REFERENCE.matcher(referenceId);
-        Known k = m.matches() ? s.known.get(Long.parseLong(m.group(1))) : null;
-        if (k == null) {
+        Optional<PolicyUpdate> known = m.matches() ? s.update(Long.parseLong(m.group(1))) : Optional.empty();
+        if (known.isEmpty()) {
           throw new RefusedVersionException("reference '" + referenceId + "' of policy '" + policyId
               + "' is neither 'base' nor 'v<n>' for a version this replica knows");
         }
-        u = k.update;
+        u = known.get();
+        Slot.Plan plan = new Slot.Plan();
+        LoadedPolicy cached = s.cachedReference(referenceId, u.getVersion(), plan);
+        execute(s, plan);
+        if (cached != null && cached.tryAcquire()) return new Lease(policyId, cached, false);
       }
-      LoadedPolicy lp = loader.load(u, released -> onReleased(s, released));
-      s.alive.add(lp);
+      LoadedPolicy lp;
+      try {
+        lp = loader.load(u, released -> onReleased(s, released));
+      } catch (IOException e) {
+        throw new VersionUnavailableException("reference '" + referenceId + "' of policy '" + policyId + "': "
+            + e.getMessage() + "; try again", e);
+      }
+      track(s, lp);
       synchronized (s) {
-        LoadedPolicy raced = s.references.putIfAbsent(referenceId, lp);
-        if (raced != null) {
-          lp.retire();
-          continue;
-        }
-        // Keep at most two reference snapshots per policy (the current and the previous pin).
-        if (s.references.size() > 2) {
-          String oldest = s.references.keySet().iterator().next();
-          s.references.remove(oldest).retire();
-        }
+        Slot.Plan plan = new Slot.Plan();
+        s.cacheReference(referenceId, lp, plan);
+        execute(s, plan);
       }
     }
   }
@@ -205,27 +201,17 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
     if (closed) return;
     Slot s = slot(u.getPolicyId());
     synchronized (s) {
-      Known prev = s.known.get(u.getVersion());
-      if (prev != null) {
-        if (!prev.update.getSha256().equals(u.getSha256())) {
+      Optional<PolicyUpdate> prev = s.update(u.getVersion());
+      if (prev.isPresent()) {
+        if (!prev.get().getSha256().equals(u.getSha256())) {
           LOG.warn("policy '{}' v{} announced again with another sha256 ({} then {}); keeping the first",
-              u.getPolicyId(), u.getVersion(), prev.update.getSha256(), u.getSha256());
+              u.getPolicyId(), u.getVersion(), prev.get().getSha256(), u.getSha256());
         }
         return;
       }
-      s.known.put(u.getVersion(), new Known(u));
       LOG.info("policy '{}' v{} announced (parent {}, step {}, format {})", u.getPolicyId(), u.getVersion(),
           u.getParentVersion(), u.getStep(), u.getFormat());
-      if (mode(s) == RolloutMode.AUTO && u.getVersion() > desiredStable(s)) {
-        Optional<String> held = settings.gate().check(u.getMetrics(), stableMetrics(s));
-        if (held.isPresent()) {
-          s.known.get(u.getVersion()).state = held.get();
-          LOG.info("policy '{}' v{} not promoted: {}", u.getPolicyId(), u.getVersion(), held.get());
-        } else {
-          scheduleLoad(s, u.getVersion());
-        }
-      }
-      reconcile(s);
+      execute(s, s.announce(u, settings.gate(), automation()));
     }
   }
 
@@ -234,247 +220,168 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
     if (closed) return;
     Slot s = slot(state.getPolicyId());
     synchronized (s) {
-      s.desired = state;
-      long stable = desiredStable(s);
-      s.pendingPromotion.removeIf(v -> v <= stable);
-      LOG.info("policy '{}' desired state: mode {}, stable {}, canary {} at {}% (by {}: {})", state.getPolicyId(),
-          state.getMode(), state.getStableVersion(), state.getCanaryVersion(), state.getCanaryPercent(),
-          state.getUpdatedBy(), state.getReason());
-      reconcile(s);
+      RolloutState before = s.desired();
+      Slot.Plan plan = s.apply(state);
+      if (plan == null) {
+        LOG.warn("policy '{}': ignoring a stale rollout state (revision {} based on {}, by {}): the current one is"
+            + " revision {}", state.getPolicyId(), state.getRevision(), state.getBaseRevision(), state.getUpdatedBy(),
+            before == null ? null : before.getRevision());
+        return;
+      }
+      LOG.info("policy '{}' desired state r{}: mode {}, stable {}, canary {} at {}% (by {} {}: {})", state.getPolicyId(),
+          state.getRevision(), state.getMode(), state.getStableVersion(), state.getCanaryVersion(), state.getCanaryPercent(),
+          state.getAuthor(), state.getUpdatedBy(), state.getReason());
+      execute(s, plan);
       s.notifyAll();
     }
   }
 
-  private RolloutMode mode(Slot s) {
-    return s.desired == null ? settings.defaultMode() : s.desired.getMode();
-  }
-
-  private static long desiredStable(Slot s) {
-    return s.desired == null || s.desired.getStableVersion() == null ? 0 : s.desired.getStableVersion();
-  }
-
-  private Map<String, Double> stableMetrics(Slot s) {
-    Known k = s.known.get(desiredStable(s));
-    return k == null ? Map.of() : k.update.getMetrics();
-  }
-
-  private void scheduleLoad(Slot s, long version) {
-    if (version == 0 || s.resident.containsKey(version) || s.loading.contains(version) || s.refused.containsKey(version)) {
-      return;
+  /** Does what a transition planned. Holds the slot. */
+  private void execute(Slot s, Slot.Plan plan) {
+    for (PolicyUpdate u : plan.loads) submitLoad(s, u, 1, Duration.ZERO);
+    for (LoadedPolicy lp : plan.retire) lp.retire();
+    if (!plan.swapped()) return;
+    Slot.Routing next = plan.swappedTo;
+    metrics.swaps.labelValues(s.policyId).inc();
+    metrics.servingVersion.labelValues(s.policyId, "stable").set(next.stable().version());
+    metrics.servingVersion.labelValues(s.policyId, "canary").set(next.canary() == null ? -1 : next.canary().version());
+    if (next.stable() != plan.swappedFrom.stable()) {
+      s.update(next.stable().version()).map(PolicyUpdate::getCreatedAt).ifPresent(created -> metrics.updateToServingSeconds
+          .observe(Math.max(0, (Instant.now().toEpochMilli() - created.toEpochMilli()) / 1000.0)));
     }
-    Known k = s.known.get(version);
-    if (k == null) return; // the update has not arrived yet; onPolicyUpdate reconciles when it does
-    s.loading.add(version);
-    k.state = "loading";
-    loads.execute(() -> load(s, k.update));
+    LOG.info("policy '{}' now serves v{}{}", s.policyId, next.stable().version(),
+        next.canary() == null ? "" : " (canary v" + next.canary().version() + " for " + next.percent() + "% of users)");
+  }
+
+  private void submitLoad(Slot s, PolicyUpdate u, int attempt, Duration delay) {
+    try {
+      loads.schedule(() -> load(s, u, attempt), delay.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (RejectedExecutionException e) {
+      if (!closed) throw e;
+    }
   }
 
   /** On the loader thread. */
-  private void load(Slot s, PolicyUpdate u) {
+  private void load(Slot s, PolicyUpdate u, int attempt) {
+    if (closed) return;
     long v = u.getVersion();
     synchronized (s) {
-      // Under a burst of updates only the newest eligible one is worth loading in AUTO mode.
-      if (mode(s) == RolloutMode.AUTO && !needed(s, v)) {
-        boolean supersededByEligible = s.known.tailMap(v, false).values().stream()
-            .anyMatch(k -> k.state.equals("loading"));
-        if (supersededByEligible) {
-          s.loading.remove(v);
-          s.known.get(v).state = "skipped: superseded by v" + s.known.lastKey() + " before it loaded";
-          return;
-        }
-      }
+      if (!s.stillWanted(v)) return;
     }
     long t0 = System.nanoTime();
     LoadedPolicy lp;
     try {
       lp = loader.load(u, released -> onReleased(s, released));
+    } catch (IOException e) {
+      loadFailedForNow(s, u, attempt, e);
+      return;
     } catch (RefusedVersionException | RuntimeException e) {
-      String reason = e.getMessage();
+      String reason = e.getMessage() == null ? e.toString() : e.getMessage();
       LOG.warn("policy '{}' v{} refused: {}", u.getPolicyId(), v, reason);
       metrics.versionsRefused.labelValues(u.getPolicyId()).inc();
       synchronized (s) {
-        s.loading.remove(v);
-        s.refused.put(v, reason);
-        s.known.get(v).state = "refused: " + reason;
-        reconcile(s);
+        execute(s, s.refused(v, reason));
       }
       return;
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
     metrics.loadSeconds.observe(seconds);
     metrics.versionsLoaded.labelValues(u.getPolicyId()).inc();
-    s.alive.add(lp);
-    metrics.residentVersions.inc();
+    track(s, lp);
     LOG.info("policy '{}' v{} loaded and verified in {} ms", u.getPolicyId(), v, Math.round(seconds * 1000));
-    RolloutState promote = null;
+    Slot.Plan plan;
     synchronized (s) {
-      s.loading.remove(v);
-      s.resident.put(v, lp);
-      s.known.get(v).state = "loaded";
-      if (mode(s) == RolloutMode.AUTO && v > desiredStable(s) && !s.pendingPromotion.contains(v)) {
-        Optional<String> held = settings.gate().check(u.getMetrics(), stableMetrics(s));
-        if (held.isEmpty()) {
-          s.pendingPromotion.add(v);
-          promote = builder(s).setStableVersion(v)
-              .setReason("auto: passed the gate on " + io.prefstream.serving.rollout.PromotionGate.METRIC)
-              .setUpdatedBy("auto@" + settings.replicaId()).build();
-        } else {
-          s.known.get(v).state = held.get();
-        }
-      }
-      reconcile(s);
+      plan = s.loaded(v, lp, settings.gate(), automation());
+      execute(s, plan);
     }
-    if (promote != null) {
-      final RolloutState p = promote;
-      feed.publishRollout(p).whenComplete((ok, err) -> {
-        if (err != null) {
-          LOG.error("policy '{}': could not publish the auto-promotion of v{}", s.policyId, v, err);
-          synchronized (s) {
-            s.pendingPromotion.remove(v);
-            reconcile(s);
-          }
-        }
-      });
+    if (plan.proposal != null) proposals.automation(s, v, plan.proposal);
+  }
+
+  /** A transient read error: try again after a backoff, or give up for now after the last attempt. */
+  private void loadFailedForNow(Slot s, PolicyUpdate u, int attempt, IOException e) {
+    long v = u.getVersion();
+    LoadRetry retry = settings.loadRetry();
+    String reason = e.getMessage() == null ? e.toString() : e.getMessage();
+    if (attempt < retry.maxAttempts()) {
+      Duration wait = retry.backoffAfter(attempt);
+      metrics.loadRetries.labelValues(s.policyId).inc();
+      LOG.warn("policy '{}' v{}: load attempt {} of {} failed ({}); retrying in {} ms", s.policyId, v, attempt,
+          retry.maxAttempts(), reason, wait.toMillis());
+      synchronized (s) {
+        s.retrying(v, attempt, retry.maxAttempts(), reason);
+      }
+      submitLoad(s, u, attempt + 1, wait);
+    } else {
+      metrics.versionsUnavailable.labelValues(s.policyId).inc();
+      LOG.error("policy '{}' v{}: still unreadable after {} attempts ({}); a desired state naming it tries again",
+          s.policyId, v, attempt, reason);
+      synchronized (s) {
+        execute(s, s.unavailable(v, "unreadable after " + attempt + " attempts: " + reason));
+      }
     }
   }
 
-  private boolean needed(Slot s, long v) {
-    RolloutState d = s.desired;
-    if (d == null) return false;
-    return (d.getStableVersion() != null && d.getStableVersion() == v)
-        || (d.getCanaryVersion() != null && d.getCanaryVersion() == v && d.getCanaryPercent() > 0);
+  private void track(Slot s, LoadedPolicy lp) {
+    s.alive.add(lp);
+    metrics.residentVersions.inc();
   }
 
   private void onReleased(Slot s, LoadedPolicy lp) {
     s.alive.remove(lp);
     metrics.versionsReleased.labelValues(s.policyId).inc();
     metrics.residentVersions.dec();
-    LOG.info("policy '{}' v{} released after its last request", s.policyId, lp.version());
+    LOG.info("policy '{}' v{} released after its last reference", s.policyId, lp.version());
   }
 
-  private LoadedPolicy pick(Slot s, long version) {
-    if (version == 0) return base;
-    LoadedPolicy lp = s.resident.get(version);
-    if (lp == null) scheduleLoad(s, version);
-    return lp;
+  // ---- authors of proposals (written by Proposals) --------------------------------------------
+
+  private RolloutDecisions.Author automation() {
+    return proposals.author(RolloutAuthor.AUTOMATION, "auto@" + settings.replicaId());
   }
 
-  /** Makes the routing follow the desired state as far as resident versions allow. Holds the slot. */
-  private void reconcile(Slot s) {
-    RolloutState d = s.desired;
-    Routing cur = s.routing.get();
-    LoadedPolicy stable = d == null ? cur.stable() : pick(s, desiredStable(s));
-    if (stable == null) stable = cur.stable(); // keep serving until the desired version is resident
-    LoadedPolicy canary = null;
-    double percent = 0;
-    if (d != null && d.getCanaryVersion() != null && d.getCanaryPercent() > 0) {
-      canary = pick(s, d.getCanaryVersion());
-      if (canary != null) percent = d.getCanaryPercent();
-    }
-    Routing next = new Routing(stable, canary, percent);
-    if (next.stable() != cur.stable() || next.canary() != cur.canary() || next.percent() != cur.percent()) {
-      s.routing.set(next);
-      metrics.swaps.labelValues(s.policyId).inc();
-      metrics.servingVersion.labelValues(s.policyId, "stable").set(next.stable().version());
-      metrics.servingVersion.labelValues(s.policyId, "canary").set(next.canary() == null ? -1 : next.canary().version());
-      if (next.stable() != cur.stable()) {
-        Known k = s.known.get(next.stable().version());
-        if (k != null && k.update.getCreatedAt() != null) {
-          double sec = (Instant.now().toEpochMilli() - k.update.getCreatedAt().toEpochMilli()) / 1000.0;
-          metrics.updateToServingSeconds.observe(Math.max(0, sec));
-        }
-      }
-      LOG.info("policy '{}' now serves v{}{}", s.policyId, next.stable().version(),
-          next.canary() == null ? "" : " (canary v" + next.canary().version() + " for " + next.percent() + "% of users)");
-    }
-    Set<Long> keep = new HashSet<>(s.pendingPromotion);
-    keep.add(next.stable().version());
-    if (next.canary() != null) keep.add(next.canary().version());
-    if (d != null && d.getStableVersion() != null) keep.add(d.getStableVersion()); // resident, waiting to swap in
-    if (d != null && d.getCanaryVersion() != null && d.getCanaryPercent() > 0) keep.add(d.getCanaryVersion());
-    for (var it = s.resident.entrySet().iterator(); it.hasNext(); ) {
-      var e = it.next();
-      if (!keep.contains(e.getKey())) {
-        it.remove();
-        s.known.get(e.getKey()).state = "available";
-        e.getValue().retire();
-      }
-    }
-    for (Known k : s.known.values()) {
-      if (k.state.equals("loaded") || k.state.equals("serving")) {
-        long v = k.update.getVersion();
-        k.state = v == next.stable().version() || (next.canary() != null && v == next.canary().version()) ? "serving" : "loaded";
-      }
-    }
+  private RolloutDecisions.Author operator(String by) {
+    return proposals.author(RolloutAuthor.OPERATOR, by);
   }
 
   // ---- admin ---------------------------------------------------------------------------------
 
-  private RolloutState.Builder builder(Slot s) {
-    RolloutState.Builder b = s.desired == null
-        ? RolloutState.newBuilder().setPolicyId(s.policyId).setMode(settings.defaultMode())
-        : RolloutState.newBuilder(s.desired);
-    return b.setUpdatedAt(Instant.now()).setUpdatedBy(settings.replicaId()).setReason(null);
-  }
-
-  private void requireUsable(Slot s, long version) {
-    if (version < 0) throw new IllegalArgumentException("version must be >= 0 (0 = the base weights), got " + version);
-    if (version == 0) return;
-    if (!s.known.containsKey(version)) {
-      throw new NoSuchElementException("policy '" + s.policyId + "' has no version " + version + " (known: "
-          + s.known.keySet() + ", 0 = base)");
-    }
-    if (s.refused.containsKey(version)) {
-      throw new IllegalStateException("policy '" + s.policyId + "' v" + version + " was refused: " + s.refused.get(version));
-    }
-  }
-
   /** Makes {@code version} stable (clearing it as canary). */
   public RolloutView promote(String policyId, long version, String reason, String by) throws InterruptedException {
     Slot s = existing(policyId);
-    RolloutState next;
     synchronized (s) {
-      requireUsable(s, version);
-      RolloutState.Builder b = builder(s).setStableVersion(version).setReason(blankToNull(reason)).setUpdatedBy(by);
-      if (b.getCanaryVersion() != null && b.getCanaryVersion() == version) b.setCanaryVersion(null).setCanaryPercent(0);
-      next = b.build();
+      s.requireUsable(version);
     }
-    return publishAndWait(s, next);
+    return operatorChange(s, "the promotion of v" + version,
+        cur -> RolloutDecisions.promote(cur, policyId, operator(by), version, reason));
   }
 
   /** Goes back to {@code version} and switches to MANUAL so that AUTO does not promote past it again. */
   public RolloutView rollback(String policyId, long version, String reason, String by) throws InterruptedException {
     Slot s = existing(policyId);
-    RolloutState next;
     synchronized (s) {
-      requireUsable(s, version);
-      next = builder(s).setStableVersion(version).setCanaryVersion(null).setCanaryPercent(0).setMode(RolloutMode.MANUAL)
-          .setReason(reason == null || reason.isBlank() ? "rollback" : reason).setUpdatedBy(by).build();
+      s.requireUsable(version);
     }
-    return publishAndWait(s, next);
+    return operatorChange(s, "the rollback to v" + version,
+        cur -> RolloutDecisions.rollback(cur, policyId, operator(by), version, reason));
   }
 
   /** Sends {@code percent} (0..100) of users to {@code version}; 0 ends the canary. */
   public RolloutView setCanary(String policyId, long version, double percent, String by) throws InterruptedException {
     Slot s = existing(policyId);
     if (!(percent >= 0 && percent <= 100)) throw new IllegalArgumentException("percent must be in [0, 100], got " + percent);
-    RolloutState next;
-    synchronized (s) {
-      if (percent > 0) requireUsable(s, version);
-      next = builder(s).setCanaryVersion(percent > 0 ? version : null).setCanaryPercent(percent).setUpdatedBy(by)
-          .setReason(percent > 0 ? "canary v" + version + " at " + percent + "%" : "canary ended").build();
+    if (percent > 0) {
+      synchronized (s) {
+        s.requireUsable(version);
+      }
     }
-    return publishAndWait(s, next);
+    return operatorChange(s, "the canary of v" + version + " at " + percent + "%",
+        cur -> RolloutDecisions.canary(cur, policyId, operator(by), version, percent));
   }
 
   /** AUTO or MANUAL. */
   public RolloutView setMode(String policyId, RolloutMode mode, String by) throws InterruptedException {
     Slot s = existing(policyId);
-    RolloutState next;
-    synchronized (s) {
-      next = builder(s).setMode(mode).setUpdatedBy(by).setReason("mode " + mode).build();
-    }
-    return publishAndWait(s, next);
+    return operatorChange(s, "mode " + mode, cur -> RolloutDecisions.mode(cur, policyId, operator(by), mode));
   }
 
   /**
@@ -483,48 +390,24 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
    */
   public RolloutView pinReference(String policyId, Optional<Long> version, String by) throws InterruptedException {
     Slot s = existing(policyId);
-    RolloutState next;
-    synchronized (s) {
-      if (version.isPresent()) requireUsable(s, version.get());
-      String pinned = version.map(v -> v == 0 ? BASE_REFERENCE : "v" + v).orElse(BASE_REFERENCE);
-      next = builder(s).setPinnedReference(pinned).setUpdatedBy(by).setReason("pin reference " + pinned).build();
+    if (version.isPresent()) {
+      synchronized (s) {
+        s.requireUsable(version.get());
+      }
     }
+    String pinned = version.map(v -> v == 0 ? BASE_REFERENCE : "v" + v).orElse(BASE_REFERENCE);
     ControlCommand cmd = ControlCommand.newBuilder().setCommandId(UUID.randomUUID().toString()).setPolicyId(policyId)
         .setAction(new PinReference(version.filter(v -> v != 0).orElse(null))).setIssuedBy(by).setIssuedAt(Instant.now())
         .build();
-    awaitWrite(feed.publishControl(cmd), "the pin-reference command for policy '" + policyId + "'");
-    return publishAndWait(s, next);
+    proposals.awaitWrite(feed.publishControl(cmd), "the pin-reference command for policy '" + policyId + "'",
+        System.nanoTime() + settings.adminWait().toNanos());
+    return operatorChange(s, "the pin of reference " + pinned,
+        cur -> RolloutDecisions.pin(cur, policyId, operator(by), pinned));
   }
 
-  private void awaitWrite(java.util.concurrent.CompletableFuture<Void> write, String what) throws InterruptedException {
-    try {
-      write.get(settings.adminWait().toMillis(), TimeUnit.MILLISECONDS);
-    } catch (java.util.concurrent.ExecutionException e) {
-      throw new FeedUnavailableException("could not write " + what + ": " + e.getCause(), e.getCause());
-    } catch (java.util.concurrent.TimeoutException e) {
-      throw new FeedUnavailableException("could not write " + what + " within " + settings.adminWait(), e);
-    }
-  }
-
-  private RolloutView publishAndWait(Slot s, RolloutState next) throws InterruptedException {
-    awaitWrite(feed.publishRollout(next), "the rollout state of policy '" + s.policyId + "'");
-    long deadline = System.nanoTime() + settings.adminWait().toNanos();
-    synchronized (s) {
-      while (!next.equals(s.desired)) {
-        long left = deadline - System.nanoTime();
-        if (left <= 0) {
-          LOG.warn("policy '{}': the state written at {} has not come back from the rollout feed within {}", s.policyId,
-              next.getUpdatedAt(), settings.adminWait());
-          break;
-        }
-        TimeUnit.NANOSECONDS.timedWait(s, left);
-      }
-    }
+  private RolloutView operatorChange(Slot s, String what, UnaryOperator<RolloutState> change) throws InterruptedException {
+    proposals.operator(s, what, change);
     return status(s.policyId);
-  }
-
-  private static String blankToNull(String s) {
-    return s == null || s.isBlank() ? null : s;
   }
 
   // ---- views ---------------------------------------------------------------------------------
@@ -533,21 +416,18 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   public RolloutView status(String policyId) {
     Slot s = existing(policyId);
     synchronized (s) {
-      RolloutState d = s.desired;
-      Routing r = s.routing.get();
-      List<String> refused = new ArrayList<>();
-      s.refused.forEach((v, why) -> refused.add("v" + v + ": " + why));
-      List<Long> resident = s.alive.stream().map(LoadedPolicy::version).sorted().toList();
-      List<Long> withBase = new ArrayList<>();
-      withBase.add(0L);
-      withBase.addAll(resident);
-      return new RolloutView(s.policyId, mode(s).name(),
+      RolloutState d = s.desired();
+      Slot.Routing r = s.routing();
+      List<Long> resident = new ArrayList<>();
+      resident.add(0L);
+      resident.addAll(residentVersions(policyId));
+      return new RolloutView(s.policyId, s.mode().name(),
           Optional.ofNullable(d == null ? null : d.getStableVersion()),
           Optional.ofNullable(d == null ? null : d.getCanaryVersion()),
           d == null ? 0 : d.getCanaryPercent(),
           Optional.ofNullable(d == null ? null : d.getPinnedReference()),
           r.stable().version(), Optional.ofNullable(r.canary() == null ? null : r.canary().version()),
-          refused, withBase, r.stable().referenceId());
+          s.refusals(), resident, r.stable().referenceId(), d == null ? 0 : d.getRevision());
     }
   }
 
@@ -555,7 +435,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   public List<VersionView> versions(String policyId) {
     Slot s = existing(policyId);
     synchronized (s) {
-      return s.known.values().stream().map(k -> new VersionView(k.update, k.state)).toList();
+      return s.versions();
     }
   }
 
@@ -564,7 +444,10 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
     return Set.copyOf(slots.keySet());
   }
 
-  /** Versions in memory for {@code policyId} beyond the base (routed, preloaded or draining). */
+  /**
+   * Version copies in memory for {@code policyId} beyond the base, one entry per copy, sorted: routed,
+   * preloaded, a reference snapshot, or held by requests still running on it.
+   */
   public List<Long> residentVersions(String policyId) {
     return existing(policyId).alive.stream().map(LoadedPolicy::version).sorted().toList();
   }

@@ -2,8 +2,11 @@ package io.prefstream.serving.registry;
 
 import io.prefstream.model.checkpoint.Checkpoint;
 import io.prefstream.model.checkpoint.CheckpointStore;
+import io.prefstream.model.checkpoint.CorruptCheckpointException;
+import io.prefstream.model.io.ModelFormatException;
 import io.prefstream.model.llama.LlamaModel;
 import io.prefstream.model.policy.PolicyCheckpoint;
+import io.prefstream.model.safetensors.InvalidSafetensorsException;
 import io.prefstream.schemas.avro.PolicyUpdate;
 import java.io.IOException;
 import java.net.URI;
@@ -18,9 +21,10 @@ import java.util.function.Consumer;
  * be the version the update names, pass the store's manifest check (every file's size and sha256),
  * have the manifest sha256 the update announces, match the update's format, fit the base model's
  * shapes, and hold only finite values. Each refusal is a {@link RefusedVersionException} whose
- * message says what was wrong.
+ * message says what was wrong. A checkpoint that cannot be read now (its directory not yet visible,
+ * a read error) is not refused: that is an {@link IOException}, which the registry retries.
  */
-public final class VersionLoader {
+public final class VersionLoader implements PolicyLoader {
   private final BaseModel base;
   private final Optional<Path> storeRoot;
   /** Base weights on the backend once; LoRA versions are siblings that share them (never modified). */
@@ -33,18 +37,28 @@ public final class VersionLoader {
     this.shared = LlamaModel.create(base.config(), base.weights(), base.backend());
   }
 
+  @Override
   public BaseModel base() {
     return base;
   }
 
   /** The base weights as version 0 (reference "base"); never released while the registry lives. */
-  LoadedPolicy loadBase(Consumer<LoadedPolicy> onRelease) {
+  @Override
+  public LoadedPolicy loadBase(Consumer<LoadedPolicy> onRelease) {
     LlamaModel m = shared.sibling();
     return new LoadedPolicy(0, PolicyRegistry.BASE_REFERENCE, Map.of(), m, onRelease);
   }
 
-  /** Loads and verifies the checkpoint an update names. */
-  LoadedPolicy load(PolicyUpdate u, Consumer<LoadedPolicy> onRelease) throws RefusedVersionException {
+  /**
+   * Loads and verifies the checkpoint an update names.
+   *
+   * @throws RefusedVersionException an integrity failure: wrong place or layout, a manifest that does
+   *     not match the files, another sha256 or format than announced, shapes that do not fit, a
+   *     non-finite value
+   * @throws IOException the checkpoint could not be read now (e.g. not yet visible); worth retrying
+   */
+  @Override
+  public LoadedPolicy load(PolicyUpdate u, Consumer<LoadedPolicy> onRelease) throws RefusedVersionException, IOException {
     String what = "policy '" + u.getPolicyId() + "' v" + u.getVersion();
     Path dir;
     try {
@@ -86,9 +100,16 @@ public final class VersionLoader {
         m = LlamaModel.create(base.config(), loaded.fullWeights().orElseThrow(), base.backend());
       }
       return new LoadedPolicy(u.getVersion(), u.getReferenceId(), u.getMetrics() == null ? Map.of() : Map.copyOf(u.getMetrics()), m, onRelease);
-    } catch (IOException | RuntimeException e) {
-      throw new RefusedVersionException(what + ": " + (e.getMessage() == null ? e.toString() : e.getMessage()), e);
+    } catch (CorruptCheckpointException | ModelFormatException | InvalidSafetensorsException | RuntimeException e) {
+      // The bytes are there and wrong (manifest, hash, shape, non-finite, format): reading again cannot help.
+      throw new RefusedVersionException(what + ": " + message(e), e);
+    } catch (IOException e) {
+      throw new IOException(what + ": cannot read the checkpoint now: " + message(e), e);
     }
+  }
+
+  private static String message(Exception e) {
+    return e.getMessage() == null ? e.toString() : e.getMessage();
   }
 
 }

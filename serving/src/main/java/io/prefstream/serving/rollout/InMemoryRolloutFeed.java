@@ -13,8 +13,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
 /**
  * A {@link RolloutFeed} inside one process: the retained log of updates, the last rollout state
  * per policy (as compaction keeps it) and the control commands, delivered to every started
- * listener in order on the publisher's thread. For a single replica without Kafka (tests, the
- * {@code serve} command on a laptop) and for replicas sharing a process.
+ * listener in order on the publisher's thread. Proposals are compared and set under this feed's
+ * monitor. For a single replica without Kafka (tests, the {@code serve} command on a laptop) and
+ * for replicas sharing a process.
  */
 public final class InMemoryRolloutFeed implements RolloutFeed {
   private final List<PolicyUpdate> updates = new ArrayList<>();
@@ -36,11 +37,14 @@ public final class InMemoryRolloutFeed implements RolloutFeed {
     for (Listener l : listeners) l.onPolicyUpdate(update);
   }
 
+  /** Compare-and-set under this feed's monitor; an accepted state reaches every listener before this returns. */
   @Override
-  public synchronized CompletableFuture<Void> publishRollout(RolloutState state) {
-    states.put(state.getPolicyId(), state);
-    for (Listener l : listeners) l.onRolloutState(state);
-    return CompletableFuture.completedFuture(null);
+  public synchronized CompletableFuture<ProposalOutcome> propose(RolloutState next) {
+    RolloutState current = states.get(next.getPolicyId());
+    if (!RolloutChain.canWrite(current, next)) return CompletableFuture.completedFuture(new ProposalOutcome.Stale(next, current));
+    states.put(next.getPolicyId(), next);
+    for (Listener l : listeners) l.onRolloutState(next);
+    return CompletableFuture.completedFuture(new ProposalOutcome.Accepted(next));
   }
 
   @Override

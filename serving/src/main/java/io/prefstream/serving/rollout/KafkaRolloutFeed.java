@@ -33,14 +33,17 @@ import org.slf4j.LoggerFactory;
  * prefstream.rollout from the beginning with manual assignment (no consumer group: every replica
  * must see every record, and the compacted topic holds the last state per policy), decoding Avro
  * single-object records and handing them to the listener in order. Undecodable records are logged
- * and skipped, since a replica must not stop serving over one bad record. Writes go through one
- * idempotent producer (acks=all) keyed by policy id.
+ * and skipped, since a replica must not stop serving over one bad record. Rollout states are written
+ * with compare-and-set by a {@link KafkaRolloutWriter} (transactional, fenced); control commands
+ * and updates go through one idempotent producer (acks=all) keyed by policy id.
  */
 public final class KafkaRolloutFeed implements RolloutFeed {
   private static final Logger LOG = LoggerFactory.getLogger(KafkaRolloutFeed.class);
   private static final Serde<PolicyUpdate> UPDATES = AvroSerdes.singleObject(PolicyUpdate.class);
   private static final Serde<RolloutState> STATES = AvroSerdes.singleObject(RolloutState.class);
   private static final Serde<ControlCommand> CONTROL = AvroSerdes.singleObject(ControlCommand.class);
+  /** A rollout write gives up after this, before a replica's 10 s admin wait would. */
+  private static final Duration WRITE_BUDGET = Duration.ofSeconds(8);
 
   private final String bootstrapServers;
   private final String clientId;
@@ -48,6 +51,8 @@ public final class KafkaRolloutFeed implements RolloutFeed {
   private final AtomicBoolean running = new AtomicBoolean();
   private KafkaConsumer<byte[], byte[]> consumer;
   private Thread thread;
+  private KafkaRolloutWriter writer;
+  private boolean closed;
 
   public KafkaRolloutFeed(String bootstrapServers, String clientId) {
     this.bootstrapServers = bootstrapServers;
@@ -144,9 +149,16 @@ public final class KafkaRolloutFeed implements RolloutFeed {
     }
   }
 
+  /** Compare-and-set through the {@link KafkaRolloutWriter} (created on first use). */
   @Override
-  public CompletableFuture<Void> publishRollout(RolloutState state) {
-    return send(Topics.ROLLOUT, state.getPolicyId(), STATES.serializer().serialize(Topics.ROLLOUT, state));
+  public CompletableFuture<ProposalOutcome> propose(RolloutState next) {
+    return writer().propose(next);
+  }
+
+  private synchronized KafkaRolloutWriter writer() {
+    if (closed) throw new IllegalStateException("the rollout feed is closed");
+    if (writer == null) writer = new KafkaRolloutWriter(bootstrapServers, clientId, WRITE_BUDGET);
+    return writer;
   }
 
   @Override
@@ -170,6 +182,12 @@ public final class KafkaRolloutFeed implements RolloutFeed {
 
   @Override
   public void close() {
+    KafkaRolloutWriter w;
+    synchronized (this) {
+      closed = true;
+      w = writer;
+    }
+    if (w != null) w.close();
     boolean wasRunning = running.getAndSet(false);
     if (wasRunning && consumer != null) {
       consumer.wakeup();

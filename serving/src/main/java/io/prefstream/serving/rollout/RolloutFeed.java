@@ -11,7 +11,8 @@ import java.util.concurrent.CompletableFuture;
  * is Kafka ({@link KafkaRolloutFeed}: prefstream.policy-updates, the compacted prefstream.rollout,
  * prefstream.control); {@link InMemoryRolloutFeed} is the same contract inside one process. A
  * replica applies rollout states as they come back from the feed, never its own writes directly,
- * so every replica ends in the state the feed holds last.
+ * so every replica ends in the state the feed holds last; a state is written only on top of the one
+ * it was computed from ({@link #propose}, {@link RolloutChain}).
  */
 public interface RolloutFeed extends AutoCloseable {
   /** Receives the retained desired states first, then the retained updates, then new records in order. */
@@ -24,8 +25,13 @@ public interface RolloutFeed extends AutoCloseable {
   /** Starts delivering to {@code listener} (once). */
   void start(Listener listener);
 
-  /** Writes the desired state of {@code state.policy_id}; completes when durable. */
-  CompletableFuture<Void> publishRollout(RolloutState state);
+  /**
+   * Writes {@code next} as the desired state of its policy if, and only if, its {@code base_revision}
+   * is the policy's current revision (compare-and-set, {@link RolloutChain#canWrite}). Completes
+   * with {@link ProposalOutcome.Accepted} once durable, with {@link ProposalOutcome.Stale} (nothing
+   * written) when the state has moved on, exceptionally when the feed cannot take the write.
+   */
+  CompletableFuture<ProposalOutcome> propose(RolloutState next);
 
   /** Writes a command for the learner; completes when durable. */
   CompletableFuture<Void> publishControl(ControlCommand command);

@@ -1,0 +1,57 @@
+package io.prefstream.serving.rollout;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.prefstream.schemas.avro.RolloutAuthor;
+import io.prefstream.schemas.avro.RolloutMode;
+import io.prefstream.schemas.avro.RolloutState;
+import java.time.Instant;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Operators' and automation's next states, as pure functions of the current one. */
+class RolloutDecisionsTest {
+  static final RolloutDecisions.Author OP = RolloutChainTest.OP;
+  static final RolloutDecisions.Author AUTO = RolloutChainTest.AUTO;
+  static final PromotionGate GATE = new PromotionGate(0.05);
+  static final String ACC = PromotionGate.METRIC;
+
+  @Test
+  void automationPromotesANewerVersionThatPassesTheGateHoldsAWorseOneAndLeavesManualAlone() {
+    RolloutState stable3 = RolloutDecisions.promote(null, "p", OP, 3, "ship");
+    assertThat(RolloutDecisions.autoPromote(stable3, "p", AUTO, GATE, 4, Map.of(ACC, 0.78), Map.of(ACC, 0.80)))
+        .isInstanceOfSatisfying(RolloutDecisions.Auto.Promote.class, p -> {
+          assertThat(p.next().getStableVersion()).isEqualTo(4L);
+          assertThat(p.next().getBaseRevision()).isEqualTo(stable3.getRevision());
+          assertThat(p.next().getAuthor()).isEqualTo(RolloutAuthor.AUTOMATION);
+          assertThat(p.next().getUpdatedBy()).isEqualTo("auto@a");
+        });
+    assertThat(RolloutDecisions.autoPromote(stable3, "p", AUTO, GATE, 4, Map.of(ACC, 0.70), Map.of(ACC, 0.80)))
+        .isInstanceOfSatisfying(RolloutDecisions.Auto.Held.class, h -> assertThat(h.reason()).startsWith("held: "));
+    assertThat(RolloutDecisions.autoPromote(stable3, "p", AUTO, GATE, 2, Map.of(ACC, 0.99), Map.of(ACC, 0.80)))
+        .isInstanceOf(RolloutDecisions.Auto.NotApplicable.class);
+    RolloutState manual = RolloutDecisions.rollback(stable3, "p", OP, 1, "");
+    assertThat(RolloutDecisions.autoPromote(manual, "p", AUTO, GATE, 4, Map.of(ACC, 0.99), Map.of()))
+        .isInstanceOf(RolloutDecisions.Auto.NotApplicable.class);
+  }
+
+  @Test
+  void operatorsChangesKeepWhatTheyDoNotTouch() {
+    RolloutState s = RolloutDecisions.canary(RolloutDecisions.promote(null, "p", OP, 1, null), "p", OP, 2, 20);
+    assertThat(s.getStableVersion()).isEqualTo(1L);
+    assertThat(s.getCanaryVersion()).isEqualTo(2L);
+    RolloutState promoted = RolloutDecisions.promote(s, "p", OP, 2, " ");
+    assertThat(promoted.getCanaryVersion()).isNull();
+    assertThat(promoted.getCanaryPercent()).isZero();
+    assertThat(promoted.getReason()).isNull();
+    RolloutState back = RolloutDecisions.rollback(s, "p", OP, 0, null);
+    assertThat(back.getMode()).isEqualTo(RolloutMode.MANUAL);
+    assertThat(back.getReason()).isEqualTo("rollback");
+    assertThat(back.getCanaryVersion()).isNull();
+    RolloutState pinned = RolloutDecisions.pin(s, "p", OP, "v1");
+    assertThat(pinned.getPinnedReference()).isEqualTo("v1");
+    assertThat(pinned.getCanaryVersion()).isEqualTo(2L);
+    assertThat(RolloutDecisions.basedOn(null, "p", new RolloutDecisions.Author(RolloutAuthor.OPERATOR, "op",
+        RolloutMode.MANUAL, Instant.EPOCH)).build().getMode()).isEqualTo(RolloutMode.MANUAL);
+  }
+}
