@@ -158,7 +158,11 @@ public final class HfModelDir {
     SafetensorsWriter.write(dir.resolve(WEIGHTS), ordered, Map.of("format", "pt"), dtype);
   }
 
-  /** Copies whichever of the tokenizer files exist in {@code from} into {@code to}. */
+  /**
+   * Copies whichever of the tokenizer files exist in {@code from} into {@code to}, and the base's
+   * {@code generation_config.json} when it has one (replacing the minimal one {@link #write} wrote), so a
+   * fine-tuned directory keeps the base's EOS list and sampling defaults.
+   */
   public static void copyTokenizerFiles(Path from, Path to) throws IOException {
     Files.createDirectories(to);
     boolean any = false;
@@ -169,5 +173,8 @@ public final class HfModelDir {
       }
     }
     if (!any) throw new ModelFormatException(from + ": no tokenizer files to copy");
+    if (Files.isRegularFile(from.resolve(GENERATION_CONFIG))) {
+      Files.copy(from.resolve(GENERATION_CONFIG), to.resolve(GENERATION_CONFIG), StandardCopyOption.REPLACE_EXISTING);
+    }
   }
 }

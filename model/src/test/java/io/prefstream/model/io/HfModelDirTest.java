@@ -65,6 +65,23 @@ class HfModelDirTest {
     assertThat(Files.readString(dir.resolve("f32/generation_config.json"))).contains("\"eos_token_id\" : 257");
   }
 
+  @Test
+  void aWrittenFineTuneKeepsTheBasesEosListAndSamplingDefaults() throws IOException {
+    Map<String, NamedTensor> w = ModelInit.randomWeights(UNTIED, 3);
+    HfModelDir.write(dir.resolve("base"), UNTIED, w, DType.F32);
+    ByteLevelTokenizerFiles.write(dir.resolve("base"), List.of(), 64);
+    Files.writeString(dir.resolve("base/generation_config.json"),
+        "{\"eos_token_id\": [257, 3, 5], \"do_sample\": true, \"temperature\": 0.6, \"top_p\": 0.9}");
+    HfModelDir.write(dir.resolve("tuned"), UNTIED, w, DType.F32);
+    HfModelDir.copyTokenizerFiles(dir.resolve("base"), dir.resolve("tuned"));
+    try (HfModel m = HfModelDir.load(dir.resolve("tuned"))) {
+      assertThat(m.generationDefaults().eosTokenIds()).containsExactly(257, 3, 5);
+      assertThat(m.generationDefaults().temperature()).isEqualTo(0.6);
+      assertThat(m.generationDefaults().topP()).isEqualTo(0.9);
+      assertThat(m.stopTokenIds()).contains(3, 5, 257);
+    }
+  }
+
   private Map<String, NamedTensor> handWrittenWith(LlamaConfig c, java.util.function.Consumer<Map<String, NamedTensor>> edit)
       throws IOException {
     Files.writeString(dir.resolve("config.json"), HandWrittenModelDir.configJson(c));
