@@ -289,9 +289,17 @@ public final class EmbeddedKafka implements AutoCloseable {
    * {@code bootstrap.servers} of a real cluster.
    */
   public static List<String> ensureTopics(String bootstrapServers, Collection<TopicSpec> specs) {
-    Map<String, Object> config = Map.of(
-        AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
-        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) ADMIN_TIMEOUT.toMillis());
+    return ensureTopics(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers), specs);
+  }
+
+  /**
+   * {@link #ensureTopics(String, Collection)} with any client settings ({@code bootstrap.servers}
+   * and e.g. SASL/SSL), for clusters that need them.
+   */
+  public static List<String> ensureTopics(Map<String, Object> clientConfig, Collection<TopicSpec> specs) {
+    Map<String, Object> config = new HashMap<>(clientConfig);
+    config.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) ADMIN_TIMEOUT.toMillis());
+    String bootstrapServers = String.valueOf(clientConfig.get(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG));
     try (Admin admin = Admin.create(config)) {
       Set<String> existing = admin.listTopics().names().get(ADMIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
       List<NewTopic> missing = new ArrayList<>();
@@ -330,8 +338,15 @@ public final class EmbeddedKafka implements AutoCloseable {
    * single-node development cluster works and a production one gets the usual three copies.
    */
   public static short clusterReplication(String bootstrapServers) {
-    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
-        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) ADMIN_TIMEOUT.toMillis()))) {
+    return clusterReplication(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers));
+  }
+
+  /** {@link #clusterReplication(String)} with any client settings (e.g. SASL/SSL). */
+  public static short clusterReplication(Map<String, Object> clientConfig) {
+    Map<String, Object> config = new HashMap<>(clientConfig);
+    config.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) ADMIN_TIMEOUT.toMillis());
+    String bootstrapServers = String.valueOf(clientConfig.get(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG));
+    try (Admin admin = Admin.create(config)) {
       int brokers = admin.describeCluster().nodes().get(ADMIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).size();
       return (short) Math.max(1, Math.min(3, brokers));
     } catch (InterruptedException e) {

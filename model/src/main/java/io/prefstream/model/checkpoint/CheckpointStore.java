@@ -297,7 +297,7 @@ public final class CheckpointStore {
     return o;
   }
 
-  private static Manifest parse(byte[] bytes, String where) throws CorruptCheckpointException {
+  static Manifest parse(byte[] bytes, String where) throws CorruptCheckpointException {
     try {
       JsonNode o = JSON.readTree(bytes);
       if (o == null || !o.isObject()) throw new CorruptCheckpointException(where + ": " + MANIFEST + " is not a JSON object");
@@ -343,7 +343,7 @@ public final class CheckpointStore {
     return hex(md.digest());
   }
 
-  private static byte[] digest(byte[] bytes) {
+  static byte[] digest(byte[] bytes) {
     return newDigest().digest(bytes);
   }
 
@@ -355,7 +355,7 @@ public final class CheckpointStore {
     }
   }
 
-  private static String hex(byte[] b) {
+  static String hex(byte[] b) {
     return HexFormat.of().formatHex(b);
   }
 
