@@ -186,5 +186,4 @@ class KafkaVersionStoreTest {
       return URI.create("kafka:///" + TOPIC + "/" + policy + "/" + v + "?partition=0&offset=" + first);
     }
   }
-
 }
