@@ -104,6 +104,11 @@ public final class LearnCommand implements Callable<Integer> {
           + " directory. Default: ${DEFAULT-VALUE}.")
   CheckpointStoreKind checkpointStore;
 
+  @Option(names = "--checkpoint-store-keep", paramLabel = "N", defaultValue = "" + KafkaVersionStore.DEFAULT_KEEP_VERSIONS,
+      description = "With --checkpoint-store kafka: versions of the policy kept in prefstream.checkpoints; older"
+          + " ones are deleted (tombstoned) as new ones are published, 0 keeps all. Default: ${DEFAULT-VALUE}.")
+  int checkpointStoreKeep;
+
   @Option(names = "--metrics-port", paramLabel = "PORT", defaultValue = "9402",
       description = "Port serving Prometheus metrics at /metrics; 0 picks a free one, -1 turns it off."
           + " Default: ${DEFAULT-VALUE}.")
@@ -169,7 +174,7 @@ public final class LearnCommand implements Callable<Integer> {
       Map<String, Object> clientConfig = kafkaClient.clientConfig(bootstrap);
       VersionStore versions = checkpointStore == CheckpointStoreKind.kafka
           // The learner only writes to Kafka; its own restores read the local directory.
-          ? KafkaVersionStore.connect(clientConfig, Topics.CHECKPOINTS, training.checkpoints)
+          ? KafkaVersionStore.connect(clientConfig, Topics.CHECKPOINTS, training.checkpoints, checkpointStoreKeep)
           : new DirectoryVersionStore(Optional.empty());
       resources.addFirst(versions);
       HfModel base = HfModelDir.load(training.model);

@@ -164,6 +164,60 @@ class KafkaVersionStoreTest {
     }
   }
 
+  @Test
+  void versionsOlderThanTheNewestKeptAreTombstonedAndAReaderOfOneSaysItWasRetired() throws Exception {
+    CheckpointStore learner = new CheckpointStore(dir.resolve("retention"));
+    List<Checkpoint> versions = new ArrayList<>();
+    List<URI> uris = new ArrayList<>();
+    try (KafkaVersionStore store = new KafkaVersionStore(kafka.clientConfig(), TOPIC, dir.resolve("unused-r"), 4096, 2)) {
+      for (long v = 1; v <= 4; v++) {
+        versions.add(writeLora(learner, "retained", v));
+        uris.add(store.publish(versions.getLast()));
+      }
+    }
+    // The last word on every key of v1 and v2 is a tombstone (compaction removes them); v3 and v4 stand.
+    Map<String, byte[]> last = lastValues(Integer.parseInt(uris.getFirst().getQuery().replaceAll(".*partition=(\\d+).*", "$1")));
+    for (long version = 1; version <= 4; version++) {
+      long v = version;
+      String manifestKey = "retained/" + v + "/manifest.json";
+      assertThat(last).containsKey(manifestKey);
+      if (v <= 2) assertThat(last.get(manifestKey)).as("v%d retired", v).isNull();
+      else assertThat(last.get(manifestKey)).as("v%d kept", v).isNotNull();
+      long chunkKeys = last.keySet().stream().filter(k -> k.startsWith("retained/" + v + "/") && k.contains("#")).count();
+      long live = last.entrySet().stream()
+          .filter(e -> e.getKey().startsWith("retained/" + v + "/") && e.getKey().contains("#") && e.getValue() != null).count();
+      assertThat(chunkKeys).isPositive();
+      assertThat(live).as("live chunks of v%d", v).isEqualTo(v <= 2 ? 0 : chunkKeys);
+    }
+    try (KafkaVersionStore replica = KafkaVersionStore.connect(kafka.clientConfig(), TOPIC, dir.resolve("retention-cache"))) {
+      assertThat(replica.open(uris.get(3), "retained", 4, versions.get(3).manifestSha256()).manifestSha256())
+          .isEqualTo(versions.get(3).manifestSha256());
+      // After compaction a retired version's reader meets only tombstones, the manifest's among them.
+      URI compacted = produce(List.of(new ProducerRecord<>(TOPIC, 0, "gone/1/adapter_model.safetensors#0", null)), "gone", 1,
+          null);
+      assertThatThrownBy(() -> replica.open(compacted, "gone", 1, null))
+          .isInstanceOf(CorruptCheckpointException.class).hasMessageContaining("retired");
+    }
+  }
+
+  /** The last value of every key on {@code partition} of the topic (null for a tombstone). */
+  private static Map<String, byte[]> lastValues(int partition) {
+    Map<String, byte[]> last = new java.util.HashMap<>();
+    Map<String, Object> c = new java.util.HashMap<>(kafka.clientConfig());
+    try (var consumer = new org.apache.kafka.clients.consumer.KafkaConsumer<>(c,
+        new org.apache.kafka.common.serialization.StringDeserializer(),
+        new org.apache.kafka.common.serialization.ByteArrayDeserializer())) {
+      var tp = new org.apache.kafka.common.TopicPartition(TOPIC, partition);
+      consumer.assign(List.of(tp));
+      consumer.seekToBeginning(List.of(tp));
+      long end = consumer.endOffsets(List.of(tp)).get(tp);
+      while (consumer.position(tp) < end) {
+        for (var r : consumer.poll(java.time.Duration.ofMillis(200))) last.put(r.key(), r.value());
+      }
+    }
+    return last;
+  }
+
   /** A chunk record laid out as ChunkRecords documents it. */
   private static ProducerRecord<String, byte[]> chunk(String policy, long v, String file, int i, int n, byte[] bytes) {
     List<Header> headers = List.of(new RecordHeader("prefstream.file", file.getBytes(StandardCharsets.UTF_8)),

@@ -177,6 +177,12 @@ public final class CheckpointStore {
     return m.present ? Optional.of(m.value) : Optional.empty();
   }
 
+  /** A version's manifest as written, without checking the files against it (for bookkeeping). */
+  public Manifest manifest(String policy, long version) throws IOException {
+    Path mf = policyDir(policy).resolve(Long.toString(version)).resolve(MANIFEST);
+    return parse(Files.readAllBytes(mf), "checkpoint " + mf.getParent().toUri());
+  }
+
   /** Opens and verifies a version: every manifest file present with its size and hash, nothing else. */
   public Checkpoint open(String policy, long version) throws IOException {
     Path dir = policyDir(policy).resolve(Long.toString(version));

@@ -2,6 +2,7 @@ package io.prefstream.model.checkpoint.kafka;
 
 import io.prefstream.model.checkpoint.CheckpointBundle;
 import io.prefstream.model.checkpoint.CorruptCheckpointException;
+import io.prefstream.model.checkpoint.Manifest;
 import java.io.ByteArrayOutputStream;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -76,6 +77,21 @@ public final class ChunkRecords {
     return out;
   }
 
+  /**
+   * Tombstones (null values) for every key a version written with {@code chunkBytes} used, so
+   * compaction removes it; the manifest's tombstone tells a reader the version was retired.
+   */
+  static List<ProducerRecord<String, byte[]>> tombstones(String topic, int partition, Manifest manifest, int chunkBytes) {
+    List<ProducerRecord<String, byte[]>> out = new ArrayList<>();
+    String prefix = prefix(manifest.policy(), manifest.version());
+    for (Map.Entry<String, Manifest.FileEntry> f : manifest.files().entrySet()) {
+      long chunks = Math.max(1, (f.getValue().size() + chunkBytes - 1) / chunkBytes);
+      for (long i = 0; i < chunks; i++) out.add(new ProducerRecord<>(topic, partition, prefix + f.getKey() + "#" + i, null));
+    }
+    out.add(new ProducerRecord<>(topic, partition, prefix + MANIFEST, null));
+    return out;
+  }
+
   /** Where a version starts: {@code kafka:///<topic>/<policy>/<version>?partition=P&offset=O}. */
   record Location(String topic, String policy, long version, int partition, long offset) {}
 
@@ -121,6 +137,7 @@ public final class ChunkRecords {
     private final Map<String, Map<Integer, byte[]>> chunks = new LinkedHashMap<>();
     private final Map<String, Integer> chunkCounts = new HashMap<>();
     private byte[] manifest;
+    private boolean retired;
 
     Assembly(String policy, long version) {
       this.policy = policy;
@@ -129,11 +146,13 @@ public final class ChunkRecords {
     }
 
     void add(ConsumerRecord<String, byte[]> r) throws CorruptCheckpointException {
-      if (r.key() == null || !r.key().startsWith(prefix) || r.value() == null) return;
+      if (r.key() == null || !r.key().startsWith(prefix)) return;
       if (r.key().equals(prefix + MANIFEST)) {
-        manifest = r.value();
+        if (r.value() == null) retired = true;
+        else manifest = r.value();
         return;
       }
+      if (r.value() == null) return;
       Header file = r.headers().lastHeader(H_FILE);
       Header chunk = r.headers().lastHeader(H_CHUNK);
       Header count = r.headers().lastHeader(H_CHUNKS);
@@ -146,11 +165,15 @@ public final class ChunkRecords {
     }
 
     boolean complete() {
-      return manifest != null;
+      return manifest != null || retired;
     }
 
     /** The files put together; a chunk that never came is an error naming it. */
     CheckpointBundle bundle(String where) throws CorruptCheckpointException {
+      if (manifest == null) {
+        throw new CorruptCheckpointException(where + ": the version was retired from the Kafka store (a newer one"
+            + " replaced it; the store keeps each policy's newest versions only)");
+      }
       Map<String, byte[]> files = new TreeMap<>();
       for (Map.Entry<String, Map<Integer, byte[]>> f : chunks.entrySet()) {
         int n = chunkCounts.get(f.getKey());

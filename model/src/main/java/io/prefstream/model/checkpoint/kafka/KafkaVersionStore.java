@@ -51,18 +51,26 @@ import org.slf4j.LoggerFactory;
  * record. Opening reads forward from there until the manifest, reassembles the files, checks every
  * chunk is present and every file's size and sha256 against the manifest and the manifest's sha256
  * against the announcement, and installs the version in a local cache directory (reused on the next
- * open). Full fine-tunes are refused: they stay on the {@link io.prefstream.model.checkpoint.DirectoryVersionStore}.
+ * open). Retention: when a version is published, the versions of its policy older than the newest
+ * {@code keepVersions} are tombstoned (keys computed from the learner's local manifests), so
+ * compaction removes them; a reader that then meets only the manifest's tombstone is told the
+ * version was retired. Full fine-tunes are refused: they stay on the {@link io.prefstream.model.checkpoint.DirectoryVersionStore}.
  * Thread-safe: publishing uses one idempotent producer, each open its own consumer.
  */
 public final class KafkaVersionStore implements VersionStore {
   private static final Logger LOG = LoggerFactory.getLogger(KafkaVersionStore.class);
   public static final String SCHEME = "kafka";
   private static final Duration TIMEOUT = Duration.ofSeconds(60);
+  /** Versions of each policy kept in the topic by default: enough to roll back a few versions. */
+  public static final int DEFAULT_KEEP_VERSIONS = 10;
 
   private final Map<String, Object> clientConfig;
   private final String topic;
   private final CheckpointStore cache;
   private final int chunkBytes;
+  private final int keepVersions;
+  /** Per policy: the versions below this were tombstoned by this store already. */
+  private final Map<String, Long> retiredBelow = new HashMap<>();
   private KafkaProducer<String, byte[]> producer;
 
   /**
@@ -73,6 +81,17 @@ public final class KafkaVersionStore implements VersionStore {
    *     the record's key and headers ({@link ChunkRecords#chunkBytesFor})
    */
   public KafkaVersionStore(Map<String, Object> clientConfig, String topic, Path cacheRoot, int chunkBytes) {
+    this(clientConfig, topic, cacheRoot, chunkBytes, DEFAULT_KEEP_VERSIONS);
+  }
+
+  /**
+   * @param keepVersions each policy's newest versions kept in the topic; when a version is published,
+   *     older ones are tombstoned (0 keeps every version)
+   */
+  public KafkaVersionStore(Map<String, Object> clientConfig, String topic, Path cacheRoot, int chunkBytes,
+      int keepVersions) {
+    if (keepVersions < 0) throw new IllegalArgumentException("versions to keep must be >= 0 (0: all), got " + keepVersions);
+    this.keepVersions = keepVersions;
     this.clientConfig = Map.copyOf(clientConfig);
     this.topic = Objects.requireNonNull(topic, "topic");
     this.cache = new CheckpointStore(cacheRoot);
@@ -87,6 +106,12 @@ public final class KafkaVersionStore implements VersionStore {
    * @throws IllegalStateException when the topic's settings cannot be read (no such topic, no access)
    */
   public static KafkaVersionStore connect(Map<String, Object> clientConfig, String topic, Path cacheRoot) {
+    return connect(clientConfig, topic, cacheRoot, DEFAULT_KEEP_VERSIONS);
+  }
+
+  /** {@link #connect(Map, String, Path)} keeping {@code keepVersions} versions of each policy (0: all). */
+  public static KafkaVersionStore connect(Map<String, Object> clientConfig, String topic, Path cacheRoot,
+      int keepVersions) {
     Map<String, Object> c = new HashMap<>(clientConfig);
     c.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) TIMEOUT.toMillis());
     try (Admin admin = Admin.create(c)) {
@@ -96,7 +121,7 @@ public final class KafkaVersionStore implements VersionStore {
       int maxMessageBytes = max == null || max.value() == null ? 1_048_588 : Integer.parseInt(max.value());
       // Producers send at most 1 MiB per request unless told otherwise; stay under both limits.
       int chunk = ChunkRecords.chunkBytesFor(Math.min(maxMessageBytes, 1_048_576));
-      return new KafkaVersionStore(clientConfig, topic, cacheRoot, chunk);
+      return new KafkaVersionStore(clientConfig, topic, cacheRoot, chunk, keepVersions);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while reading the settings of topic " + topic, e);
@@ -137,6 +162,13 @@ public final class KafkaVersionStore implements VersionStore {
       URI uri = ChunkRecords.uri(topic, local.policy(), local.version(), partition, first);
       LOG.info("policy {} v{} published to {} ({} records of at most {} bytes)", local.policy(), local.version(), uri,
           records.size(), chunkBytes);
+      try {
+        retireOlder(local, p, partition);
+      } catch (IOException | ExecutionException | TimeoutException | KafkaException e) {
+        // The new version is out; old ones linger until a later publish retires them.
+        LOG.warn("policy {}: could not retire versions older than the newest {} from {}: {}", local.policy(),
+            keepVersions, topic, e.toString());
+      }
       return uri;
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -144,6 +176,34 @@ public final class KafkaVersionStore implements VersionStore {
     } catch (ExecutionException | TimeoutException | KafkaException e) {
       throw new IOException("publishing " + local.uri() + " to topic " + topic + " failed: " + e.getMessage(), e);
     }
+  }
+
+  /**
+   * Tombstones the versions of {@code local}'s policy older than the newest {@code keepVersions},
+   * computing their keys from the learner's own copies of their manifests (in the directory store
+   * {@code local} lies in). A version whose manifest is gone locally stays in the topic.
+   */
+  private void retireOlder(Checkpoint local, KafkaProducer<String, byte[]> p, int partition)
+      throws IOException, InterruptedException, ExecutionException, TimeoutException {
+    if (keepVersions == 0) return;
+    long below = local.version() - keepVersions + 1;
+    long done = retiredBelow.getOrDefault(local.policy(), 0L);
+    if (below <= done) return;
+    CheckpointStore learnerStore = new CheckpointStore(local.dir().getParent().getParent());
+    List<Future<RecordMetadata>> sent = new ArrayList<>();
+    List<Long> retired = new ArrayList<>();
+    for (long v : learnerStore.list(local.policy())) {
+      if (v < done || v >= below) continue;
+      for (ProducerRecord<String, byte[]> r : ChunkRecords.tombstones(topic, partition,
+          learnerStore.manifest(local.policy(), v), chunkBytes)) {
+        sent.add(p.send(r));
+      }
+      retired.add(v);
+    }
+    p.flush();
+    for (Future<RecordMetadata> f : sent) f.get(TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+    retiredBelow.put(local.policy(), below);
+    if (!retired.isEmpty()) LOG.info("policy {}: versions {} retired from {}", local.policy(), retired, topic);
   }
 
   private KafkaProducer<String, byte[]> producer() {
