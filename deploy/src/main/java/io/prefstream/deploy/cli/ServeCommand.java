@@ -233,8 +233,14 @@ public final class ServeCommand implements Callable<Integer> {
       Map<String, Object> clientConfig = kafkaClient.clientConfig(bootstrap);
       Path cache = checkpointCache != null ? checkpointCache : Files.createTempDirectory("prefstream-checkpoint-cache-");
       // file: URIs open in place (under --checkpoints when given); kafka: URIs are fetched into the cache.
-      List<VersionStore> stores = List.of(new DirectoryVersionStore(Optional.ofNullable(checkpoints)),
-          KafkaVersionStore.connect(clientConfig, Topics.CHECKPOINTS, cache));
+      List<VersionStore> stores = new ArrayList<>(List.of(new DirectoryVersionStore(Optional.ofNullable(checkpoints))));
+      try {
+        stores.add(KafkaVersionStore.connect(clientConfig, Topics.CHECKPOINTS, cache));
+      } catch (IllegalStateException e) {
+        // A cluster without the checkpoints topic (or without access to it) still serves file: versions.
+        LOG.warn("the Kafka checkpoint store is unavailable, so versions announced with kafka: URIs will be refused: {}",
+            e.getMessage());
+      }
       ServingNode n = ServingNode.startWithKafka(clientConfig, model, stores, config, settings, prometheus, backend);
       resources.addFirst(n);
       node = n;
