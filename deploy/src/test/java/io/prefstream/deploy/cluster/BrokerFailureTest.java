@@ -130,7 +130,9 @@ class BrokerFailureTest {
 
           int controller = cluster.activeController();
           long tKill = System.nanoTime();
+          Instant stopped = Instant.now();
           cluster.stopNode(controller);
+          Instant down = Instant.now();
           LOG.info("stopped node {} (the active controller) in {} ms, {} events sent so far", controller,
               TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - tKill), ids.size());
           assertThat(cluster.activeController()).isNotEqualTo(controller);
@@ -149,6 +151,15 @@ class BrokerFailureTest {
             return !out.updates.isEmpty() && out.updates.getLast().getExamplesSeen() == examples
                 && status(channel).getServingVersion() == out.updates.getLast().getVersion();
           });
+          // What the failure cost: from the end of the stop (the second half of the events starts
+          // then) to the first batch and the first version made after it.
+          Instant firstBatch = out.batches.stream().map(b -> b.getCreatedAt()).filter(t -> t.isAfter(down)).min(
+              Instant::compareTo).orElseThrow();
+          Instant firstVersion = out.updates.stream().map(PolicyUpdate::getCreatedAt).filter(t -> t.isAfter(down))
+              .min(Instant::compareTo).orElseThrow();
+          LOG.info("node stop took {} ms; after it, first batch in {} ms, first version in {} ms",
+              Duration.between(stopped, down).toMillis(), Duration.between(down, firstBatch).toMillis(),
+              Duration.between(down, firstVersion).toMillis());
           LOG.info("recovered: {} batches, learner v{}, replica serves v{} (before the failure v{}); {} ms in all",
               batches, out.updates.getLast().getVersion(), status(channel).getServingVersion(), servingBefore,
               TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
