@@ -1,6 +1,8 @@
 package io.prefstream.serving;
 
 import io.prefstream.model.backend.Backend;
+import io.prefstream.model.checkpoint.DirectoryVersionStore;
+import io.prefstream.model.checkpoint.VersionStore;
 import io.prefstream.model.cpu.CpuBackend;
 import io.prefstream.serving.feedback.FeedbackSink;
 import io.prefstream.serving.feedback.KafkaFeedbackSink;
@@ -14,8 +16,10 @@ import io.prefstream.serving.registry.VersionLoader;
 import io.prefstream.serving.rollout.KafkaRolloutFeed;
 import io.prefstream.serving.rollout.RolloutFeed;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import org.apache.kafka.clients.producer.ProducerConfig;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -38,9 +42,11 @@ public final class ServingNode implements AutoCloseable {
   private final ServingMetrics metrics;
   private final PolicyRegistry registry;
   private final ServingServer server;
+  private final List<VersionStore> stores;
 
   private ServingNode(RolloutFeed feed, FeedbackSink sink, ServingMetrics metrics, PolicyRegistry registry,
-      ServingServer server) {
+      ServingServer server, List<VersionStore> stores) {
+    this.stores = List.copyOf(stores);
     this.feed = feed;
     this.sink = sink;
     this.metrics = metrics;
@@ -63,19 +69,32 @@ public final class ServingNode implements AutoCloseable {
   public static ServingNode start(Path modelDir, Optional<Path> checkpointRoot, ServingConfig config,
       RegistrySettings settings, RolloutFeed feed, FeedbackSink sink, PrometheusRegistry prometheus,
       Optional<String> inProcessName, Backend backend) throws IOException {
+    return start(modelDir, List.of(new DirectoryVersionStore(checkpointRoot)), config, settings, feed, sink, prometheus,
+        inProcessName, backend);
+  }
+
+  /**
+   * As {@link #start(Path, Optional, ServingConfig, RegistrySettings, RolloutFeed, FeedbackSink,
+   * PrometheusRegistry, Optional, Backend)}, loading versions through {@code stores} (the first
+   * that reads a checkpoint URI's scheme opens it); the node closes the stores too.
+   */
+  public static ServingNode start(Path modelDir, List<VersionStore> stores, ServingConfig config,
+      RegistrySettings settings, RolloutFeed feed, FeedbackSink sink, PrometheusRegistry prometheus,
+      Optional<String> inProcessName, Backend backend) throws IOException {
     ServingMetrics metrics = new ServingMetrics(prometheus);
     BaseModel base = BaseModel.load(modelDir, backend);
-    PolicyRegistry registry = new PolicyRegistry(new VersionLoader(base, checkpointRoot), feed, settings, metrics);
+    PolicyRegistry registry = new PolicyRegistry(new VersionLoader(base, stores), feed, settings, metrics);
     try {
       registry.start();
       ServingServer server = inProcessName.isPresent()
           ? ServingServer.startInProcess(inProcessName.get(), config, registry, sink, metrics)
           : ServingServer.start(config, registry, sink, metrics);
-      return new ServingNode(feed, sink, metrics, registry, server);
+      return new ServingNode(feed, sink, metrics, registry, server, stores);
     } catch (IOException | RuntimeException e) {
       registry.close();
       feed.close();
       sink.close();
+      stores.forEach(VersionStore::close);
       throw e;
     }
   }
@@ -90,15 +109,28 @@ public final class ServingNode implements AutoCloseable {
   public static ServingNode startWithKafka(String bootstrapServers, Path modelDir, Optional<Path> checkpointRoot,
       ServingConfig config, RegistrySettings settings, PrometheusRegistry prometheus, Backend backend)
       throws IOException {
-    KafkaRolloutFeed feed = new KafkaRolloutFeed(bootstrapServers, "prefstream-serving-" + settings.replicaId());
+    return startWithKafka(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers), modelDir,
+        List.of(new DirectoryVersionStore(checkpointRoot)), config, settings, prometheus, backend);
+  }
+
+  /**
+   * A replica on Kafka whose clients all get {@code clientConfig} ({@code bootstrap.servers} and any
+   * security settings), loading versions through {@code stores}.
+   */
+  public static ServingNode startWithKafka(Map<String, Object> clientConfig, Path modelDir, List<VersionStore> stores,
+      ServingConfig config, RegistrySettings settings, PrometheusRegistry prometheus, Backend backend)
+      throws IOException {
+    KafkaRolloutFeed feed = new KafkaRolloutFeed(clientConfig, "prefstream-serving-" + settings.replicaId());
     KafkaFeedbackSink sink;
     try {
-      sink = new KafkaFeedbackSink(bootstrapServers, Map.of());
+      Map<String, Object> overrides = new java.util.HashMap<>(clientConfig);
+      overrides.remove(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG);
+      sink = new KafkaFeedbackSink(String.valueOf(clientConfig.get(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG)), overrides);
     } catch (RuntimeException e) {
       feed.close();
       throw e;
     }
-    return start(modelDir, checkpointRoot, config, settings, feed, sink, prometheus, Optional.empty(), backend);
+    return start(modelDir, stores, config, settings, feed, sink, prometheus, Optional.empty(), backend);
   }
 
   public PolicyRegistry registry() {
@@ -124,5 +156,6 @@ public final class ServingNode implements AutoCloseable {
     registry.close();
     feed.close();
     sink.close();
+    stores.forEach(VersionStore::close);
   }
 }

@@ -16,6 +16,7 @@ import java.util.concurrent.TimeUnit;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -56,6 +57,8 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT,...",
       description = "Kafka cluster to use. Default: none, so an embedded single-node broker is started.")
   String bootstrapServers;
+
+  @Mixin KafkaClientOptions kafkaClient;
 
   @Option(names = "--port", paramLabel = "PORT", defaultValue = "50051",
       description = "gRPC port of the serving replica the users call; 0 picks a free one. Default: ${DEFAULT-VALUE}.")
@@ -136,7 +139,8 @@ public final class DemoCommand implements Callable<Integer> {
     Runtime.getRuntime().addShutdownHook(hook);
     try {
       PrintWriter out = cmd.getOut();
-      DemoResult r = new DemoRunner(settings, out, System.console() != null && System.console().isTerminal(), backend).run(() -> stop.getCount() == 0);
+      DemoResult r = new DemoRunner(settings, out, System.console() != null && System.console().isTerminal(), backend,
+          kafkaClient.settings()).run(() -> stop.getCount() == 0);
       result = r;
       out.printf(Locale.ROOT, "liked replies: %.1f%% at baseline (%d replies) -> %.1f%% over the last %ds (%d replies),"
               + " %+.1f points, p = %s%n", 100 * r.baselineRate(), r.baselineReplies(), 100 * r.finalRate(),

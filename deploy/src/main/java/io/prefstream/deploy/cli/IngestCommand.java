@@ -32,6 +32,7 @@ import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -148,6 +149,8 @@ public final class IngestCommand implements Callable<Integer> {
           + " created topics. Default: ${DEFAULT-VALUE}.")
   int replicationFactor;
 
+  @Mixin KafkaClientOptions kafkaClient;
+
   @Option(names = "--streams-property", paramLabel = "KEY=VALUE",
       description = "Extra Kafka Streams or client setting (repeatable), applied last, e.g."
           + " --streams-property producer.acks=all.")
@@ -183,8 +186,18 @@ public final class IngestCommand implements Callable<Integer> {
         .commitInterval(commitInterval)
         .streamThreads(streamThreads)
         .replicationFactor(replicationFactor)
-        .streamsOverrides(streamsProperties)
+        .streamsOverrides(streamsOverrides())
         .build();
+  }
+
+  /**
+   * The Kafka client settings (Streams hands unprefixed ones to all its clients), then the
+   * --streams-property settings over them.
+   */
+  private Map<String, String> streamsOverrides() {
+    Map<String, String> all = new LinkedHashMap<>(kafkaClient.settings());
+    all.putAll(streamsProperties);
+    return all;
   }
 
   /** Asks a running {@link #call()} to stop as Ctrl-C would (for tests that run it in a thread). */
@@ -214,7 +227,7 @@ public final class IngestCommand implements Callable<Integer> {
         bootstrap = kafka.bootstrapServers();
         ephemeral = embeddedDataDir == null;
       } else {
-        EmbeddedKafka.ensureTopics(bootstrap, Topics.all(topicReplication(bootstrap)));
+        EmbeddedKafka.ensureTopics(kafkaClient.clientConfig(bootstrap), Topics.all(topicReplication(bootstrap)));
       }
       Path state = stateDir;
       if (state == null && ephemeral) {
@@ -260,7 +273,8 @@ public final class IngestCommand implements Callable<Integer> {
   }
 
   private short topicReplication(String bootstrap) {
-    return replicationFactor > 0 ? (short) replicationFactor : EmbeddedKafka.clusterReplication(bootstrap);
+    return replicationFactor > 0 ? (short) replicationFactor
+        : EmbeddedKafka.clusterReplication(kafkaClient.clientConfig(bootstrap));
   }
 
 

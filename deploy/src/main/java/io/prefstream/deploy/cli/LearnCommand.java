@@ -8,16 +8,20 @@ import io.prefstream.learner.policy.PolicySession;
 import io.prefstream.learner.trainer.TrainerConfig;
 import io.prefstream.model.backend.Backend;
 import io.prefstream.model.checkpoint.CheckpointStore;
+import io.prefstream.model.checkpoint.DirectoryVersionStore;
+import io.prefstream.model.checkpoint.VersionStore;
+import io.prefstream.model.checkpoint.kafka.KafkaVersionStore;
 import io.prefstream.model.io.HfModel;
 import io.prefstream.model.io.HfModelDir;
+import io.prefstream.model.train.GradMode;
 import io.prefstream.schemas.topic.Topics;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.PrintWriter;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Optional;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -88,10 +92,22 @@ public final class LearnCommand implements Callable<Integer> {
           + " old one. Default: prefstream-learner-<policy>.")
   String transactionalId;
 
-  @Option(names = "--client-property", paramLabel = "KEY=VALUE",
-      description = "Extra Kafka client setting for the learner's consumers and producer (repeatable), e.g."
-          + " security.protocol=SSL.")
-  Map<String, String> clientProperties = new LinkedHashMap<>();
+  @Mixin KafkaClientOptions kafkaClient;
+
+  /** Where published versions go for serving replicas to load. */
+  enum CheckpointStoreKind { directory, kafka }
+
+  @Option(names = "--checkpoint-store", paramLabel = "directory|kafka", defaultValue = "directory",
+      description = "Where published versions go for serving replicas: directory (updates name the checkpoint"
+          + " directory; replicas need the same path) or kafka (LoRA adapters are also written to the compacted"
+          + " prefstream.checkpoints topic; replicas need only the bootstrap servers). Full fine-tunes need"
+          + " directory. Default: ${DEFAULT-VALUE}.")
+  CheckpointStoreKind checkpointStore;
+
+  @Option(names = "--checkpoint-store-keep", paramLabel = "N", defaultValue = "" + KafkaVersionStore.DEFAULT_KEEP_VERSIONS,
+      description = "With --checkpoint-store kafka: versions of the policy kept in prefstream.checkpoints; older"
+          + " ones are deleted (tombstoned) as new ones are published, 0 keeps all. Default: ${DEFAULT-VALUE}.")
+  int checkpointStoreKeep;
 
   @Option(names = "--metrics-port", paramLabel = "PORT", defaultValue = "9402",
       description = "Port serving Prometheus metrics at /metrics; 0 picks a free one, -1 turns it off."
@@ -138,6 +154,10 @@ public final class LearnCommand implements Callable<Integer> {
       }
     }, "prefstream-learn-shutdown");
     try {
+      if (checkpointStore == CheckpointStoreKind.kafka && trainerConfig.gradMode() != GradMode.LORA) {
+        throw new CommandLine.ParameterException(cmd, "--checkpoint-store kafka carries LoRA adapters only; full"
+            + " fine-tunes (--mode " + trainerConfig.gradMode() + ") need --checkpoint-store directory");
+      }
       String bootstrap = bootstrapServers;
       if (bootstrap == null || bootstrap.isBlank()) {
         EmbeddedKafka kafka = EmbeddedKafka.start(EmbeddedKafka.Options.defaults().withPort(embeddedPort));
@@ -145,17 +165,26 @@ public final class LearnCommand implements Callable<Integer> {
         kafka.ensureDefaultTopics();
         bootstrap = kafka.bootstrapServers();
       } else {
-        EmbeddedKafka.ensureTopics(bootstrap, Topics.all(EmbeddedKafka.clusterReplication(bootstrap)).stream()
-            .filter(t -> List.of(Topics.BATCHES, Topics.EVAL, Topics.CONTROL, Topics.POLICY_UPDATES).contains(t.name()))
+        Map<String, Object> admin = kafkaClient.clientConfig(bootstrap);
+        EmbeddedKafka.ensureTopics(admin, Topics.all(EmbeddedKafka.clusterReplication(admin)).stream()
+            .filter(t -> List.of(Topics.BATCHES, Topics.EVAL, Topics.CONTROL, Topics.POLICY_UPDATES, Topics.CHECKPOINTS)
+                .contains(t.name()))
             .toList());
       }
+      Map<String, Object> clientConfig = kafkaClient.clientConfig(bootstrap);
+      VersionStore versions = checkpointStore == CheckpointStoreKind.kafka
+          // The learner only writes to Kafka; its own restores read the local directory.
+          ? KafkaVersionStore.connect(clientConfig, Topics.CHECKPOINTS, training.checkpoints, checkpointStoreKeep)
+          : new DirectoryVersionStore(Optional.empty());
+      resources.addFirst(versions);
       HfModel base = HfModelDir.load(training.model);
       resources.addFirst(base);
       PrometheusRegistry registry = new PrometheusRegistry();
       PolicySession session = PolicySession.open(base, backendWrapper.apply(training.backend(cmd)),
           new CheckpointStore(training.checkpoints), training.policyId, trainerConfig);
       LearnerConfig.Builder lc = LearnerConfig.builder(training.policyId, bootstrap)
-          .clientProperties(clientProperties)
+          .clientProperties(kafkaClient.settings())
+          .versionStore(versions)
           .checkpointEverySteps(checkpointEvery)
           .checkpointInterval(checkpointInterval)
           .evalMaxPairs(evalPairs)

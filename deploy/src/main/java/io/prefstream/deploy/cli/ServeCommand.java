@@ -1,6 +1,9 @@
 package io.prefstream.deploy.cli;
 
 import io.prefstream.deploy.kafka.EmbeddedKafka;
+import io.prefstream.model.checkpoint.DirectoryVersionStore;
+import io.prefstream.model.checkpoint.VersionStore;
+import io.prefstream.model.checkpoint.kafka.KafkaVersionStore;
 import io.prefstream.schemas.avro.RolloutMode;
 import io.prefstream.schemas.topic.Topics;
 import io.prefstream.serving.ServingNode;
@@ -12,10 +15,12 @@ import io.prometheus.metrics.exporter.httpserver.HTTPServer;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.PrintWriter;
 import java.net.InetAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -24,6 +29,7 @@ import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -58,6 +64,13 @@ public final class ServeCommand implements Callable<Integer> {
       description = "Root of the learner's checkpoint store; updates whose checkpoint lies elsewhere are refused."
           + " Default: accept any local checkpoint an update names.")
   Path checkpoints;
+
+  @Option(names = "--checkpoint-cache", paramLabel = "DIR",
+      description = "Where versions announced through the Kafka checkpoint store (kafka: URIs) are kept once"
+          + " fetched and verified. Default: a new temporary directory.")
+  Path checkpointCache;
+
+  @Mixin KafkaClientOptions kafkaClient;
 
   @Option(names = "--host", paramLabel = "ADDR", defaultValue = "0.0.0.0",
       description = "Address gRPC listens on. Default: ${DEFAULT-VALUE}.")
@@ -213,11 +226,22 @@ public final class ServeCommand implements Callable<Integer> {
         kafka.ensureDefaultTopics();
         bootstrap = kafka.bootstrapServers();
       } else {
-        EmbeddedKafka.ensureTopics(bootstrap, Topics.all(EmbeddedKafka.clusterReplication(bootstrap)));
+        Map<String, Object> admin = kafkaClient.clientConfig(bootstrap);
+        EmbeddedKafka.ensureTopics(admin, Topics.all(EmbeddedKafka.clusterReplication(admin)));
       }
       PrometheusRegistry prometheus = new PrometheusRegistry();
-      ServingNode n = ServingNode.startWithKafka(bootstrap, model, Optional.ofNullable(checkpoints), config, settings,
-          prometheus, backend);
+      Map<String, Object> clientConfig = kafkaClient.clientConfig(bootstrap);
+      Path cache = checkpointCache != null ? checkpointCache : Files.createTempDirectory("prefstream-checkpoint-cache-");
+      // file: URIs open in place (under --checkpoints when given); kafka: URIs are fetched into the cache.
+      List<VersionStore> stores = new ArrayList<>(List.of(new DirectoryVersionStore(Optional.ofNullable(checkpoints))));
+      try {
+        stores.add(KafkaVersionStore.connect(clientConfig, Topics.CHECKPOINTS, cache));
+      } catch (IllegalStateException e) {
+        // A cluster without the checkpoints topic (or without access to it) still serves file: versions.
+        LOG.warn("the Kafka checkpoint store is unavailable, so versions announced with kafka: URIs will be refused: {}",
+            e.getMessage());
+      }
+      ServingNode n = ServingNode.startWithKafka(clientConfig, model, stores, config, settings, prometheus, backend);
       resources.addFirst(n);
       node = n;
       String metricsAt = "off";

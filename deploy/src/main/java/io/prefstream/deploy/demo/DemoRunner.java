@@ -12,6 +12,7 @@ import io.prefstream.learner.trainer.DpoTrainer;
 import io.prefstream.learner.trainer.TrainerConfig;
 import io.prefstream.learner.trainer.TrainingBatch;
 import io.prefstream.model.checkpoint.CheckpointStore;
+import io.prefstream.model.checkpoint.DirectoryVersionStore;
 import io.prefstream.model.backend.Backend;
 import io.prefstream.model.config.LoraConfig;
 import io.prefstream.model.cpu.CpuBackend;
@@ -41,6 +42,7 @@ import java.util.Comparator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -74,6 +76,7 @@ public final class DemoRunner {
   private final boolean interactive;
 
   private final Backend backend;
+  private final Map<String, String> clientSettings;
 
   /** A runner on the CPU backend. */
   public DemoRunner(DemoSettings settings, PrintWriter out, boolean interactive) {
@@ -85,10 +88,26 @@ public final class DemoRunner {
    * the replica already shares it between concurrent generations).
    */
   public DemoRunner(DemoSettings settings, PrintWriter out, boolean interactive, Backend backend) {
+    this(settings, out, interactive, backend, Map.of());
+  }
+
+  /**
+   * As above, with Kafka client settings (SASL, SSL …) for every client of the run, for a cluster
+   * given by {@link DemoSettings#bootstrapServers()} that needs them.
+   */
+  public DemoRunner(DemoSettings settings, PrintWriter out, boolean interactive, Backend backend,
+      Map<String, String> clientSettings) {
     this.settings = settings;
     this.out = out;
     this.interactive = interactive;
     this.backend = backend;
+    this.clientSettings = Map.copyOf(clientSettings);
+  }
+
+  private Map<String, Object> clientConfig(String bootstrap) {
+    Map<String, Object> c = new java.util.HashMap<>(clientSettings);
+    c.put("bootstrap.servers", bootstrap);
+    return c;
   }
 
   /** The default report folder: {@code ./demo-report/<yyyyMMdd-HHmmss>}. */
@@ -123,7 +142,7 @@ public final class DemoRunner {
         kafka.ensureDefaultTopics();
         bootstrap = kafka.bootstrapServers();
       } else {
-        EmbeddedKafka.ensureTopics(bootstrap, Topics.all(EmbeddedKafka.clusterReplication(bootstrap)));
+        EmbeddedKafka.ensureTopics(clientConfig(bootstrap), Topics.all(EmbeddedKafka.clusterReplication(clientConfig(bootstrap))));
       }
       if (settings.metricsPort() >= 0) {
         HTTPServer http = HTTPServer.builder().hostname("127.0.0.1").port(settings.metricsPort()).registry(registry)
@@ -139,6 +158,7 @@ public final class DemoRunner {
           .pairingWindow(settings.pairingWindow())
           .maxPairsPerPrompt(MAX_PAIRS_PER_PROMPT)
           .evalShare(settings.evalShare())
+          .streamsOverrides(clientSettings)
           .build(), registry);
       resources.add(ingest);
 
@@ -172,6 +192,7 @@ public final class DemoRunner {
         }
       };
       learner = Learner.start(LearnerConfig.builder(policy, bootstrap)
+          .clientProperties(clientSettings)
           .checkpointEverySteps(settings.checkpointEverySteps())
           .checkpointInterval(Duration.ofSeconds(5))
           .evalMaxPairs(64)
@@ -190,7 +211,8 @@ public final class DemoRunner {
       });
       learnerThread.start();
 
-      node = ServingNode.startWithKafka(bootstrap, settings.modelDir(), Optional.of(checkpoints),
+      node = ServingNode.startWithKafka(clientConfig(bootstrap), settings.modelDir(),
+          List.of(new DirectoryVersionStore(Optional.of(checkpoints))),
           ServingConfig.defaults().withHost(settings.host()).withPort(settings.port()).withDefaultBeta(settings.beta()),
           RegistrySettings.defaults("demo").withDefaultPolicy(policy).withGate(new PromotionGate(settings.gateMargin())),
           registry, backend);

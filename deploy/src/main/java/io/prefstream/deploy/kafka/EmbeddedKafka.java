@@ -64,8 +64,11 @@ public final class EmbeddedKafka implements AutoCloseable {
    * @param port the client listener's port; 0 picks a free one
    * @param host the address the client listener binds to and advertises
    * @param brokerProperties extra Kafka broker settings, applied last (they override ours)
+   * @param saslPlainUsers when not empty, a second client listener on a free port takes SASL/PLAIN
+   *     (over plaintext TCP) with these user → password pairs ({@link #saslBootstrapServers()})
    */
-  public record Options(Path dataDir, int port, String host, Map<String, String> brokerProperties) {
+  public record Options(Path dataDir, int port, String host, Map<String, String> brokerProperties,
+      Map<String, String> saslPlainUsers) {
     public static final String DEFAULT_HOST = "127.0.0.1";
 
     public Options {
@@ -75,6 +78,16 @@ public final class EmbeddedKafka implements AutoCloseable {
       Objects.requireNonNull(host, "host");
       if (host.isBlank()) throw new IllegalArgumentException("host must not be blank");
       brokerProperties = Map.copyOf(brokerProperties);
+      saslPlainUsers = Map.copyOf(saslPlainUsers);
+    }
+
+    public Options(Path dataDir, int port, String host, Map<String, String> brokerProperties) {
+      this(dataDir, port, host, brokerProperties, Map.of());
+    }
+
+    /** The same broker with a SASL/PLAIN listener for {@code users} (user → password) as well. */
+    public Options withSaslPlainUsers(Map<String, String> users) {
+      return new Options(dataDir, port, host, brokerProperties, users);
     }
 
     /** A temporary data directory, a free loopback port, no extra settings: what tests want. */
@@ -83,19 +96,19 @@ public final class EmbeddedKafka implements AutoCloseable {
     }
 
     public Options withDataDir(Path dir) {
-      return new Options(dir, port, host, brokerProperties);
+      return new Options(dir, port, host, brokerProperties, saslPlainUsers);
     }
 
     public Options withPort(int newPort) {
-      return new Options(dataDir, newPort, host, brokerProperties);
+      return new Options(dataDir, newPort, host, brokerProperties, saslPlainUsers);
     }
 
     public Options withHost(String newHost) {
-      return new Options(dataDir, port, newHost, brokerProperties);
+      return new Options(dataDir, port, newHost, brokerProperties, saslPlainUsers);
     }
 
     public Options withBrokerProperties(Map<String, String> props) {
-      return new Options(dataDir, port, host, props);
+      return new Options(dataDir, port, host, props, saslPlainUsers);
     }
   }
 
@@ -103,14 +116,16 @@ public final class EmbeddedKafka implements AutoCloseable {
   private final boolean deleteOnClose;
   private final int port;
   private final String bootstrapServers;
+  private final String saslBootstrapServers;
   private final KafkaRaftServer server;
   private boolean closed;
 
-  private EmbeddedKafka(Path dataDir, boolean deleteOnClose, int port, String host, KafkaRaftServer server) {
+  private EmbeddedKafka(Path dataDir, boolean deleteOnClose, int port, String host, int saslPort, KafkaRaftServer server) {
     this.dataDir = dataDir;
     this.deleteOnClose = deleteOnClose;
     this.port = port;
     this.bootstrapServers = host + ":" + port;
+    this.saslBootstrapServers = saslPort > 0 ? host + ":" + saslPort : null;
     this.server = server;
   }
 
@@ -156,11 +171,13 @@ public final class EmbeddedKafka implements AutoCloseable {
       int port = options.port() == 0 ? freePort(options.host()) : options.port();
       int controllerPort = freePort(DEFAULT_LOOPBACK);
       Properties props = brokerConfig(dir, options.host(), port, controllerPort, options.brokerProperties());
+      int saslPort = options.saslPlainUsers().isEmpty() ? -1 : freePort(options.host());
+      if (saslPort > 0) addSaslListener(props, options.host(), saslPort, options.saslPlainUsers());
       formatIfNew(dir, props);
       server = new KafkaRaftServer(KafkaConfig.fromProps(props, false), Time.SYSTEM);
       // startup() returns once the broker is unfenced, i.e. ready for clients.
       server.startup();
-      EmbeddedKafka kafka = new EmbeddedKafka(dir, temporary, port, options.host(), server);
+      EmbeddedKafka kafka = new EmbeddedKafka(dir, temporary, port, options.host(), saslPort, server);
       LOG.info("Kafka broker ready at {} (data in {}, started in {} ms)", kafka.bootstrapServers, dir,
           TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
       return kafka;
@@ -219,6 +236,26 @@ public final class EmbeddedKafka implements AutoCloseable {
     p.put("log.cleaner.dedupe.buffer.size", Integer.toString(8 * 1024 * 1024));
     extra.forEach(p::put);
     return p;
+  }
+
+  /**
+   * A listener named SASL that authenticates clients with SASL/PLAIN against {@code users}; the
+   * PLAINTEXT listener stays for the broker's own inter-broker traffic.
+   */
+  private static void addSaslListener(Properties p, String host, int saslPort, Map<String, String> users) {
+    p.put("listeners", p.getProperty("listeners") + ",SASL://" + host + ":" + saslPort);
+    p.put("advertised.listeners", p.getProperty("advertised.listeners") + ",SASL://" + host + ":" + saslPort);
+    p.put("listener.security.protocol.map", p.getProperty("listener.security.protocol.map") + ",SASL:SASL_PLAINTEXT");
+    p.put("listener.name.sasl.sasl.enabled.mechanisms", "PLAIN");
+    StringBuilder jaas = new StringBuilder("org.apache.kafka.common.security.plain.PlainLoginModule required");
+    users.forEach((user, password) -> jaas.append(" user_").append(user).append("=\"").append(password).append('"'));
+    p.put("listener.name.sasl.plain.sasl.jaas.config", jaas.append(';').toString());
+  }
+
+  /** host:port of the SASL/PLAIN listener; throws when the options asked for none. */
+  public String saslBootstrapServers() {
+    if (saslBootstrapServers == null) throw new IllegalStateException("this broker has no SASL listener (Options.withSaslPlainUsers)");
+    return saslBootstrapServers;
   }
 
   /** Writes meta.properties and the bootstrap metadata unless an earlier start already did. */
@@ -289,9 +326,17 @@ public final class EmbeddedKafka implements AutoCloseable {
    * {@code bootstrap.servers} of a real cluster.
    */
   public static List<String> ensureTopics(String bootstrapServers, Collection<TopicSpec> specs) {
-    Map<String, Object> config = Map.of(
-        AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
-        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) ADMIN_TIMEOUT.toMillis());
+    return ensureTopics(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers), specs);
+  }
+
+  /**
+   * {@link #ensureTopics(String, Collection)} with any client settings ({@code bootstrap.servers}
+   * and e.g. SASL/SSL), for clusters that need them.
+   */
+  public static List<String> ensureTopics(Map<String, Object> clientConfig, Collection<TopicSpec> specs) {
+    Map<String, Object> config = new HashMap<>(clientConfig);
+    config.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) ADMIN_TIMEOUT.toMillis());
+    String bootstrapServers = String.valueOf(clientConfig.get(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG));
     try (Admin admin = Admin.create(config)) {
       Set<String> existing = admin.listTopics().names().get(ADMIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
       List<NewTopic> missing = new ArrayList<>();
@@ -330,8 +375,15 @@ public final class EmbeddedKafka implements AutoCloseable {
    * single-node development cluster works and a production one gets the usual three copies.
    */
   public static short clusterReplication(String bootstrapServers) {
-    try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers,
-        AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) ADMIN_TIMEOUT.toMillis()))) {
+    return clusterReplication(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers));
+  }
+
+  /** {@link #clusterReplication(String)} with any client settings (e.g. SASL/SSL). */
+  public static short clusterReplication(Map<String, Object> clientConfig) {
+    Map<String, Object> config = new HashMap<>(clientConfig);
+    config.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) ADMIN_TIMEOUT.toMillis());
+    String bootstrapServers = String.valueOf(clientConfig.get(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG));
+    try (Admin admin = Admin.create(config)) {
       int brokers = admin.describeCluster().nodes().get(ADMIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS).size();
       return (short) Math.max(1, Math.min(3, brokers));
     } catch (InterruptedException e) {

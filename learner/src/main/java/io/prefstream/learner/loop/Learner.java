@@ -19,6 +19,7 @@ import io.prefstream.schemas.avro.PolicyUpdate;
 import io.prefstream.schemas.serde.SingleObjectCodec;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
+import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -353,8 +354,10 @@ public final class Learner implements AutoCloseable {
     hooks.at(FaultPoint.AFTER_PUBLISH, trainer.stepCount());
   }
 
-  private void publish(Checkpoint cp, TrainerState state) {
-    Map<String, Double> m = publisher.publish(cp, state, heldOut.evaluate(trainer));
+  private void publish(Checkpoint cp, TrainerState state) throws IOException {
+    // The version must be loadable where the update points before the update exists.
+    URI uri = config.versionStore().publish(cp);
+    Map<String, Double> m = publisher.publish(cp, uri, state, heldOut.evaluate(trainer));
     lastPublished = cp.version();
     metrics.published(m);
     log.info("policy {} v{} published (step {}, reference {}, eval accuracy {})", config.policyId(), cp.version(),

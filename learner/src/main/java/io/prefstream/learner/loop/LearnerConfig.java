@@ -1,5 +1,7 @@
 package io.prefstream.learner.loop;
 
+import io.prefstream.model.checkpoint.DirectoryVersionStore;
+import io.prefstream.model.checkpoint.VersionStore;
 import io.prefstream.schemas.topic.Topics;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -13,7 +15,8 @@ import java.util.Optional;
  * which policy, which cluster and topics, how often to checkpoint + evaluate + publish (every
  * {@code checkpointEverySteps} applied steps, or after {@code checkpointInterval} when at least one
  * step is pending and every batch in the log has been read; see {@link CheckpointSchedule}), how many recent held-out pairs to evaluate on, and the transactional id that
- * fences an older instance of the same policy's learner. Built with {@link #builder(String, String)}.
+ * fences an older instance of the same policy's learner, and the {@link VersionStore} each version is
+ * published through before its PolicyUpdate names it. Built with {@link #builder(String, String)}.
  */
 public record LearnerConfig(
     String policyId,
@@ -30,7 +33,8 @@ public record LearnerConfig(
     Duration pollTimeout,
     String transactionalId,
     Optional<String> baseModelName,
-    Optional<Path> tokenizerDir) {
+    Optional<Path> tokenizerDir,
+    VersionStore versionStore) {
 
   public static final int DEFAULT_CHECKPOINT_EVERY_STEPS = 10;
   public static final Duration DEFAULT_CHECKPOINT_INTERVAL = Duration.ofSeconds(30);
@@ -43,6 +47,7 @@ public record LearnerConfig(
       throw new IllegalArgumentException("bootstrap servers are missing: expected HOST:PORT[,HOST:PORT...]");
     }
     clientProperties = Map.copyOf(clientProperties);
+    Objects.requireNonNull(versionStore, "versionStore");
     if (checkpointEverySteps < 1) {
       throw new IllegalArgumentException("checkpoint every " + checkpointEverySteps + " steps: expected at least 1");
     }
@@ -81,6 +86,7 @@ public record LearnerConfig(
     private String transactionalId;
     private Optional<String> baseModelName = Optional.empty();
     private Optional<Path> tokenizerDir = Optional.empty();
+    private VersionStore versionStore = new DirectoryVersionStore(Optional.empty());
 
     private Builder(String policyId, String bootstrapServers) {
       this.policyId = policyId;
@@ -104,11 +110,14 @@ public record LearnerConfig(
     public Builder transactionalId(String v) { transactionalId = v; return this; }
     public Builder baseModelName(String v) { baseModelName = Optional.ofNullable(v); return this; }
     public Builder tokenizerDir(Path v) { tokenizerDir = Optional.ofNullable(v); return this; }
+    /** Where published versions go for replicas to load (default: the checkpoint directory itself). */
+    public Builder versionStore(VersionStore v) { versionStore = v; return this; }
 
     public LearnerConfig build() {
       return new LearnerConfig(policyId, bootstrapServers, clientProperties, batchesTopic, evalTopic, controlTopic,
           updatesTopic, checkpointEverySteps, checkpointInterval, evalMaxPairs, evalLookbackRecords, pollTimeout,
-          transactionalId == null ? defaultTransactionalId(policyId) : transactionalId, baseModelName, tokenizerDir);
+          transactionalId == null ? defaultTransactionalId(policyId) : transactionalId, baseModelName, tokenizerDir,
+          versionStore);
     }
   }
 }

@@ -6,6 +6,7 @@ import io.prefstream.schemas.avro.CheckpointFormat;
 import io.prefstream.schemas.avro.PolicyUpdate;
 import io.prefstream.schemas.serde.SingleObjectCodec;
 import java.time.Duration;
+import java.net.URI;
 import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -39,10 +40,10 @@ final class UpdatePublisher implements AutoCloseable {
   }
 
   /**
-   * Publishes the update of checkpoint {@code cp} with {@code state}'s finite metrics plus
+   * Publishes the update of checkpoint {@code cp}, reachable at {@code uri}, with {@code state}'s finite metrics plus
    * {@code extraMetrics} (the evaluation); returns the metrics it carried.
    */
-  Map<String, Double> publish(Checkpoint cp, TrainerState state, Map<String, Double> extraMetrics) {
+  Map<String, Double> publish(Checkpoint cp, URI uri, TrainerState state, Map<String, Double> extraMetrics) {
     Map<String, Double> m = new LinkedHashMap<>(state.metrics());
     m.entrySet().removeIf(e -> !Double.isFinite(e.getValue()));
     m.putAll(extraMetrics);
@@ -51,7 +52,7 @@ final class UpdatePublisher implements AutoCloseable {
         .setVersion(cp.version())
         .setParentVersion(state.parentVersion())
         .setReferenceId(state.referenceId())
-        .setCheckpointUri(cp.uri().toString())
+        .setCheckpointUri(uri.toString())
         .setSha256(cp.manifestSha256())
         .setFormat(CheckpointFormat.valueOf(cp.format()))
         .setStep(state.step())

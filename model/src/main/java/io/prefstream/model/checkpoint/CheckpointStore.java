@@ -177,6 +177,12 @@ public final class CheckpointStore {
     return m.present ? Optional.of(m.value) : Optional.empty();
   }
 
+  /** A version's manifest as written, without checking the files against it (for bookkeeping). */
+  public Manifest manifest(String policy, long version) throws IOException {
+    Path mf = policyDir(policy).resolve(Long.toString(version)).resolve(MANIFEST);
+    return parse(Files.readAllBytes(mf), "checkpoint " + mf.getParent().toUri());
+  }
+
   /** Opens and verifies a version: every manifest file present with its size and hash, nothing else. */
   public Checkpoint open(String policy, long version) throws IOException {
     Path dir = policyDir(policy).resolve(Long.toString(version));
@@ -297,7 +303,7 @@ public final class CheckpointStore {
     return o;
   }
 
-  private static Manifest parse(byte[] bytes, String where) throws CorruptCheckpointException {
+  static Manifest parse(byte[] bytes, String where) throws CorruptCheckpointException {
     try {
       JsonNode o = JSON.readTree(bytes);
       if (o == null || !o.isObject()) throw new CorruptCheckpointException(where + ": " + MANIFEST + " is not a JSON object");
@@ -343,7 +349,7 @@ public final class CheckpointStore {
     return hex(md.digest());
   }
 
-  private static byte[] digest(byte[] bytes) {
+  static byte[] digest(byte[] bytes) {
     return newDigest().digest(bytes);
   }
 
@@ -355,7 +361,7 @@ public final class CheckpointStore {
     }
   }
 
-  private static String hex(byte[] b) {
+  static String hex(byte[] b) {
     return HexFormat.of().formatHex(b);
   }
 

@@ -18,6 +18,8 @@ public final class Topics {
   public static final String POLICY_UPDATES = "prefstream.policy-updates";
   public static final String ROLLOUT = "prefstream.rollout";
   public static final String CONTROL = "prefstream.control";
+  /** LoRA checkpoints for replicas without a shared disk: chunks + manifest, keyed by policy/version/file/chunk. */
+  public static final String CHECKPOINTS = "prefstream.checkpoints";
 
   private static final long DAY_MS = 24L * 60 * 60 * 1000;
 
@@ -38,6 +40,10 @@ public final class Topics {
         new TopicSpec(POLICY_UPDATES, 1, rf, Map.of("retention.ms", Long.toString(30 * DAY_MS))),
         // Desired rollout state per policy id: compacted, so the last word per key is kept forever.
         new TopicSpec(ROLLOUT, 1, rf, Map.of("cleanup.policy", "compact", "min.compaction.lag.ms", "0")),
-        new TopicSpec(CONTROL, 1, rf, Map.of("retention.ms", Long.toString(30 * DAY_MS))));
+        new TopicSpec(CONTROL, 1, rf, Map.of("retention.ms", Long.toString(30 * DAY_MS))),
+        // Checkpoint chunks: compacted (every key is one chunk of one version, so all are kept);
+        // a version's records go to its policy's partition. max.message.bytes stays the broker's
+        // default (1 MiB), which the chunk size is derived from.
+        new TopicSpec(CHECKPOINTS, 3, rf, Map.of("cleanup.policy", "compact", "min.compaction.lag.ms", "0")));
   }
 }

@@ -1,8 +1,9 @@
 package io.prefstream.serving.registry;
 
 import io.prefstream.model.checkpoint.Checkpoint;
-import io.prefstream.model.checkpoint.CheckpointStore;
+import io.prefstream.model.checkpoint.DirectoryVersionStore;
 import io.prefstream.model.checkpoint.CorruptCheckpointException;
+import io.prefstream.model.checkpoint.VersionStore;
 import io.prefstream.model.io.ModelFormatException;
 import io.prefstream.model.llama.LlamaModel;
 import io.prefstream.model.policy.PolicyCheckpoint;
@@ -11,30 +12,40 @@ import io.prefstream.schemas.avro.PolicyUpdate;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Consumer;
 
 /**
  * Turns a {@link PolicyUpdate} into a resident {@link LoadedPolicy}, refusing anything it cannot
- * vouch for: the checkpoint directory must lie under the configured store root (when one is set),
- * be the version the update names, pass the store's manifest check (every file's size and sha256),
- * have the manifest sha256 the update announces, match the update's format, fit the base model's
+ * vouch for: the checkpoint must be opened by one of its {@link VersionStore}s (a directory under the
+ * configured root, or the Kafka store's chunks), be the version the update names, pass the store's
+ * manifest check (every file's size and sha256), have the manifest sha256 the update announces, match the update's format, fit the base model's
  * shapes, and hold only finite values. Each refusal is a {@link RefusedVersionException} whose
  * message says what was wrong. A checkpoint that cannot be read now (its directory not yet visible,
  * a read error) is not refused: that is an {@link IOException}, which the registry retries.
  */
 public final class VersionLoader implements PolicyLoader {
   private final BaseModel base;
-  private final Optional<Path> storeRoot;
+  private final List<VersionStore> stores;
   /** Base weights on the backend once; LoRA versions are siblings that share them (never modified). */
   private final LlamaModel shared;
 
-  /** @param storeRoot when present, checkpoints outside this directory are refused */
+  /** @param storeRoot when present, checkpoints outside this directory are refused; file: URIs only */
   public VersionLoader(BaseModel base, Optional<Path> storeRoot) {
+    this(base, List.of(new DirectoryVersionStore(storeRoot)));
+  }
+
+  /** @param stores the stores checkpoint URIs are opened with, the first that reads a URI's scheme wins */
+  public VersionLoader(BaseModel base, List<VersionStore> stores) {
     this.base = base;
-    this.storeRoot = storeRoot.map(p -> p.toAbsolutePath().normalize());
+    this.stores = List.copyOf(stores);
     this.shared = LlamaModel.create(base.config(), base.weights(), base.backend());
+  }
+
+  private String schemes() {
+    return stores.stream().map(s -> s.getClass().getSimpleName()).toList().toString();
   }
 
   @Override
@@ -60,34 +71,19 @@ public final class VersionLoader implements PolicyLoader {
   @Override
   public LoadedPolicy load(PolicyUpdate u, Consumer<LoadedPolicy> onRelease) throws RefusedVersionException, IOException {
     String what = "policy '" + u.getPolicyId() + "' v" + u.getVersion();
-    Path dir;
+    URI uri;
     try {
-      URI uri = URI.create(u.getCheckpointUri());
-      if (!"file".equals(uri.getScheme())) {
-        throw new RefusedVersionException(what + ": checkpoint_uri " + u.getCheckpointUri()
-            + " is not a file: URI; only local checkpoint stores are supported");
-      }
-      dir = Path.of(uri).toAbsolutePath().normalize();
+      uri = URI.create(u.getCheckpointUri());
     } catch (IllegalArgumentException e) {
       throw new RefusedVersionException(what + ": checkpoint_uri '" + u.getCheckpointUri() + "' is not a valid URI: "
           + e.getMessage());
     }
-    if (storeRoot.isPresent() && !dir.startsWith(storeRoot.get())) {
-      throw new RefusedVersionException(what + ": checkpoint " + dir + " lies outside the checkpoint store " + storeRoot.get());
-    }
-    if (dir.getParent() == null || dir.getParent().getParent() == null
-        || !dir.getFileName().toString().equals(Long.toString(u.getVersion()))
-        || !dir.getParent().getFileName().toString().equals(u.getPolicyId())) {
-      throw new RefusedVersionException(what + ": checkpoint " + dir + " is not laid out as <store>/"
-          + u.getPolicyId() + "/" + u.getVersion());
-    }
-    CheckpointStore store = new CheckpointStore(dir.getParent().getParent());
+    VersionStore store = stores.stream().filter(s -> s.reads(uri)).findFirst().orElseThrow(() ->
+        new RefusedVersionException(what + ": checkpoint_uri " + uri + " has scheme '" + uri.getScheme()
+            + "', which no configured checkpoint store reads (" + schemes() + ")"));
     try {
-      Checkpoint cp = store.open(u.getPolicyId(), u.getVersion());
-      if (!cp.manifestSha256().equalsIgnoreCase(u.getSha256())) {
-        throw new RefusedVersionException(what + ": manifest sha256 is " + cp.manifestSha256() + " but the update announced "
-            + u.getSha256());
-      }
+      // The store checks place, layout, every file against the manifest and the announced sha256.
+      Checkpoint cp = store.open(uri, u.getPolicyId(), u.getVersion(), u.getSha256());
       if (!cp.format().equals(u.getFormat().name())) {
         throw new RefusedVersionException(what + ": checkpoint format is " + cp.format() + " but the update says " + u.getFormat());
       }

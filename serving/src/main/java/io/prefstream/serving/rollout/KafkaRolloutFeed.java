@@ -45,6 +45,7 @@ public final class KafkaRolloutFeed implements RolloutFeed {
   /** A rollout write gives up after this, before a replica's 10 s admin wait would. */
   private static final Duration WRITE_BUDGET = Duration.ofSeconds(8);
 
+  private final Map<String, Object> clientConfig;
   private final String bootstrapServers;
   private final String clientId;
   private final KafkaProducer<String, byte[]> producer;
@@ -55,10 +56,18 @@ public final class KafkaRolloutFeed implements RolloutFeed {
   private boolean closed;
 
   public KafkaRolloutFeed(String bootstrapServers, String clientId) {
-    this.bootstrapServers = bootstrapServers;
+    this(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers), clientId);
+  }
+
+  /**
+   * @param clientConfig {@code bootstrap.servers} and any other client settings (security), given
+   *     to every client of the feed and of its rollout writer
+   */
+  public KafkaRolloutFeed(Map<String, Object> clientConfig, String clientId) {
+    this.clientConfig = Map.copyOf(clientConfig);
+    this.bootstrapServers = String.valueOf(clientConfig.get(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG));
     this.clientId = clientId;
-    Map<String, Object> p = new HashMap<>();
-    p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+    Map<String, Object> p = new HashMap<>(this.clientConfig);
     p.put(ProducerConfig.ACKS_CONFIG, "all");
     p.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true);
     p.put(ProducerConfig.LINGER_MS_CONFIG, 0);
@@ -69,8 +78,7 @@ public final class KafkaRolloutFeed implements RolloutFeed {
   @Override
   public synchronized void start(Listener listener) {
     if (!running.compareAndSet(false, true)) throw new IllegalStateException("the feed is already started");
-    Map<String, Object> c = new HashMap<>();
-    c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+    Map<String, Object> c = new HashMap<>(clientConfig);
     c.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId + "-consumer");
     c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
     c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
@@ -157,7 +165,7 @@ public final class KafkaRolloutFeed implements RolloutFeed {
 
   private synchronized KafkaRolloutWriter writer() {
     if (closed) throw new IllegalStateException("the rollout feed is closed");
-    if (writer == null) writer = new KafkaRolloutWriter(bootstrapServers, clientId, WRITE_BUDGET);
+    if (writer == null) writer = new KafkaRolloutWriter(clientConfig, clientId, WRITE_BUDGET);
     return writer;
   }
 

@@ -53,6 +53,7 @@ final class KafkaRolloutWriter implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(KafkaRolloutWriter.class);
   private static final Serde<RolloutState> STATES = AvroSerdes.singleObject(RolloutState.class);
 
+  private final Map<String, Object> clientConfig;
   private final String bootstrapServers;
   private final String clientId;
   private final Duration budget;
@@ -63,8 +64,10 @@ final class KafkaRolloutWriter implements AutoCloseable {
   private final Map<String, RolloutState> current = new HashMap<>();
 
   /** @param budget how long one proposal may take, all attempts together */
-  KafkaRolloutWriter(String bootstrapServers, String clientId, Duration budget) {
-    this.bootstrapServers = bootstrapServers;
+  /** @param clientConfig {@code bootstrap.servers} and any other client settings (security) */
+  KafkaRolloutWriter(Map<String, Object> clientConfig, String clientId, Duration budget) {
+    this.clientConfig = Map.copyOf(clientConfig);
+    this.bootstrapServers = String.valueOf(clientConfig.get(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG));
     this.clientId = clientId;
     this.budget = budget;
     this.owner = Executors.newSingleThreadExecutor(r -> {
@@ -132,8 +135,7 @@ final class KafkaRolloutWriter implements AutoCloseable {
   /** Reads prefstream.rollout up to its last stable offset, keeping each policy's current state. */
   private void catchUp(long deadline) {
     if (consumer == null) {
-      Map<String, Object> c = new HashMap<>();
-      c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+      Map<String, Object> c = new HashMap<>(clientConfig);
       c.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId + "-rollout-writer-reader");
       c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
       c.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
@@ -171,8 +173,7 @@ final class KafkaRolloutWriter implements AutoCloseable {
   }
 
   private KafkaProducer<String, byte[]> newProducer(long deadline) {
-    Map<String, Object> p = new HashMap<>();
-    p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+    Map<String, Object> p = new HashMap<>(clientConfig);
     p.put(ProducerConfig.CLIENT_ID_CONFIG, clientId + "-rollout-writer");
     p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, TRANSACTIONAL_ID);
     // A writer that dies mid-transaction holds readers back until its transaction times out (or
