@@ -31,8 +31,14 @@ final class Proposals {
   private static final Logger LOG = LoggerFactory.getLogger(Proposals.class);
   /** An operator's change is re-applied to a newer state at most this often before the call gives up. */
   private static final int OPERATOR_ATTEMPTS = 5;
-  /** Automation decides again on a newer state at most this often per loaded version. */
-  private static final int AUTOMATION_ATTEMPTS = 3;
+  /**
+   * A safety bound on automation deciding again for one loaded version. A stale answer means some
+   * other write was accepted (the chain moved on), so re-deciding makes progress; a low bound left a
+   * replica serving an old version when versions arrived faster than promotions settled (each of its
+   * own promotions made the next one stale). Automation also gives up when the answer's state is not
+   * newer than the one it proposed on (a feed that moved nothing).
+   */
+  private static final int AUTOMATION_ATTEMPTS = 100;
 
   /** The registry's side of a transition: does what a plan asks. Called with the slot held. */
   interface PlanRunner {
@@ -97,7 +103,8 @@ final class Proposals {
             + " stable {}, mode {}); not written, deciding again on that state", s.policyId, v, proposal.getBaseRevision(),
             cur == null ? null : cur.getRevision(), cur == null ? null : cur.getAuthor(), cur == null ? null : cur.getUpdatedBy(),
             cur == null ? null : cur.getStableVersion(), cur == null ? null : cur.getMode());
-        Slot.Plan plan = s.reconsider(v, cur, attempt < AUTOMATION_ATTEMPTS, settings.gate(), automation());
+        boolean movedOn = cur != null && (proposal.getBaseRevision() == null || cur.getRevision() > proposal.getBaseRevision());
+        Slot.Plan plan = s.reconsider(v, cur, movedOn && attempt < AUTOMATION_ATTEMPTS, settings.gate(), automation());
         runner.execute(s, plan);
         again = Optional.ofNullable(plan.proposal);
       }

@@ -7,17 +7,22 @@ import static org.awaitility.Awaitility.await;
 import io.prefstream.model.generate.SamplingParams;
 import io.prefstream.schemas.avro.PinReference;
 import io.prefstream.schemas.avro.PolicyUpdate;
+import io.prefstream.schemas.avro.RolloutAuthor;
 import io.prefstream.schemas.avro.RolloutMode;
+import io.prefstream.schemas.avro.RolloutState;
 import io.prefstream.serving.Fixture;
 import io.prefstream.serving.metrics.ServingMetrics;
 import io.prefstream.serving.rollout.CanaryRouter;
 import io.prefstream.serving.rollout.InMemoryRolloutFeed;
+import io.prefstream.serving.rollout.RolloutDecisions;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.RandomAccessFile;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.NoSuchElementException;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -77,6 +82,29 @@ class PolicyRegistryTest {
     awaitServing(registry, "auto", 3);
     assertThat(registry.versions("auto")).filteredOn(v -> v.update().getVersion() == 2).singleElement()
         .satisfies(v -> assertThat(v.loadState()).startsWith("held: eval/rewards/accuracies 0.7000"));
+  }
+
+  @Test
+  void automationKeepsDecidingWhileOtherWritesMakeItsPromotionStale() throws Exception {
+    // Another writer's state lands just before each of this replica's first six promotions of v1 (as
+    // when versions arrive faster than promotions settle): each answer is stale, and v1 is still promoted.
+    AtomicInteger competing = new AtomicInteger();
+    RegistryHooks racer = new RegistryHooks() {
+      @Override
+      public void beforeAutoPromotion(String policyId, long v) {
+        if (competing.incrementAndGet() > 6) return;
+        RolloutState cur = feed.rolloutState(policyId);
+        RolloutDecisions.Author other = new RolloutDecisions.Author(RolloutAuthor.AUTOMATION, "auto@other", RolloutMode.AUTO,
+            Instant.now());
+        feed.propose(RolloutDecisions.mode(cur, policyId, other, RolloutMode.AUTO)).join();
+      }
+    };
+    registry = new PolicyRegistry(new VersionLoader(fx.base, Optional.of(fx.store.root())), feed,
+        RegistrySettings.defaults("test").withDefaultMode(RolloutMode.AUTO), metrics, racer).start();
+    feed.publishUpdate(fx.writeVersion("racing", 1, 0.8));
+    awaitServing(registry, "racing", 1);
+    assertThat(competing.get()).isEqualTo(7);
+    assertThat(feed.rolloutState("racing").getStableVersion()).isEqualTo(1L);
   }
 
   @Test
