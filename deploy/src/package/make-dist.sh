@@ -39,7 +39,10 @@ tar --sort=name --owner=0 --group=0 --numeric-owner -C "$target/dist" -czf "$tar
 # JVM (glibc) and the bundled native code (DJL tokenizers, RocksDB, zstd, snappy, lz4: libstdc++ and
 # libgcc_s) link against, copied from the build machine with their symlinks resolved.
 sys=$target/dist/sysroot
-mkdir -p "$sys/lib/x86_64-linux-gnu" "$sys/lib64" "$sys/etc" "$sys/tmp" "$sys/var/lib/prefstream"
+# /var/lib/prefstream and its usual subfolders are world-writable in the image: a named volume mounted
+# there starts as a copy of them (Docker), so the non-root user can write checkpoints and state.
+mkdir -p "$sys/lib/x86_64-linux-gnu" "$sys/lib64" "$sys/etc" "$sys/tmp" \
+  "$sys/var/lib/prefstream/checkpoints" "$sys/var/lib/prefstream/kafka" "$sys/var/lib/prefstream/ingest-state"
 for lib in libc.so.6 libm.so.6 libdl.so.2 libpthread.so.0 librt.so.1 libstdc++.so.6 libgcc_s.so.1 libz.so.1; do
   found=
   for d in /lib/x86_64-linux-gnu /usr/lib/x86_64-linux-gnu /lib64 /usr/lib64; do
