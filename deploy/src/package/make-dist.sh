@@ -31,6 +31,7 @@ cp "$target/jvm.flags" "$dist/conf/jvm.flags"
 cp -r "$root/models/assistant-tiny" "$dist/models/"
 rm -f "$dist/models/assistant-tiny/build.sh"
 cp "$root/README.md" "$dist/README.md"
+cp -r "$root/docs" "$dist/docs"
 
 # Owner-independent, reproducible-ish archive: fixed owner, sorted names.
 tar --sort=name --owner=0 --group=0 --numeric-owner -C "$target/dist" -czf "$target/$name-linux-x64.tar.gz" "$name"
