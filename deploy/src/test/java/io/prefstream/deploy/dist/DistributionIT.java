@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Properties;
+import java.util.stream.Stream;
 import java.io.Reader;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -92,8 +93,12 @@ class DistributionIT {
    */
   private static List<String> offline(List<String> command) throws Exception {
     Path cwd = tmp;
-    if (Proc.run(List.of("unshare", "-n", "true"), cwd, 10).exitCode() != 0) return command;
-    List<String> c = new ArrayList<>(List.of("unshare", "-n", "sh", "-c", "ip link set lo up 2>/dev/null; exec \"$@\"", "sh"));
+    Path ip = Stream.of(Path.of("/usr/sbin/ip"), Path.of("/sbin/ip"), Path.of("/usr/bin/ip")).filter(Files::isExecutable)
+        .findFirst().orElse(null);
+    if (ip == null || Proc.run(List.of("unshare", "-n", ip.toString(), "link", "set", "lo", "up"), cwd, 10).exitCode() != 0) {
+      return command;
+    }
+    List<String> c = new ArrayList<>(List.of("unshare", "-n", "sh", "-c", ip + " link set lo up && exec \"$@\"", "sh"));
     c.addAll(command);
     return c;
   }
