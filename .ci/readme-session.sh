@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Runs the README's "parts run separately" session exactly as the README shows it (the fenced bash
-# block after "A first session with the parts run separately"), from the repository root, then checks
+# Runs the docs' "parts run separately" session exactly as the docs show it (the fenced bash block
+# after "A first session with the parts run separately", in docs/operators.md; the README and every
+# other file under docs/ are searched too, so the session may move), from the repository root, then checks
 # that its last command printed the rollout status and stops what it started. Exit 0 when it ran as
 # shown. Ports 9092, 50051 and 9400-9402 must be free.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-block=$(awk '/A first session with the parts run separately/{f=1} f&&/^```bash/{g=1;next} g&&/^```/{exit} g' README.md)
+block=$(awk '/A first session with the parts run separately/{f=1} f&&/^```bash/{g=1;next} g&&/^```/{exit} g' README.md docs/*.md)
 if [ -z "$block" ]; then
-  echo "readme-session: the README has no 'A first session with the parts run separately' bash block" >&2
+  echo "readme-session: neither README.md nor docs/*.md has an 'A first session with the parts run separately' bash block" >&2
   exit 1
 fi
 work=$(mktemp -d)

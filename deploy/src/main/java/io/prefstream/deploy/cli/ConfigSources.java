@@ -25,7 +25,8 @@ import picocli.CommandLine.Model.OptionSpec;
  *   <li>the flag on the command line ({@code --data-dir /x});
  *   <li>an environment variable: {@code PREFSTREAM_<COMMAND>_<NAME>} for one command, then
  *       {@code PREFSTREAM_<NAME>} for all ({@code PREFSTREAM_BROKER_DATA_DIR}, {@code
- *       PREFSTREAM_DATA_DIR});
+ *       PREFSTREAM_DATA_DIR}); either variable with {@code _FILE} appended names a file whose
+ *       content is the value (secrets mounted as files: {@code PREFSTREAM_SERVE_ADMIN_TOKEN_FILE});
  *   <li>the properties file given by {@code --config FILE} (or {@code PREFSTREAM_CONFIG}): key
  *       {@code <command>.<name>} for one command, then {@code <name>} for all ({@code
  *       broker.data.dir}, {@code data.dir});
@@ -44,6 +45,8 @@ public final class ConfigSources implements CommandLine.IDefaultValueProvider {
   /** The flag naming the properties file; it is read before the command line is parsed. */
   public static final String CONFIG_FLAG = "--config";
   public static final String ENV_PREFIX = "PREFSTREAM_";
+  /** A variable named like a setting's plus this suffix names a file that holds the value. */
+  public static final String FILE_SUFFIX = "_FILE";
 
   private final Map<String, String> env;
   private final Properties file;
@@ -100,6 +103,8 @@ public final class ConfigSources implements CommandLine.IDefaultValueProvider {
     for (String key : candidates(command, name)) {
       String fromEnv = env.get(envName(key));
       if (fromEnv != null) return Optional.of(fromEnv);
+      String file = env.get(envName(key) + FILE_SUFFIX);
+      if (file != null) return Optional.of(readValueFile(envName(key) + FILE_SUFFIX, file));
     }
     for (String key : candidates(command, name)) {
       String fromFile = file.getProperty(key);
@@ -122,6 +127,21 @@ public final class ConfigSources implements CommandLine.IDefaultValueProvider {
     if (!command.isEmpty()) keys.add(command + "." + name);
     keys.add(name);
     return keys;
+  }
+
+  /**
+   * The content of a {@code PREFSTREAM_…_FILE} variable's file, trimmed: how secrets mounted as files
+   * (Docker and Compose secrets, Kubernetes secret volumes) become settings without entering the
+   * environment or the command line.
+   */
+  private static String readValueFile(String variable, String file) {
+    try {
+      return Files.readString(Path.of(file)).strip();
+    } catch (NoSuchFileException e) {
+      throw new IllegalArgumentException(variable + "=" + file + ": no such file; it should hold the setting's value");
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + variable + "=" + file, e);
+    }
   }
 
   static String envName(String key) {

@@ -173,10 +173,7 @@ public final class DemoCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(cmd, "the bundled model models/assistant-tiny was not found next to this"
           + " installation; give one with --model DIR");
     }
-    if (!Files.isRegularFile(modelDir.resolve("config.json"))) {
-      throw new CommandLine.ParameterException(cmd, "--model " + modelDir + ": no config.json there; expected a model"
-          + " directory in Hugging Face layout");
-    }
+    ModelDirectory.require(cmd, "--model", modelDir);
     try {
       DemoSettings s = DemoSettings.defaults(modelDir, profile, reportDir != null ? reportDir : DemoRunner.defaultReportDir())
           .withUsers(users).withDuration(duration).withPorts(port, metricsPort).withBootstrapServers(bootstrapServers);

@@ -80,6 +80,7 @@ public final class GenerateCommand implements Callable<Integer> {
     List<String> allStops = new ArrayList<>(stops);
     for (String s : allStops) if (s.isEmpty()) throw new ParameterException(spec.commandLine(), "--stop must not be empty");
     SamplingParams base;
+    ModelDirectory.require(spec.commandLine(), "--model", model);
     try (LoadedModel m = LoadedModel.open(model, LoadedModel.chooseDevice(device, spec.commandLine()))) {
       if (adapter != null) m.useAdapter(m.readAdapter(adapter));
       try {

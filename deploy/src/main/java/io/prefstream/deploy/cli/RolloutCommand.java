@@ -125,8 +125,7 @@ public final class RolloutCommand implements Runnable {
         print(spec.commandLine().getOut(), client.call(spec, this::rpc));
         return 0;
       } catch (StatusRuntimeException e) {
-        spec.commandLine().getErr().println("prefstream rollout " + spec.name() + ": " + e.getStatus().getCode() + ": "
-            + e.getStatus().getDescription());
+        spec.commandLine().getErr().println("prefstream rollout " + spec.name() + ": " + Main.describeRpc(e.getStatus()));
         return 1;
       }
     }
@@ -159,8 +158,7 @@ public final class RolloutCommand implements Runnable {
         out.flush();
         return 0;
       } catch (StatusRuntimeException e) {
-        spec.commandLine().getErr().println("prefstream rollout versions: " + e.getStatus().getCode() + ": "
-            + e.getStatus().getDescription());
+        spec.commandLine().getErr().println("prefstream rollout versions: " + Main.describeRpc(e.getStatus()));
         return 1;
       }
     }

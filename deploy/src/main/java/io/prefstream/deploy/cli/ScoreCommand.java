@@ -101,6 +101,7 @@ public final class ScoreCommand implements Callable<Integer> {
     }
     List<Pair> input = readPairs(pairs);
     List<Scored> scored = new ArrayList<>();
+    ModelDirectory.require(spec.commandLine(), "--model", model);
     try (LoadedModel m = LoadedModel.open(model, LoadedModel.chooseDevice(device, spec.commandLine()))) {
       PeftAdapter policy = adapter == null ? null : m.readAdapter(adapter);
       PeftAdapter reference = referenceAdapter == null ? null : m.readAdapter(referenceAdapter);

@@ -205,6 +205,7 @@ public final class ServeCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "--metrics-port must be -1 (off), 0 (any free port) or 1..65535, got " + metricsPort);
     }
+    ModelDirectory.require(spec.commandLine(), "--model", model);
     io.prefstream.model.backend.Backend backend = LoadedModel.chooseDevice(device, spec.commandLine());
     ServingConfig config = servingConfig();
     PromotionGate gate;

@@ -126,6 +126,7 @@ public final class SftCommand implements Callable<Integer> {
     List<SftExample> held = new ArrayList<>();
     List<SftExample> train = split(all, held);
     PrintWriter o = spec.commandLine().getOut();
+    ModelDirectory.require(spec.commandLine(), "--model", model);
     try (LoadedModel m = LoadedModel.open(model)) {
       double before = held.isEmpty() ? Double.NaN : SftTrainer.evaluate(m.model(), m.tokenizer(), held, batch);
       SftTrainer trainer = new SftTrainer(m.model(), m.tokenizer(), train, config);

@@ -131,6 +131,7 @@ public final class TrainingOptions {
 
   /** The trainer settings, with {@code schedule} as the learning-rate schedule. */
   TrainerConfig trainerConfig(CommandLine cmd, LrSchedule schedule) {
+    ModelDirectory.require(cmd, "--model", model);
     try {
       return TrainerConfig.builder()
           .lossType(lossType).beta(beta).labelSmoothing(labelSmoothing)

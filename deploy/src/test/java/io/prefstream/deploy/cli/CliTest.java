@@ -138,6 +138,19 @@ class CliTest {
   }
 
   @Test
+  void aFileVariableHoldsTheValueAsASecretMountedAsAFileDoes(@TempDir Path dir) throws Exception {
+    Path secret = dir.resolve("host");
+    Files.writeString(secret, "10.9.8.7\n");
+    assertThat(parseBroker(Map.of("PREFSTREAM_BROKER_HOST_FILE", secret.toString()), "broker").options().host())
+        .isEqualTo("10.9.8.7");
+    // the plain variable wins over the file one, as a flag wins over both
+    assertThat(parseBroker(Map.of("PREFSTREAM_BROKER_HOST_FILE", secret.toString(), "PREFSTREAM_BROKER_HOST", "10.0.0.2"),
+        "broker").options().host()).isEqualTo("10.0.0.2");
+    assertThat(parseBroker(Map.of("PREFSTREAM_BROKER_HOST_FILE", secret.toString()), "broker", "--host=h").options().host())
+        .isEqualTo("h");
+  }
+
+  @Test
   void configFlagMayStandBeforeTheCommand(@TempDir Path dir) throws Exception {
     Path file = dir.resolve("prefstream.properties");
     Files.writeString(file, "broker.host=10.1.2.3\n");

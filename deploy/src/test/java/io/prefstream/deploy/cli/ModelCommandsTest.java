@@ -107,8 +107,8 @@ class ModelCommandsTest {
     assertThat(badP.exitCode()).isEqualTo(CommandLine.ExitCode.USAGE);
     assertThat(badP.err()).contains("top_p must be in (0, 1]");
     Run missing = run("generate", "--model", dir.resolve("nope").toString(), "--prompt", "hi");
-    assertThat(missing.exitCode()).isEqualTo(CommandLine.ExitCode.SOFTWARE);
-    assertThat(missing.err()).contains("no such model directory");
+    assertThat(missing.exitCode()).isEqualTo(CommandLine.ExitCode.USAGE);
+    assertThat(missing.err()).contains("model directory " + dir.resolve("nope").toAbsolutePath().normalize() + " does not exist");
   }
 
   @Test

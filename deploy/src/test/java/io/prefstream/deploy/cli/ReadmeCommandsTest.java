@@ -12,9 +12,10 @@ import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
 /**
- * Every {@code prefstream <command> --option} the README shows exists: the command is one of the CLI's
- * subcommands and each option written after it on the same line (up to a table cell's end or a shell
- * comment) is one of that command's options. Docs cannot name a flag the code does not have.
+ * Every {@code prefstream <command> --option} the README and the docs (every {@code docs/*.md}) show
+ * exists: the command is one of the CLI's subcommands and each option written after it on the same
+ * line (up to a table cell's end or a shell comment) is one of that command's options. Docs cannot
+ * name a flag the code does not have.
  */
 class ReadmeCommandsTest {
   private static final Pattern USE = Pattern.compile("prefstream\\s+([a-z][a-z-]*)((?:\\s+[^|#`\\n]*)?)");
@@ -22,7 +23,13 @@ class ReadmeCommandsTest {
 
   @Test
   void everyCommandAndOptionTheReadmeShowsExists() throws Exception {
-    String readme = Files.readString(Path.of("..", "README.md"));
+    StringBuilder all = new StringBuilder(Files.readString(Path.of("..", "README.md")));
+    try (var docs = Files.list(Path.of("..", "docs"))) {
+      for (Path doc : docs.filter(p -> p.toString().endsWith(".md")).sorted().toList()) {
+        all.append('\n').append(Files.readString(doc));
+      }
+    }
+    String readme = all.toString();
     CommandLine cli = Main.commandLine();
     List<String> problems = new ArrayList<>();
     int checked = 0;

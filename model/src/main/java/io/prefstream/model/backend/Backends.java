@@ -9,7 +9,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Picks the compute backend for {@code --device auto|cpu|cuda}. {@code auto} takes CUDA when the
- * libraries are found and a device opens, else the CPU, and logs which and why; {@code cuda} fails
+ * libraries are found and a device opens, else the CPU, and says which and why in {@link Choice} (the
+ * caller prints it; the log gets it at debug); {@code cuda} fails
  * with a message naming what is missing; {@code cpu} never touches CUDA (nothing CUDA is loaded
  * unless asked for).
  */
@@ -31,12 +32,12 @@ public final class Backends {
     String d = device == null ? "auto" : device.trim().toLowerCase(Locale.ROOT);
     return switch (d) {
       case "cpu" -> {
-        log.info("device: cpu (requested)");
+        log.debug("device: cpu (requested)");
         yield new Choice(new CpuBackend(), "cpu", "requested");
       }
       case "cuda", "gpu" -> {
         CudaBackend b = CudaBackend.open();
-        log.info("device: cuda on {} (requested)", b.deviceName());
+        log.debug("device: cuda on {} (requested)", b.deviceName());
         yield new Choice(b, "cuda", "requested; " + b.deviceName() + " " + b.arch());
       }
       case "auto" -> auto();
@@ -48,17 +49,17 @@ public final class Backends {
     CudaLibraries.Discovery found = CudaLibraries.discover();
     if (!found.found()) {
       String why = "no CUDA: " + found.reason();
-      log.info("device: cpu ({})", why);
+      log.debug("device: cpu ({})", why);
       return new Choice(new CpuBackend(), "cpu", why);
     }
     try {
       CudaBackend b = CudaBackend.open();
       String why = "GPU " + b.deviceName() + " (" + b.arch() + ") and the CUDA libraries were found";
-      log.info("device: cuda ({})", why);
+      log.debug("device: cuda ({})", why);
       return new Choice(b, "cuda", why);
     } catch (RuntimeException e) {
       String why = "CUDA libraries found but the GPU did not open: " + e.getMessage();
-      log.warn("device: cpu ({})", why);
+      log.debug("device: cpu ({})", why);
       return new Choice(new CpuBackend(), "cpu", why);
     }
   }
