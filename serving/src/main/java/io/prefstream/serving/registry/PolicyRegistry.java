@@ -277,6 +277,11 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
       return;
     } catch (RefusedVersionException | RuntimeException e) {
       String reason = e.getMessage() == null ? e.toString() : e.getMessage();
+      if (closed) return; // the registry is closing: the load was cut short, nothing is wrong with the version
+      if (Thread.interrupted()) { // cut short (the flag is cleared for the loader's next task): try again later
+        loadFailedForNow(s, u, attempt, new java.io.InterruptedIOException("the load was interrupted: " + reason));
+        return;
+      }
       LOG.warn("policy '{}' v{} refused: {}", u.getPolicyId(), v, reason);
       metrics.versionsRefused.labelValues(u.getPolicyId()).inc();
       synchronized (s) {

@@ -115,6 +115,24 @@ class TransientLoadFailureTest {
   }
 
   @Test
+  void aLoadCutShortByAnInterruptIsRetriedNotRefused() throws Exception {
+    PolicyUpdate u = fx.writeVersion("interrupted", 1, 0.8);
+    // The first attempt is interrupted half way, as a parallel verification reports it (an unchecked failure
+    // with the thread's interrupt flag set); the second loads.
+    CountingLoader loader = new CountingLoader(realLoader(), 1, () -> {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while waiting for parallel tasks");
+    });
+    registry(loader);
+    feed.publishUpdate(u);
+
+    await().atMost(Duration.ofSeconds(30)).until(() -> registry.status("interrupted").servingVersion() == 1);
+    assertThat(loader.calls.get()).isEqualTo(2);
+    assertThat(registry.status("interrupted").refused()).isEmpty();
+    assertThat(metrics.versionsRefused.labelValues("interrupted").get()).isZero();
+  }
+
+  @Test
   void aVersionStillUnreadableAfterTheLastAttemptIsUnavailableNotRefusedAndPromotingItTriesAgain() throws Exception {
     PolicyUpdate u = fx.writeVersion("gone", 1, 0.8);
     Path hidden = root.resolve("gone-for-now");
