@@ -90,6 +90,11 @@ final class Admission {
     return out;
   }
 
+  /** Waits a moment (or until new work comes) when every running sequence is paused. */
+  synchronized void idle() throws InterruptedException {
+    if (admitted.isEmpty() && !closed) wait(1);
+  }
+
   /** Refuses new work and returns everything still waiting or not yet taken. */
   synchronized List<EngineSequence> close() {
     closed = true;

@@ -33,10 +33,13 @@ import org.slf4j.LoggerFactory;
  * calls the listener (streaming), checks stop strings and builds the result the same way
  * {@link io.prefstream.model.generate.Generator} does, so greedy output is token-identical to running
  * the request alone ({@code BatchEngineTest}). A listener that throws, or a cancellation seen through
- * {@code cancelled}, cancels the sequence.
+ * {@code cancelled}, cancels the sequence. A sequence whose reader is {@value #STREAM_BUFFER} tokens
+ * behind (a slow stream consumer) is paused, keeping its place, so it never slows the others.
  */
 public final class BatchEngine implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(BatchEngine.class);
+  /** Unread tokens a sequence may have before it is paused until its reader catches up. */
+  static final int STREAM_BUFFER = 16;
 
   private final EngineConfig cfg;
   private final LlamaConfig model;
@@ -128,6 +131,7 @@ public final class BatchEngine implements AutoCloseable {
         continue;
       }
       if (ev.error() != null) throw ev.error();
+      if (cancelled.getAsBoolean()) throw new CancellationException("the call was cancelled");
       if (ev.end() != null) return new GenerationResult(Arrays.copyOf(out, count), decoded, ev.end());
       out[count++] = ev.token();
       if (listener != null) listener.onToken(ev.token());
@@ -163,7 +167,8 @@ public final class BatchEngine implements AutoCloseable {
         if (active.isEmpty()) continue;
         long t0 = System.nanoTime();
         int rows = step();
-        stats.recordStep(rows, System.nanoTime() - t0);
+        if (rows > 0) stats.recordStep(rows, System.nanoTime() - t0);
+        else admission.idle(); // every sequence waits for its reader: no step to run
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -188,6 +193,8 @@ public final class BatchEngine implements AutoCloseable {
         int k = Math.min(prefill, s.prompt.length - s.fed);
         tokens = Arrays.copyOfRange(s.prompt, s.fed, s.fed + k);
         prefill -= k;
+      } else if (s.events.size() >= STREAM_BUFFER) {
+        continue; // its reader is behind: pause it (it keeps its place) rather than slow the batch or buffer more
       } else {
         tokens = new int[] {s.next};
       }

@@ -11,8 +11,8 @@ import java.util.concurrent.LinkedBlockingQueue;
 /**
  * One generation request inside the engine. The scheduler thread owns the cache and the decode
  * state; the request's own thread reads {@link #events} (tokens, then an end or an error) and may
- * set {@link #cancel()} at any time. The event queue never blocks the scheduler: it holds at most
- * {@code budget + 1} events, so a slow reader costs memory bounded by its own token budget only.
+ * set {@link #cancel()} at any time. The event queue never blocks the scheduler: the scheduler stops
+ * stepping a sequence whose reader has {@link BatchEngine#STREAM_BUFFER} unread tokens.
  */
 final class EngineSequence {
   /** A token (end and error null), the end of generation, or a failure. */
