@@ -1,5 +1,7 @@
 package io.prefstream.serving;
 
+import io.prefstream.serving.engine.EngineConfig;
+
 import io.prefstream.model.backend.Backend;
 import io.prefstream.model.cpu.CpuBackend;
 import io.prefstream.serving.feedback.FeedbackSink;
@@ -63,14 +65,22 @@ public final class ServingNode implements AutoCloseable {
   public static ServingNode start(Path modelDir, Optional<Path> checkpointRoot, ServingConfig config,
       RegistrySettings settings, RolloutFeed feed, FeedbackSink sink, PrometheusRegistry prometheus,
       Optional<String> inProcessName, Backend backend) throws IOException {
+    return start(modelDir, checkpointRoot, config, EngineConfig.defaults(), settings, feed, sink, prometheus, inProcessName,
+        backend);
+  }
+
+  /** As above, with the batching engine's settings. */
+  public static ServingNode start(Path modelDir, Optional<Path> checkpointRoot, ServingConfig config, EngineConfig engineConfig,
+      RegistrySettings settings, RolloutFeed feed, FeedbackSink sink, PrometheusRegistry prometheus,
+      Optional<String> inProcessName, Backend backend) throws IOException {
     ServingMetrics metrics = new ServingMetrics(prometheus);
     BaseModel base = BaseModel.load(modelDir, backend);
     PolicyRegistry registry = new PolicyRegistry(new VersionLoader(base, checkpointRoot), feed, settings, metrics);
     try {
       registry.start();
       ServingServer server = inProcessName.isPresent()
-          ? ServingServer.startInProcess(inProcessName.get(), config, registry, sink, metrics)
-          : ServingServer.start(config, registry, sink, metrics);
+          ? ServingServer.startInProcess(inProcessName.get(), config, engineConfig, registry, sink, metrics)
+          : ServingServer.start(config, engineConfig, registry, sink, metrics);
       return new ServingNode(feed, sink, metrics, registry, server);
     } catch (IOException | RuntimeException e) {
       registry.close();
@@ -90,6 +100,14 @@ public final class ServingNode implements AutoCloseable {
   public static ServingNode startWithKafka(String bootstrapServers, Path modelDir, Optional<Path> checkpointRoot,
       ServingConfig config, RegistrySettings settings, PrometheusRegistry prometheus, Backend backend)
       throws IOException {
+    return startWithKafka(bootstrapServers, modelDir, checkpointRoot, config, EngineConfig.defaults(), settings, prometheus,
+        backend);
+  }
+
+  /** A replica on Kafka with the batching engine's settings. */
+  public static ServingNode startWithKafka(String bootstrapServers, Path modelDir, Optional<Path> checkpointRoot,
+      ServingConfig config, EngineConfig engineConfig, RegistrySettings settings, PrometheusRegistry prometheus, Backend backend)
+      throws IOException {
     KafkaRolloutFeed feed = new KafkaRolloutFeed(bootstrapServers, "prefstream-serving-" + settings.replicaId());
     KafkaFeedbackSink sink;
     try {
@@ -98,7 +116,7 @@ public final class ServingNode implements AutoCloseable {
       feed.close();
       throw e;
     }
-    return start(modelDir, checkpointRoot, config, settings, feed, sink, prometheus, Optional.empty(), backend);
+    return start(modelDir, checkpointRoot, config, engineConfig, settings, feed, sink, prometheus, Optional.empty(), backend);
   }
 
   public PolicyRegistry registry() {

@@ -5,6 +5,7 @@ import io.prefstream.schemas.avro.RolloutMode;
 import io.prefstream.schemas.topic.Topics;
 import io.prefstream.serving.ServingNode;
 import io.prefstream.serving.feedback.RecentResponses;
+import io.prefstream.serving.engine.EngineConfig;
 import io.prefstream.serving.grpc.ServingConfig;
 import io.prefstream.serving.registry.RegistrySettings;
 import io.prefstream.serving.rollout.PromotionGate;
@@ -116,6 +117,26 @@ public final class ServeCommand implements Callable<Integer> {
           + " Default: ${DEFAULT-VALUE}.")
   int maxConcurrent;
 
+  @Option(names = "--max-batch", paramLabel = "N", defaultValue = "" + EngineConfig.DEFAULT_MAX_BATCH,
+      description = "Sequences the batching engine steps together (one pass over the weights per step for all of them);"
+          + " more wait in the queue. Default: ${DEFAULT-VALUE}.")
+  int maxBatch;
+
+  @Option(names = "--kv-cache-mib", paramLabel = "MIB", defaultValue = "" + (EngineConfig.DEFAULT_KV_CACHE_BYTES >> 20),
+      description = "Memory the running sequences' KV caches may take together; a request reserves prompt + max new"
+          + " tokens (rounded up to 64 positions) when admitted, and waits while that does not fit. Default: ${DEFAULT-VALUE}.")
+  long kvCacheMib;
+
+  @Option(names = "--queue-bound", paramLabel = "N", defaultValue = "" + EngineConfig.DEFAULT_QUEUE_BOUND,
+      description = "Requests that may wait for a batch place or KV memory; beyond it RESOURCE_EXHAUSTED with a"
+          + " retry-after-ms trailer. Default: ${DEFAULT-VALUE}.")
+  int queueBound;
+
+  @Option(names = "--prefill-chunk", paramLabel = "TOKENS", defaultValue = "" + EngineConfig.DEFAULT_PREFILL_CHUNK,
+      description = "Prompt tokens prefilled per engine step across all new requests, so a long prompt is fed over"
+          + " several steps instead of stalling running sequences. Default: ${DEFAULT-VALUE}.")
+  int prefillChunk;
+
   @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "512",
       description = "Largest sampling.max_new_tokens accepted. Default: ${DEFAULT-VALUE}.")
   int maxNewTokens;
@@ -176,6 +197,14 @@ public final class ServeCommand implements Callable<Integer> {
     return node;
   }
 
+  EngineConfig engineConfig() {
+    try {
+      return new EngineConfig(maxBatch, kvCacheMib << 20, queueBound, prefillChunk);
+    } catch (IllegalArgumentException e) {
+      throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+    }
+  }
+
   ServingConfig servingConfig() {
     try {
       return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
@@ -216,7 +245,7 @@ public final class ServeCommand implements Callable<Integer> {
         EmbeddedKafka.ensureTopics(bootstrap, Topics.all(EmbeddedKafka.clusterReplication(bootstrap)));
       }
       PrometheusRegistry prometheus = new PrometheusRegistry();
-      ServingNode n = ServingNode.startWithKafka(bootstrap, model, Optional.ofNullable(checkpoints), config, settings,
+      ServingNode n = ServingNode.startWithKafka(bootstrap, model, Optional.ofNullable(checkpoints), config, engineConfig(), settings,
           prometheus, backend);
       resources.addFirst(n);
       node = n;
