@@ -23,7 +23,8 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1; expected --baseline REF, --baseline-dir DIR, --requests N, --no-build, --no-write" >&2; exit 2 ;;
   esac
 done
-python3 -c 'import grpc' 2>/dev/null || { echo "python3-grpcio is missing: apt-get install -y python3-grpcio" >&2; exit 1; }
+PY=/usr/bin/python3
+"$PY" -c 'import grpc' 2>/dev/null || { echo "python3-grpcio is missing: apt-get install -y python3-grpcio" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/prefstream-engine-bench.XXXXXX)
 SERVER_PID=""
 cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
@@ -40,7 +41,7 @@ if [ -n "$BASELINE" ] && [ -z "$BASE_DIR" ]; then
   (cd "$BASE_DIR" && ./mvnw -B -q -o package -DskipTests -pl deploy -am) >&2
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 FLAGS=$(cat "$ROOT/deploy/target/jvm.flags")
 cli() { # $1 = tree, rest = CLI arguments
   local tree=$1; shift
@@ -60,13 +61,13 @@ measure() { # $1 = tree, $2 = label; prints "label clients tokens/s p50"
   SERVER_PID=$!
   for _ in $(seq 1 120); do grep -q "serving policy" "$WORK/serve-$label.log" && break; sleep 1; done
   grep -q "serving policy" "$WORK/serve-$label.log" || { cat "$WORK/serve-$label.log" >&2; exit 1; }
-  python3 "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 1 1 64 > /dev/null # warm-up (JIT)
+  "$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 1 1 64 > /dev/null # warm-up (JIT)
   for clients in 1 8; do
     local n=$REQUESTS
     [ "$clients" = 1 ] && n=$((REQUESTS * 2))
     local out
-    out=$(python3 "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" "$clients" "$n" 64)
-    echo "$label $clients $(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["tokens_per_s"], r["p50_s"], r["requests"], len(r["errors"]))' "$out")"
+    out=$("$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" "$clients" "$n" 64)
+    echo "$label $clients $("$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["tokens_per_s"], r["p50_s"], r["requests"], len(r["errors"]))' "$out")"
   done
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 }
