@@ -22,7 +22,12 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The batching engine's admission seen by a real client over Netty: refusal with a retry hint, disconnects. */
+/**
+ * The batching engine's admission seen by a gRPC client: refusal with a retry hint, disconnects,
+ * deadlines. In-process transport, because its flow control stops a server stream as soon as the
+ * client stops reading (Netty's socket buffers would take a whole short stream), so a stalled reader
+ * reliably holds its place in the engine.
+ */
 class EngineOverGrpcTest {
   @TempDir Path root;
 
@@ -30,7 +35,7 @@ class EngineOverGrpcTest {
   void beyondTheQueueACallIsRefusedWithARetryHintAndADisconnectedStreamFreesItsPlaceAndCache() throws Exception {
     Fixture fx = new Fixture(root);
     // One place, no queue: a stream whose client stops reading keeps the place (its sequence is paused).
-    try (TestServer ts = new TestServer(fx, TestServer.config(), new EngineConfig(1, 64L << 20, 0, 64), RolloutMode.AUTO, true)) {
+    try (TestServer ts = new TestServer(fx, TestServer.config(), new EngineConfig(1, 64L << 20, 0, 64), RolloutMode.AUTO, false)) {
       String prompt = GrpcServicesTest.longStreamPrompt(ts.channel);
       ClientCall<GenerateRequest, GenerateChunk> call = ts.channel.newCall(GenerationGrpc.getGenerateStreamMethod(),
           io.grpc.CallOptions.DEFAULT);
@@ -67,7 +72,7 @@ class EngineOverGrpcTest {
   @Test
   void aDeadlineEndsTheCallAndFreesTheSequence() throws Exception {
     Fixture fx = new Fixture(root);
-    try (TestServer ts = new TestServer(fx, TestServer.config(), new EngineConfig(1, 64L << 20, 0, 64), RolloutMode.AUTO, true)) {
+    try (TestServer ts = new TestServer(fx, TestServer.config(), new EngineConfig(1, 64L << 20, 0, 64), RolloutMode.AUTO, false)) {
       String prompt = GrpcServicesTest.longStreamPrompt(ts.channel);
       var slow = GenerationGrpc.newBlockingStub(ts.channel).withDeadlineAfter(300, TimeUnit.MILLISECONDS);
       // A blocking stream iterator that is never read past its first chunk: the deadline ends it.
