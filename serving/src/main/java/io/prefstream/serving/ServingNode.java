@@ -4,6 +4,7 @@ import io.prefstream.model.backend.Backend;
 import io.prefstream.model.checkpoint.DirectoryVersionStore;
 import io.prefstream.model.checkpoint.VersionStore;
 import io.prefstream.model.cpu.CpuBackend;
+import io.prefstream.serving.engine.EngineConfig;
 import io.prefstream.serving.feedback.FeedbackSink;
 import io.prefstream.serving.feedback.KafkaFeedbackSink;
 import io.prefstream.serving.grpc.ServingConfig;
@@ -69,16 +70,17 @@ public final class ServingNode implements AutoCloseable {
   public static ServingNode start(Path modelDir, Optional<Path> checkpointRoot, ServingConfig config,
       RegistrySettings settings, RolloutFeed feed, FeedbackSink sink, PrometheusRegistry prometheus,
       Optional<String> inProcessName, Backend backend) throws IOException {
-    return start(modelDir, List.of(new DirectoryVersionStore(checkpointRoot)), config, settings, feed, sink, prometheus,
-        inProcessName, backend);
+    return start(modelDir, List.of(new DirectoryVersionStore(checkpointRoot)), config, EngineConfig.defaults(), settings, feed,
+        sink, prometheus, inProcessName, backend);
   }
 
   /**
    * As {@link #start(Path, Optional, ServingConfig, RegistrySettings, RolloutFeed, FeedbackSink,
    * PrometheusRegistry, Optional, Backend)}, loading versions through {@code stores} (the first
-   * that reads a checkpoint URI's scheme opens it); the node closes the stores too.
+   * that reads a checkpoint URI's scheme opens it) and generating through a batching engine with
+   * {@code engineConfig}; the node closes the stores too.
    */
-  public static ServingNode start(Path modelDir, List<VersionStore> stores, ServingConfig config,
+  public static ServingNode start(Path modelDir, List<VersionStore> stores, ServingConfig config, EngineConfig engineConfig,
       RegistrySettings settings, RolloutFeed feed, FeedbackSink sink, PrometheusRegistry prometheus,
       Optional<String> inProcessName, Backend backend) throws IOException {
     ServingMetrics metrics = new ServingMetrics(prometheus);
@@ -87,8 +89,8 @@ public final class ServingNode implements AutoCloseable {
     try {
       registry.start();
       ServingServer server = inProcessName.isPresent()
-          ? ServingServer.startInProcess(inProcessName.get(), config, registry, sink, metrics)
-          : ServingServer.start(config, registry, sink, metrics);
+          ? ServingServer.startInProcess(inProcessName.get(), config, engineConfig, registry, sink, metrics)
+          : ServingServer.start(config, engineConfig, registry, sink, metrics);
       return new ServingNode(feed, sink, metrics, registry, server, stores);
     } catch (IOException | RuntimeException e) {
       registry.close();
@@ -110,15 +112,15 @@ public final class ServingNode implements AutoCloseable {
       ServingConfig config, RegistrySettings settings, PrometheusRegistry prometheus, Backend backend)
       throws IOException {
     return startWithKafka(Map.of(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers), modelDir,
-        List.of(new DirectoryVersionStore(checkpointRoot)), config, settings, prometheus, backend);
+        List.of(new DirectoryVersionStore(checkpointRoot)), config, EngineConfig.defaults(), settings, prometheus, backend);
   }
 
   /**
    * A replica on Kafka whose clients all get {@code clientConfig} ({@code bootstrap.servers} and any
-   * security settings), loading versions through {@code stores}.
+   * security settings), loading versions through {@code stores}, generating with {@code engineConfig}.
    */
   public static ServingNode startWithKafka(Map<String, Object> clientConfig, Path modelDir, List<VersionStore> stores,
-      ServingConfig config, RegistrySettings settings, PrometheusRegistry prometheus, Backend backend)
+      ServingConfig config, EngineConfig engineConfig, RegistrySettings settings, PrometheusRegistry prometheus, Backend backend)
       throws IOException {
     KafkaRolloutFeed feed = new KafkaRolloutFeed(clientConfig, "prefstream-serving-" + settings.replicaId());
     KafkaFeedbackSink sink;
@@ -130,7 +132,7 @@ public final class ServingNode implements AutoCloseable {
       feed.close();
       throw e;
     }
-    return start(modelDir, stores, config, settings, feed, sink, prometheus, Optional.empty(), backend);
+    return start(modelDir, stores, config, engineConfig, settings, feed, sink, prometheus, Optional.empty(), backend);
   }
 
   public PolicyRegistry registry() {

@@ -8,6 +8,7 @@ import io.prefstream.schemas.avro.RolloutMode;
 import io.prefstream.schemas.topic.Topics;
 import io.prefstream.serving.ServingNode;
 import io.prefstream.serving.feedback.RecentResponses;
+import io.prefstream.serving.engine.EngineConfig;
 import io.prefstream.serving.grpc.ServingConfig;
 import io.prefstream.serving.registry.RegistrySettings;
 import io.prefstream.serving.rollout.PromotionGate;
@@ -124,10 +125,31 @@ public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--tls-key", paramLabel = "PEM", description = "Private key (PEM, PKCS#8) for --tls-cert.")
   Path tlsKey;
 
-  @Option(names = "--max-concurrent", paramLabel = "N", defaultValue = "16",
-      description = "Generation and scoring requests run at once; more are refused with RESOURCE_EXHAUSTED."
+  @Option(names = "--max-concurrent", paramLabel = "N", defaultValue = "80",
+      description = "Generation and scoring requests the server takes at once (running in the engine's batch or"
+          + " waiting in its queue); more are refused with RESOURCE_EXHAUSTED. Keep it >= --max-batch + --queue-bound."
           + " Default: ${DEFAULT-VALUE}.")
   int maxConcurrent;
+
+  @Option(names = "--max-batch", paramLabel = "N", defaultValue = "" + EngineConfig.DEFAULT_MAX_BATCH,
+      description = "Sequences the batching engine steps together (one pass over the weights per step for all of them);"
+          + " more wait in the queue. Default: ${DEFAULT-VALUE}.")
+  int maxBatch;
+
+  @Option(names = "--kv-cache-mib", paramLabel = "MIB", defaultValue = "" + (EngineConfig.DEFAULT_KV_CACHE_BYTES >> 20),
+      description = "Memory the running sequences' KV caches may take together; a request reserves prompt + max new"
+          + " tokens (rounded up to 64 positions) when admitted, and waits while that does not fit. Default: ${DEFAULT-VALUE}.")
+  long kvCacheMib;
+
+  @Option(names = "--queue-bound", paramLabel = "N", defaultValue = "" + EngineConfig.DEFAULT_QUEUE_BOUND,
+      description = "Requests that may wait for a batch place or KV memory; beyond it RESOURCE_EXHAUSTED with a"
+          + " retry-after-ms trailer. Default: ${DEFAULT-VALUE}.")
+  int queueBound;
+
+  @Option(names = "--prefill-chunk", paramLabel = "TOKENS", defaultValue = "" + EngineConfig.DEFAULT_PREFILL_CHUNK,
+      description = "Prompt tokens prefilled per engine step across all new requests, so a long prompt is fed over"
+          + " several steps instead of stalling running sequences. Default: ${DEFAULT-VALUE}.")
+  int prefillChunk;
 
   @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "512",
       description = "Largest sampling.max_new_tokens accepted. Default: ${DEFAULT-VALUE}.")
@@ -189,6 +211,14 @@ public final class ServeCommand implements Callable<Integer> {
     return node;
   }
 
+  EngineConfig engineConfig() {
+    try {
+      return new EngineConfig(maxBatch, kvCacheMib << 20, queueBound, prefillChunk);
+    } catch (IllegalArgumentException e) {
+      throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
+    }
+  }
+
   ServingConfig servingConfig() {
     try {
       return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
@@ -242,7 +272,8 @@ public final class ServeCommand implements Callable<Integer> {
         LOG.warn("the Kafka checkpoint store is unavailable, so versions announced with kafka: URIs will be refused: {}",
             e.getMessage());
       }
-      ServingNode n = ServingNode.startWithKafka(clientConfig, model, stores, config, settings, prometheus, backend);
+      ServingNode n = ServingNode.startWithKafka(clientConfig, model, stores, config, engineConfig(), settings, prometheus,
+          backend);
       resources.addFirst(n);
       node = n;
       String metricsAt = "off";

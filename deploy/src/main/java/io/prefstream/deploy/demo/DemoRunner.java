@@ -23,6 +23,7 @@ import io.prefstream.model.tokenizer.TokenizerConfig;
 import io.prefstream.model.train.GradMode;
 import io.prefstream.schemas.topic.Topics;
 import io.prefstream.serving.ServingNode;
+import io.prefstream.serving.engine.EngineConfig;
 import io.prefstream.serving.grpc.ServingConfig;
 import io.prefstream.serving.registry.RegistrySettings;
 import io.prefstream.serving.registry.RolloutView;
@@ -214,6 +215,7 @@ public final class DemoRunner {
       node = ServingNode.startWithKafka(clientConfig(bootstrap), settings.modelDir(),
           List.of(new DirectoryVersionStore(Optional.of(checkpoints))),
           ServingConfig.defaults().withHost(settings.host()).withPort(settings.port()).withDefaultBeta(settings.beta()),
+          EngineConfig.defaults(),
           RegistrySettings.defaults("demo").withDefaultPolicy(policy).withGate(new PromotionGate(settings.gateMargin())),
           registry, backend);
       resources.add(node);

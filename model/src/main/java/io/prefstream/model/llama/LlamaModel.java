@@ -185,6 +185,30 @@ public final class LlamaModel {
     return be;
   }
 
+  /**
+   * Whether this model runs on the same base weights as {@code other} (one is a {@link #sibling()}
+   * of the other, or both of a third), so their sequences can share one batched pass.
+   */
+  public boolean sharesBaseWith(LlamaModel other) {
+    return embed == other.embed && layers[0].q.w == other.layers[0].q.w;
+  }
+
+  Weight embedWeight() {
+    return embed;
+  }
+
+  Weight normWeight() {
+    return norm;
+  }
+
+  Weight headWeight() {
+    return head;
+  }
+
+  Layer[] layerArray() {
+    return layers;
+  }
+
   // ---- LoRA ----------------------------------------------------------------------------------
 
   /** Attaches a fresh PEFT-initialised adapter (B = 0: outputs are unchanged until trained). */

@@ -27,6 +27,7 @@ import io.prefstream.serving.feedback.RecentResponses;
 import io.prefstream.serving.metrics.ServingMetrics;
 import io.prefstream.serving.registry.Lease;
 import io.prefstream.serving.registry.PolicyRegistry;
+import io.prefstream.serving.engine.BatchEngine;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -36,7 +37,8 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * Generate, GenerateStream, Chat, ChatStream and Score. Each call validates its request, takes a
  * concurrency permit and a {@link Lease} on one policy version, and runs start to finish on that
- * version; the response names the policy, the version and a fresh response id. Chat is a thin layer:
+ * version; generation runs as one sequence of the replica's {@link BatchEngine}, batched with every
+ * other running request; the response names the policy, the version and a fresh response id. Chat is a thin layer:
  * it turns the messages into prompt ids with the model's chat template, then runs the very path
  * Generate runs. Every generated response is remembered in {@link RecentResponses} so that feedback
  * can name it by id. Token callbacks stop the work as soon as the call is cancelled or its deadline
@@ -53,10 +55,12 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
   private final RecentResponses recent;
   private final Rpc rpc;
   private final java.util.Set<Integer> eos;
+  private final BatchEngine engine;
 
   GenerationService(PolicyRegistry registry, ServingConfig config, ConcurrencyLimiter limiter, ServingMetrics metrics,
-      RecentResponses recent) {
+      RecentResponses recent, BatchEngine engine) {
     this.registry = registry;
+    this.engine = engine;
     this.tokenizer = registry.base().tokenizer();
     this.config = config;
     this.validation = new RequestValidation(config, registry.base().config().maxPositions(), registry.settings().defaultPolicy(),
@@ -107,7 +111,7 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
   private Generated run(RequestValidation.Generation g, String userId, Prompt prompt) {
     Context ctx = Context.current();
     try (ConcurrencyLimiter.Permit p = limiter.acquire(); Lease lease = registry.acquire(g.policyId(), userId)) {
-      GenerationResult r = lease.generate(g.prompt(), g.params(), text(), cancellable(ctx, null));
+      GenerationResult r = engine.generate(lease.model(), g.prompt(), g.params(), text(), cancellable(ctx, null), ctx::isCancelled);
       return done(g, lease, UUID.randomUUID().toString(), r, prompt);
     }
   }
@@ -133,7 +137,7 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
       int holdBack = g.params().stopStrings().stream().mapToInt(String::length).max().orElse(1) - 1;
       int[] sent = {0};
       int[] count = {0};
-      GenerationResult r = lease.generate(g.prompt(), g.params(), text(), cancellable(ctx, token -> {
+      GenerationResult r = engine.generate(lease.model(), g.prompt(), g.params(), text(), cancellable(ctx, token -> {
         count[0]++;
         decoder.push(token);
         String so = decoder.text();
@@ -148,7 +152,7 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
           piece.send(policy, responseId, so.substring(sent[0], safe), count[0]);
           sent[0] = safe;
         }
-      }));
+      }), ctx::isCancelled);
       Generated generated = done(g, lease, responseId, r, prompt);
       String all = r.text();
       awaitReady(call, ctx);

@@ -61,7 +61,8 @@ final class Rpc {
     } catch (Throwable t) {
       status = toStatus(method, t);
       try {
-        observer.onError(status.asRuntimeException());
+        // A status exception keeps its trailers (the engine's retry-after-ms hint).
+        observer.onError(t instanceof StatusRuntimeException s ? s : status.asRuntimeException());
       } catch (IllegalStateException alreadyClosed) {
         LOG.debug("{}: call already closed when reporting {}", method, status);
       }
@@ -72,7 +73,7 @@ final class Rpc {
 
   private static Status toStatus(String method, Throwable t) {
     if (t instanceof StatusRuntimeException s) return s.getStatus();
-    if (t instanceof Cancelled) return cancelledStatus();
+    if (t instanceof Cancelled || t instanceof java.util.concurrent.CancellationException) return cancelledStatus();
     if (t instanceof FeedUnavailableException || t instanceof VersionUnavailableException) {
       return Status.UNAVAILABLE.withDescription(t.getMessage());
     }

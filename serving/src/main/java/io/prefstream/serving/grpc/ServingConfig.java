@@ -60,7 +60,7 @@ public record ServingConfig(String host, int port, int maxConcurrent, int maxPro
    * the last 10,000 responses nameable by id for an hour.
    */
   public static ServingConfig defaults() {
-    return new ServingConfig("0.0.0.0", DEFAULT_PORT, 16, 16_384, 512, 64, 16, 0.1, Optional.empty(), Optional.empty(),
+    return new ServingConfig("0.0.0.0", DEFAULT_PORT, 80, 16_384, 512, 64, 16, 0.1, Optional.empty(), Optional.empty(),
         Optional.empty());
   }
 

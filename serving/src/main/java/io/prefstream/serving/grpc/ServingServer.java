@@ -1,5 +1,8 @@
 package io.prefstream.serving.grpc;
 
+import io.prefstream.serving.engine.BatchEngine;
+import io.prefstream.serving.engine.EngineConfig;
+
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
@@ -31,7 +34,8 @@ import org.slf4j.LoggerFactory;
  * The gRPC server of one replica: Generation (with Chat), Feedback, Rollout (bearer token), gRPC health
  * ({@code grpc.health.v1}, SERVING once started, NOT_SERVING while shutting down) and server
  * reflection, over Netty (optionally TLS from PEM files) or in-process. Handlers run on a pool of
- * platform threads; the model work inside them is bounded by {@link ServingConfig#maxConcurrent}.
+ * platform threads; requests are bounded by {@link ServingConfig#maxConcurrent}, and generation runs
+ * through one {@link BatchEngine} (continuous batching) per server.
  *
  * <pre>{@code
  * PolicyRegistry registry = new PolicyRegistry(new VersionLoader(base, Optional.of(store)), feed, settings, metrics).start();
@@ -45,21 +49,23 @@ public final class ServingServer implements AutoCloseable {
   private final Server server;
   private final HealthStatusManager health;
   private final ExecutorService executor;
+  private final BatchEngine engine;
 
-  private ServingServer(Server server, HealthStatusManager health, ExecutorService executor) {
+  private ServingServer(Server server, HealthStatusManager health, ExecutorService executor, BatchEngine engine) {
     this.server = server;
     this.health = health;
     this.executor = executor;
+    this.engine = engine;
   }
 
   private static List<ServerServiceDefinition> services(ServingConfig config, PolicyRegistry registry, FeedbackSink sink,
-      ServingMetrics metrics, HealthStatusManager health) {
+      ServingMetrics metrics, HealthStatusManager health, BatchEngine engine) {
     ConcurrencyLimiter limiter = new ConcurrencyLimiter(config.maxConcurrent(), metrics);
     RequestValidation validation = new RequestValidation(config, registry.base().config().maxPositions(),
         registry.settings().defaultPolicy(), registry.base().tokenizer());
     // Written by generation, read by feedback: responses feedback may name by id.
     RecentResponses recent = new RecentResponses(config.responseMemory());
-    BindableService generation = new GenerationService(registry, config, limiter, metrics, recent);
+    BindableService generation = new GenerationService(registry, config, limiter, metrics, recent, engine);
     BindableService feedback = new FeedbackService(sink, validation, config, metrics, recent);
     ServerServiceDefinition rollout = ServerInterceptors.intercept(new RolloutService(registry, validation, metrics),
         new BearerTokenInterceptor(config.adminToken()));
@@ -76,9 +82,47 @@ public final class ServingServer implements AutoCloseable {
     });
   }
 
-  /** Starts on Netty at {@code config.host():config.port()}, with TLS when cert and key are set. */
+  /** Starts on Netty with the default engine settings ({@link EngineConfig#defaults()}). */
   public static ServingServer start(ServingConfig config, PolicyRegistry registry, FeedbackSink sink, ServingMetrics metrics)
       throws IOException {
+    return start(config, EngineConfig.defaults(), registry, sink, metrics);
+  }
+
+  private static BatchEngine engine(EngineConfig engineConfig, PolicyRegistry registry, ServingMetrics metrics) {
+    BatchEngine engine = new BatchEngine(engineConfig, registry.base().config(), registry.base().backend());
+    metrics.watchEngine(new ServingMetrics.EngineGauges() {
+      @Override
+      public int running() {
+        return engine.running();
+      }
+
+      @Override
+      public int waiting() {
+        return engine.waiting();
+      }
+
+      @Override
+      public long reservedKvBytes() {
+        return engine.reservedKvBytes();
+      }
+
+      @Override
+      public long steps() {
+        return engine.stats().steps();
+      }
+
+      @Override
+      public long rowsStepped() {
+        return engine.stats().rows();
+      }
+    });
+    return engine;
+  }
+
+  /** Starts on Netty at {@code config.host():config.port()}, with TLS when cert and key are set. */
+  public static ServingServer start(ServingConfig config, EngineConfig engineConfig, PolicyRegistry registry, FeedbackSink sink,
+      ServingMetrics metrics) throws IOException {
+    BatchEngine engine = engine(engineConfig, registry, metrics);
     HealthStatusManager health = new HealthStatusManager();
     ExecutorService executor = executor();
     NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()))
@@ -86,25 +130,33 @@ public final class ServingServer implements AutoCloseable {
     if (config.tlsCert().isPresent()) {
       b.sslContext(GrpcSslContexts.forServer(config.tlsCert().get().toFile(), config.tlsKey().orElseThrow().toFile()).build());
     }
-    for (ServerServiceDefinition s : services(config, registry, sink, metrics, health)) b.addService(s);
+    for (ServerServiceDefinition s : services(config, registry, sink, metrics, health, engine)) b.addService(s);
     Server server = b.build().start();
     markServing(health);
-    LOG.info("gRPC serving on {}:{}{} (max {} concurrent requests, Rollout API {})", config.host(), server.getPort(),
-        config.tlsCert().isPresent() ? " with TLS" : "", config.maxConcurrent(),
-        config.adminToken().isPresent() ? "enabled" : "disabled: no admin token");
-    return new ServingServer(server, health, executor);
+    LOG.info("gRPC serving on {}:{}{} (max {} concurrent requests; engine: batch {}, KV cache {} MiB, queue {}, prefill chunk {};"
+        + " Rollout API {})", config.host(), server.getPort(), config.tlsCert().isPresent() ? " with TLS" : "",
+        config.maxConcurrent(), engineConfig.maxBatch(), engineConfig.kvCacheBytes() >> 20, engineConfig.queueBound(),
+        engineConfig.prefillChunk(), config.adminToken().isPresent() ? "enabled" : "disabled: no admin token");
+    return new ServingServer(server, health, executor, engine);
   }
 
   /** Starts an in-process server named {@code name} (for tests and embedding in one JVM). */
   public static ServingServer startInProcess(String name, ServingConfig config, PolicyRegistry registry, FeedbackSink sink,
       ServingMetrics metrics) throws IOException {
+    return startInProcess(name, config, EngineConfig.defaults(), registry, sink, metrics);
+  }
+
+  /** An in-process server with the given engine settings. */
+  public static ServingServer startInProcess(String name, ServingConfig config, EngineConfig engineConfig, PolicyRegistry registry,
+      FeedbackSink sink, ServingMetrics metrics) throws IOException {
+    BatchEngine engine = engine(engineConfig, registry, metrics);
     HealthStatusManager health = new HealthStatusManager();
     ExecutorService executor = executor();
     InProcessServerBuilder b = InProcessServerBuilder.forName(name).executor(executor);
-    for (ServerServiceDefinition s : services(config, registry, sink, metrics, health)) b.addService(s);
+    for (ServerServiceDefinition s : services(config, registry, sink, metrics, health, engine)) b.addService(s);
     Server server = b.build().start();
     markServing(health);
-    return new ServingServer(server, health, executor);
+    return new ServingServer(server, health, executor, engine);
   }
 
   private static void markServing(HealthStatusManager health) {
@@ -112,6 +164,11 @@ public final class ServingServer implements AutoCloseable {
     for (String s : List.of(GenerationGrpc.SERVICE_NAME, FeedbackGrpc.SERVICE_NAME, RolloutGrpc.SERVICE_NAME)) {
       health.setStatus(s, ServingStatus.SERVING);
     }
+  }
+
+  /** The batching engine every generation request runs through. */
+  public BatchEngine engine() {
+    return engine;
   }
 
   /** The port bound (-1 in-process). */
@@ -135,5 +192,6 @@ public final class ServingServer implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     executor.shutdownNow();
+    engine.close();
   }
 }

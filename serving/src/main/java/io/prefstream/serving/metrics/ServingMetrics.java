@@ -78,6 +78,40 @@ public final class ServingMetrics {
         .help("Preference events published to prefstream.events").labelNames("policy").register(registry);
   }
 
+  /** What the batching engine reports; the latest server's engine is the one read. */
+  public interface EngineGauges {
+    int running();
+
+    int waiting();
+
+    long reservedKvBytes();
+
+    long steps();
+
+    long rowsStepped();
+  }
+
+  private final java.util.concurrent.atomic.AtomicReference<EngineGauges> engine = new java.util.concurrent.atomic.AtomicReference<>();
+
+  /** Exposes the engine's running/waiting sequences, KV bytes held, steps and rows stepped. */
+  public void watchEngine(EngineGauges gauges) {
+    if (engine.getAndSet(gauges) != null) return; // callbacks already registered; they read the latest engine
+    io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("prefstream_serving_engine_sequences")
+        .help("Sequences in the batching engine, running (state=running) or waiting for a place (state=waiting)")
+        .labelNames("state").callback(cb -> {
+          cb.call(engine.get().running(), "running");
+          cb.call(engine.get().waiting(), "waiting");
+        }).register(registry);
+    io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("prefstream_serving_engine_kv_cache_bytes")
+        .help("KV-cache bytes reserved by running sequences (bounded by --kv-cache-mib)")
+        .callback(cb -> cb.call(engine.get().reservedKvBytes())).register(registry);
+    io.prometheus.metrics.core.metrics.CounterWithCallback.builder().name("prefstream_serving_engine_steps")
+        .help("Batched decode steps run").callback(cb -> cb.call(engine.get().steps())).register(registry);
+    io.prometheus.metrics.core.metrics.CounterWithCallback.builder().name("prefstream_serving_engine_rows")
+        .help("Token rows carried by all steps (rows / steps = mean batch size)")
+        .callback(cb -> cb.call(engine.get().rowsStepped())).register(registry);
+  }
+
   public PrometheusRegistry registry() {
     return registry;
   }

@@ -1,5 +1,7 @@
 package io.prefstream.serving.registry;
 
+import io.prefstream.model.llama.LlamaModel;
+
 import io.prefstream.model.generate.GenerationResult;
 import io.prefstream.model.generate.SamplingParams;
 import io.prefstream.model.generate.TokenListener;
@@ -50,6 +52,11 @@ public final class Lease implements AutoCloseable {
   /** Log-probs of each (prompt, response) under this version. */
   public SequenceLogProbs logProbs(List<PromptResponse> batch) {
     return version.logProbs(batch);
+  }
+
+  /** This version's model (base weights shared with its siblings, plus its adapter), for the batching engine. */
+  public LlamaModel model() {
+    return version.model();
   }
 
   LoadedPolicy loaded() {

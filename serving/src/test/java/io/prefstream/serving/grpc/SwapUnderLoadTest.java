@@ -28,9 +28,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Sixteen streaming clients run while twenty versions are published and auto-promoted. Each
+ * Sixteen streaming clients run while twenty versions are published and auto-promoted, all through
+ * the batching engine at its full batch of sixteen, so old and new versions share steps. Each
  * version's adapter gives a different greedy continuation, so a response's text shows which
- * version produced it: it must be the one the response names, for every response.
+ * version produced it: it must be the one the response names, for every response, and equal what
+ * that version decodes alone.
  */
 class SwapUnderLoadTest {
   static final int CLIENTS = 16;
@@ -96,6 +98,9 @@ class SwapUnderLoadTest {
       pool.shutdown();
 
       assertThat(failures).isEmpty();
+      // The load was batched: steps carried many sequences at once (each on its own version's adapter).
+      assertThat(ts.server.engine().stats().maxRowsPerStep()).isGreaterThanOrEqualTo(CLIENTS / 2);
+      assertThat((double) ts.server.engine().stats().rows() / ts.server.engine().stats().steps()).isGreaterThan(2.0);
       assertThat(seen).contains(0L, (long) VERSIONS).hasSizeGreaterThan(2);
       // Every version that left the routing was released once its last stream ended.
       await().atMost(Duration.ofSeconds(10)).until(() -> ts.registry.residentVersions("default").equals(List.of((long) VERSIONS)));

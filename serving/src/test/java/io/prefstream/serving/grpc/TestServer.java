@@ -1,5 +1,7 @@
 package io.prefstream.serving.grpc;
 
+import io.prefstream.serving.engine.EngineConfig;
+
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.inprocess.InProcessChannelBuilder;
@@ -28,14 +30,18 @@ final class TestServer implements AutoCloseable {
   final ManagedChannel channel;
 
   TestServer(Fixture fx, ServingConfig config, RolloutMode mode, boolean netty) throws Exception {
+    this(fx, config, EngineConfig.defaults(), mode, netty);
+  }
+
+  TestServer(Fixture fx, ServingConfig config, EngineConfig engineConfig, RolloutMode mode, boolean netty) throws Exception {
     registry = new PolicyRegistry(new VersionLoader(fx.base, Optional.of(fx.store.root())), feed,
         RegistrySettings.defaults("test").withDefaultMode(mode), metrics).start();
     if (netty) {
-      server = ServingServer.start(config.withHost("127.0.0.1").withPort(0), registry, sink, metrics);
+      server = ServingServer.start(config.withHost("127.0.0.1").withPort(0), engineConfig, registry, sink, metrics);
       channel = io.grpc.netty.NettyChannelBuilder.forAddress("127.0.0.1", server.port()).usePlaintext().build();
     } else {
       String name = "serving-" + UUID.randomUUID();
-      server = ServingServer.startInProcess(name, config, registry, sink, metrics);
+      server = ServingServer.startInProcess(name, config, engineConfig, registry, sink, metrics);
       channel = InProcessChannelBuilder.forName(name).directExecutor().build();
     }
   }

@@ -1,0 +1,163 @@
+package io.prefstream.model.llama;
+
+import io.prefstream.model.backend.Backend;
+import io.prefstream.model.backend.Buf;
+import io.prefstream.model.config.LlamaConfig;
+import io.prefstream.model.lora.LoraAdapter;
+import io.prefstream.model.lora.LoraLinear;
+import java.util.List;
+
+/**
+ * One cached forward step for many generation sequences at once (continuous batching): the rows of
+ * every sequence (one decode token, or a chunk of a prompt) are stacked into one [n, c] activation,
+ * so each base projection is one matrix product over all of them, a single pass over the weights.
+ * Attention and the KV-cache append run per sequence on its own cache; each sequence's LoRA delta
+ * is applied to its adapter group's rows only, so versions and policies on one base share a batch.
+ *
+ * <p>Every row gets the same arithmetic as {@link LlamaModel#forwardCached} alone (the backend's
+ * products compute each element by the same fma chain whatever the row count), so greedy output
+ * is token-identical to running a sequence by itself; {@code BatchDecoderTest} checks it. Not
+ * thread-safe: one owner (the serving scheduler) calls {@link #step}.
+ */
+public final class BatchDecoder {
+  /** One sequence's part of a step: append {@code tokens} to {@code cache} under {@code model}'s adapter. */
+  public record Row(LlamaModel model, KvCache cache, int[] tokens) {}
+
+  private final Backend be;
+  private final LlamaConfig cfg;
+  private int cap;
+  private LayerActs a;
+  private Buf x, last, xf, rstdF, logits, qS, kS, vS, attS, gx, gy, su;
+  private int rank;
+
+  public BatchDecoder(LlamaConfig cfg, Backend be) {
+    this.cfg = cfg;
+    this.be = be;
+  }
+
+  private void ensure(int n, int b, int r) {
+    if (a != null && cap >= n && rank >= r && last.size() >= (long) b * cfg.hiddenSize()) return;
+    cap = Math.max(n, Math.max(b, cap));
+    rank = Math.max(r, Math.max(rank, 1));
+    int c = cfg.hiddenSize(), f = cfg.intermediateSize(), v = cfg.vocabSize();
+    long qd = (long) cfg.numHeads() * cfg.headDim(), kd = (long) cfg.numKvHeads() * cfg.headDim();
+    long wide = Math.max(Math.max(c, f), qd);
+    a = new LayerActs(be, cfg, cap);
+    x = be.alloc((long) cap * c);
+    last = be.alloc((long) cap * c);
+    xf = be.alloc((long) cap * c);
+    rstdF = be.alloc(cap);
+    logits = be.alloc((long) cap * v);
+    qS = be.alloc(cap * qd);
+    kS = be.alloc(cap * kd);
+    vS = be.alloc(cap * kd);
+    attS = be.alloc(cap * qd);
+    gx = be.alloc(cap * wide);
+    gy = be.alloc(cap * wide);
+    su = be.alloc((long) cap * rank);
+  }
+
+  /**
+   * Appends each row's tokens to its cache and returns, per row, the logits [vocab] after its last
+   * token. All rows' models must {@linkplain LlamaModel#sharesBaseWith share} the base weights;
+   * rows with the same adapter should be adjacent (each run of equal adapters is one LoRA group).
+   */
+  public float[][] step(List<Row> rows) {
+    if (rows.isEmpty()) return new float[0][];
+    LlamaModel base = rows.get(0).model();
+    int b = rows.size(), n = 0, maxRank = 1;
+    int[] start = new int[b + 1];
+    for (int s = 0; s < b; s++) {
+      Row r = rows.get(s);
+      if (!r.model().sharesBaseWith(base)) throw new IllegalArgumentException("row " + s + " runs on other base weights");
+      int len = r.tokens().length, past = r.cache().length;
+      if (len == 0) throw new IllegalArgumentException("row " + s + " has no tokens to append");
+      if (past + len > r.cache().capacity) {
+        throw new IllegalArgumentException("KV cache holds " + r.cache().capacity + " tokens; cannot append " + len + " to " + past);
+      }
+      LoraAdapter ad = r.model().lora().orElse(null);
+      if (ad != null) maxRank = Math.max(maxRank, ad.config().rank());
+      start[s] = n;
+      n += len;
+    }
+    start[b] = n;
+    ensure(n, b, maxRank);
+    int c = cfg.hiddenSize(), h = cfg.numHeads(), kvh = cfg.numKvHeads(), hd = cfg.headDim();
+    long qd = (long) h * hd, kd = (long) kvh * hd;
+    float eps = (float) cfg.rmsNormEps();
+    int[] tokens = new int[n], pos = new int[n], lastRows = new int[b];
+    for (int s = 0; s < b; s++) {
+      Row r = rows.get(s);
+      for (int i = 0; i < r.tokens().length; i++) {
+        int t = r.tokens()[i];
+        if (t < 0 || t >= cfg.vocabSize()) {
+          throw new IllegalArgumentException("token " + t + " is outside the vocabulary [0, " + cfg.vocabSize() + ")");
+        }
+        tokens[start[s] + i] = t;
+        pos[start[s] + i] = r.cache().length + i;
+      }
+      lastRows[s] = start[s + 1] - 1;
+    }
+    LlamaModel.Layer[] layers = base.layerArray();
+    be.embeddingForward(x, base.embedWeight().value, tokens, n, c);
+    for (int l = 0; l < layers.length; l++) {
+      LlamaModel.Layer L = layers[l];
+      be.rmsnormForward(a.xn1, a.rstd1, x, L.attnNorm.value, n, c, eps);
+      linear(rows, start, l, L.q, a.q, a.xn1, n, false);
+      linear(rows, start, l, L.k, a.k, a.xn1, n, false);
+      linear(rows, start, l, L.v, a.v, a.xn1, n, false);
+      be.ropeForward(a.q, pos, n, h, hd, cfg.rope());
+      be.ropeForward(a.k, pos, n, kvh, hd, cfg.rope());
+      for (int s = 0; s < b; s++) {
+        KvCache kv = rows.get(s).cache();
+        int len = start[s + 1] - start[s];
+        // Sequence s's rows start at row start[s] of the stacked q/k/v/att.
+        be.copy(qS, 0, a.q, start[s] * qd, len * qd);
+        be.copy(kS, 0, a.k, start[s] * kd, len * kd);
+        be.copy(vS, 0, a.v, start[s] * kd, len * kd);
+        be.kvAppend(kv.k[l], kv.v[l], kS, vS, kv.length, len, kv.rows, kvh, hd);
+        be.attentionCached(attS, qS, kv.k[l], kv.v[l], kv.length, len, kv.rows, h, kvh, hd);
+        be.copy(a.att, start[s] * qd, attS, 0, len * qd);
+      }
+      linear(rows, start, l, L.o, x, a.att, n, true); // residual in place
+      be.rmsnormForward(a.xn2, a.rstd2, x, L.mlpNorm.value, n, c, eps);
+      linear(rows, start, l, L.gate, a.g, a.xn2, n, false);
+      linear(rows, start, l, L.up, a.u, a.xn2, n, false);
+      be.swigluForward(a.h, a.g, a.u, (long) n * cfg.intermediateSize());
+      linear(rows, start, l, L.down, x, a.h, n, true);
+    }
+    for (Row r : rows) r.cache().length += r.tokens().length;
+    be.gatherRows(last, x, lastRows, c);
+    be.rmsnormForward(xf, rstdF, last, base.normWeight().value, b, c, eps);
+    int v = cfg.vocabSize();
+    be.matmulForward(logits, xf, base.headWeight().value, null, b, c, v, false);
+    float[] all = new float[b * v];
+    be.download(logits, all);
+    float[][] out = new float[b][];
+    for (int s = 0; s < b; s++) out[s] = java.util.Arrays.copyOfRange(all, s * v, (s + 1) * v);
+    return out;
+  }
+
+  /** y[n,out] (+)= x·Wᵀ + b over all rows, then each adapter group's scaling·(x·Aᵀ)·Bᵀ on its rows. */
+  private void linear(List<Row> rows, int[] start, int layer, Linear lin, Buf y, Buf xin, int n, boolean accumulate) {
+    be.matmulForward(y, xin, lin.w.value, lin.bias == null ? null : lin.bias.value, n, lin.in, lin.out, accumulate);
+    int s = 0;
+    while (s < rows.size()) {
+      LoraAdapter ad = rows.get(s).model().lora().orElse(null);
+      int e = s + 1;
+      while (e < rows.size() && rows.get(e).model().lora().orElse(null) == ad) e++;
+      LoraLinear ll = ad == null ? null : ad.linear(layer, lin.module);
+      if (ll != null) {
+        int r0 = start[s], g = start[e] - r0, r = ll.rank();
+        // Rows r0..r0+g-1 are this group's; gather them, add the delta, put them back.
+        be.copy(gx, 0, xin, (long) r0 * lin.in, (long) g * lin.in);
+        be.matmulForward(su, gx, ll.a().value(), null, g, lin.in, r, false);
+        be.scale(su, (long) g * r, ll.scaling());
+        be.copy(gy, 0, y, (long) r0 * lin.out, (long) g * lin.out);
+        be.matmulForward(gy, su, ll.b().value(), null, g, r, lin.out, true);
+        be.copy(y, (long) r0 * lin.out, gy, 0, (long) g * lin.out);
+      }
+      s = e;
+    }
+  }
+}

@@ -1,0 +1,273 @@
+package io.prefstream.serving.engine;
+
+import io.grpc.Status;
+import io.prefstream.model.backend.Backend;
+import io.prefstream.model.config.LlamaConfig;
+import io.prefstream.model.generate.FinishReason;
+import io.prefstream.model.generate.GenerationResult;
+import io.prefstream.model.generate.SamplingParams;
+import io.prefstream.model.generate.TokenListener;
+import io.prefstream.model.generate.TokenText;
+import io.prefstream.model.llama.BatchDecoder;
+import io.prefstream.model.llama.LlamaModel;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Continuous batching for a serving replica. One scheduler thread owns every running sequence and
+ * loops: take the sequences {@link Admission} let in, drop cancelled ones (their KV cache goes at
+ * once), run ONE {@link BatchDecoder} step for all of them (decode rows plus up to
+ * {@code prefillChunk} prompt tokens), sample each sequence's next token with its own seeded
+ * sampler, hand it to the request's thread and retire finished sequences. Sequences on different
+ * versions or policies of one base model share the step; each adapter group gets its own LoRA delta.
+ *
+ * <p>{@link #generate} is what a request thread calls: it blocks, reading its tokens as they come,
+ * calls the listener (streaming), checks stop strings and builds the result the same way
+ * {@link io.prefstream.model.generate.Generator} does, so greedy output is token-identical to running
+ * the request alone ({@code BatchEngineTest}). A listener that throws, or a cancellation seen through
+ * {@code cancelled}, cancels the sequence. A sequence whose reader is {@value #STREAM_BUFFER} tokens
+ * behind (a slow stream consumer) is paused, keeping its place, so it never slows the others.
+ */
+public final class BatchEngine implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(BatchEngine.class);
+  /** Unread tokens a sequence may have before it is paused until its reader catches up. */
+  static final int STREAM_BUFFER = 16;
+
+  private final EngineConfig cfg;
+  private final LlamaConfig model;
+  private final BatchDecoder decoder;
+  private final Admission admission;
+  private final EngineStats stats = new EngineStats();
+  private final Thread owner;
+  private final List<EngineSequence> active = new ArrayList<>(); // owner thread only
+
+  public BatchEngine(EngineConfig cfg, LlamaConfig model, Backend backend) {
+    this.cfg = cfg;
+    this.model = model;
+    this.decoder = new BatchDecoder(model, backend);
+    this.admission = new Admission(cfg);
+    this.owner = Thread.ofPlatform().name("prefstream-engine").daemon().start(this::loop);
+  }
+
+  public EngineConfig config() {
+    return cfg;
+  }
+
+  public EngineStats stats() {
+    return stats;
+  }
+
+  /** Sequences running now (admitted, not retired). */
+  public int running() {
+    return admission.running();
+  }
+
+  /** Requests waiting for a place. */
+  public int waiting() {
+    return admission.waiting();
+  }
+
+  /** KV-cache bytes the running sequences hold. */
+  public long reservedKvBytes() {
+    return admission.reservedBytes();
+  }
+
+  /** Bytes of KV cache a sequence of {@code tokens} positions takes (rounded up as the model allocates it). */
+  public long kvBytes(int tokens) {
+    long rows = (tokens + Backend.KV_CACHE_ALIGN - 1) / Backend.KV_CACHE_ALIGN * (long) Backend.KV_CACHE_ALIGN;
+    return rows * model.numLayers() * 2L * model.numKvHeads() * model.headDim() * Float.BYTES;
+  }
+
+  /**
+   * Generates a continuation of {@code prompt} with {@code model} (a version's model; it must share
+   * the base weights with the others this engine runs, or it gets steps of its own). Blocks until
+   * done; {@code listener} runs on the calling thread. Throws RESOURCE_EXHAUSTED (a
+   * {@link io.grpc.StatusRuntimeException}) when the queue is full, and {@link CancellationException}
+   * when {@code cancelled} turns true.
+   */
+  public GenerationResult generate(LlamaModel model, int[] prompt, SamplingParams params, TokenText text,
+      TokenListener listener, BooleanSupplier cancelled) {
+    if (prompt.length == 0) throw new IllegalArgumentException("prompt must have at least one token");
+    if (!params.stopStrings().isEmpty() && text == null) {
+      throw new IllegalArgumentException("stop strings need a TokenText to decode the generated tokens");
+    }
+    int max = model.config().maxPositions();
+    if (prompt.length >= max) {
+      throw new IllegalArgumentException("prompt has " + prompt.length + " tokens; the model's context is " + max);
+    }
+    int budget = Math.min(params.maxNewTokens(), max - prompt.length);
+    EngineSequence s = new EngineSequence(model, prompt.clone(), params, budget, kvBytes(prompt.length + budget));
+    admission.submit(s, stats.retryHintMillis(budget));
+    try {
+      return consume(s, text, listener, cancelled);
+    } finally {
+      s.cancel(); // a no-op once finished; otherwise the scheduler frees the cache at the next step
+      admission.withdraw(s);
+    }
+  }
+
+  private GenerationResult consume(EngineSequence s, TokenText text, TokenListener listener, BooleanSupplier cancelled) {
+    int[] out = new int[s.budget];
+    int count = 0;
+    String decoded = "";
+    while (true) {
+      EngineSequence.Event ev;
+      try {
+        ev = s.events.poll(20, TimeUnit.MILLISECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new CancellationException("interrupted while generating");
+      }
+      if (ev == null) {
+        if (cancelled.getAsBoolean()) throw new CancellationException("the call was cancelled");
+        continue;
+      }
+      if (ev.error() != null) throw ev.error();
+      if (cancelled.getAsBoolean()) throw new CancellationException("the call was cancelled");
+      if (ev.end() != null) return new GenerationResult(Arrays.copyOf(out, count), decoded, ev.end());
+      out[count++] = ev.token();
+      if (listener != null) listener.onToken(ev.token());
+      if (text != null) {
+        decoded = text.decode(Arrays.copyOf(out, count));
+        int cut = firstStop(decoded, s.params);
+        if (cut >= 0) return new GenerationResult(Arrays.copyOf(out, count), decoded.substring(0, cut), FinishReason.STOP);
+      }
+    }
+  }
+
+  private static int firstStop(String s, SamplingParams params) {
+    int best = -1;
+    for (String stop : params.stopStrings()) {
+      int i = s.indexOf(stop);
+      if (i >= 0 && (best < 0 || i < best)) best = i;
+    }
+    return best;
+  }
+
+  // ---- the scheduler thread -------------------------------------------------------------------
+
+  private void loop() {
+    try {
+      while (true) {
+        List<EngineSequence> fresh = admission.take(!active.isEmpty());
+        if (fresh == null) break;
+        for (EngineSequence s : fresh) {
+          s.cache = s.model.newKvCache(s.capacity());
+          active.add(s);
+        }
+        for (EngineSequence s : List.copyOf(active)) if (s.cancelled()) retire(s, null);
+        if (active.isEmpty()) continue;
+        long t0 = System.nanoTime();
+        int rows = step();
+        if (rows > 0) stats.recordStep(rows, System.nanoTime() - t0);
+        else admission.idle(); // every sequence waits for its reader: no step to run
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (Throwable t) {
+      LOG.error("the serving engine's scheduler failed; failing every running request", t);
+      for (EngineSequence s : List.copyOf(active)) fail(s, t);
+    }
+    RuntimeException closing = Status.UNAVAILABLE.withDescription("the serving engine shut down").asRuntimeException();
+    for (EngineSequence s : List.copyOf(active)) fail(s, closing);
+    for (EngineSequence s : admission.close()) s.events.add(new EngineSequence.Event(-1, null, closing));
+  }
+
+  /** One step over every active sequence, grouped by base weights and then by adapter; returns rows stepped. */
+  private int step() {
+    Map<LlamaModel, Map<Object, List<EngineSequence>>> groups = new LinkedHashMap<>();
+    int prefill = cfg.prefillChunk();
+    Map<EngineSequence, int[]> feed = new LinkedHashMap<>();
+    for (EngineSequence s : active) {
+      int[] tokens;
+      if (s.prefilling()) {
+        if (prefill == 0) continue; // this step's prompt budget is spent; the prompt continues next step
+        int k = Math.min(prefill, s.prompt.length - s.fed);
+        tokens = Arrays.copyOfRange(s.prompt, s.fed, s.fed + k);
+        prefill -= k;
+      } else if (s.events.size() >= STREAM_BUFFER) {
+        continue; // its reader is behind: pause it (it keeps its place) rather than slow the batch or buffer more
+      } else {
+        tokens = new int[] {s.next};
+      }
+      feed.put(s, tokens);
+      LlamaModel base = groups.keySet().stream().filter(b -> b.sharesBaseWith(s.model)).findFirst().orElse(s.model);
+      Object adapter = s.model.lora().isPresent() ? s.model.lora().get() : "none";
+      groups.computeIfAbsent(base, b -> new LinkedHashMap<>()).computeIfAbsent(adapter, a -> new ArrayList<>()).add(s);
+    }
+    int rows = 0;
+    for (Map<Object, List<EngineSequence>> byAdapter : groups.values()) {
+      List<EngineSequence> seqs = new ArrayList<>();
+      byAdapter.values().forEach(seqs::addAll);
+      List<BatchDecoder.Row> batch = new ArrayList<>(seqs.size());
+      for (EngineSequence s : seqs) batch.add(new BatchDecoder.Row(s.model, s.cache, feed.get(s)));
+      float[][] logits;
+      try {
+        logits = decoder.step(batch);
+      } catch (RuntimeException e) {
+        LOG.error("a batched step of {} sequences failed", seqs.size(), e);
+        for (EngineSequence s : seqs) fail(s, e);
+        continue;
+      }
+      for (int i = 0; i < seqs.size(); i++) {
+        EngineSequence s = seqs.get(i);
+        rows += feed.get(s).length;
+        if (s.prefilling()) {
+          s.fed += feed.get(s).length;
+          if (s.prefilling()) continue; // more of the prompt to feed
+        }
+        advance(s, logits[i]);
+      }
+    }
+    return rows;
+  }
+
+  /** Samples the next token of a sequence from its logits, then emits it or ends the sequence. */
+  private void advance(EngineSequence s, float[] logits) {
+    int token = s.sampler.sample(logits);
+    if (s.params.eosTokenIds().contains(token)) {
+      retire(s, FinishReason.EOS);
+      return;
+    }
+    s.generated++;
+    s.events.add(new EngineSequence.Event(token, null, null));
+    if (s.generated == s.budget) retire(s, FinishReason.LENGTH);
+    else s.next = token;
+  }
+
+  private void retire(EngineSequence s, FinishReason end) {
+    if (end != null) s.events.add(new EngineSequence.Event(-1, end, null));
+    s.cache = null;
+    active.remove(s);
+    admission.retire(s);
+  }
+
+  private void fail(EngineSequence s, Throwable t) {
+    RuntimeException e = t instanceof RuntimeException r ? r : new IllegalStateException("generation failed: " + t, t);
+    s.events.add(new EngineSequence.Event(-1, null, e));
+    if (active.contains(s)) {
+      s.cache = null;
+      active.remove(s);
+      admission.retire(s);
+    }
+  }
+
+  /** Stops the scheduler; running and waiting requests end with UNAVAILABLE. */
+  @Override
+  public void close() {
+    owner.interrupt();
+    try {
+      owner.join(5_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}

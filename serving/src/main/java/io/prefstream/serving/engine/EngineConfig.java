@@ -1,0 +1,32 @@
+package io.prefstream.serving.engine;
+
+/**
+ * The batching engine's settings (the {@code serve} command builds them from flags; see
+ * docs/serving-engine.md).
+ *
+ * @param maxBatch      sequences stepped together at most (decode rows plus prefilling prompts)
+ * @param kvCacheBytes  memory all admitted sequences' KV caches may take together; a sequence reserves
+ *                      its whole cache (prompt + max new tokens, rounded up to 64 positions) on admission
+ * @param queueBound    requests that may wait for a batch place or KV memory; more are refused with
+ *                      RESOURCE_EXHAUSTED and a retry hint
+ * @param prefillChunk  prompt tokens prefilled per step across all sequences, so a long prompt is fed
+ *                      over several steps instead of stalling the running sequences
+ */
+public record EngineConfig(int maxBatch, long kvCacheBytes, int queueBound, int prefillChunk) {
+  public static final int DEFAULT_MAX_BATCH = 16;
+  public static final long DEFAULT_KV_CACHE_BYTES = 512L << 20;
+  public static final int DEFAULT_QUEUE_BOUND = 64;
+  public static final int DEFAULT_PREFILL_CHUNK = 64;
+
+  public EngineConfig {
+    if (maxBatch < 1) throw new IllegalArgumentException("batch limit must be >= 1, got " + maxBatch);
+    if (kvCacheBytes < 1) throw new IllegalArgumentException("KV cache budget must be >= 1 byte, got " + kvCacheBytes);
+    if (queueBound < 0) throw new IllegalArgumentException("queue bound must be >= 0, got " + queueBound);
+    if (prefillChunk < 1) throw new IllegalArgumentException("prefill chunk must be >= 1 token, got " + prefillChunk);
+  }
+
+  /** 16 sequences per step, 512 MiB of KV cache, 64 waiting requests, 64 prompt tokens per step. */
+  public static EngineConfig defaults() {
+    return new EngineConfig(DEFAULT_MAX_BATCH, DEFAULT_KV_CACHE_BYTES, DEFAULT_QUEUE_BOUND, DEFAULT_PREFILL_CHUNK);
+  }
+}

@@ -1,0 +1,61 @@
+package io.prefstream.serving.engine;
+
+import io.prefstream.model.generate.FinishReason;
+import io.prefstream.model.generate.Sampler;
+import io.prefstream.model.generate.SamplingParams;
+import io.prefstream.model.llama.KvCache;
+import io.prefstream.model.llama.LlamaModel;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+
+/**
+ * One generation request inside the engine. The scheduler thread owns the cache and the decode
+ * state; the request's own thread reads {@link #events} (tokens, then an end or an error) and may
+ * set {@link #cancel()} at any time. The event queue never blocks the scheduler: the scheduler stops
+ * stepping a sequence whose reader has {@link BatchEngine#STREAM_BUFFER} unread tokens.
+ */
+final class EngineSequence {
+  /** A token (end and error null), the end of generation, or a failure. */
+  record Event(int token, FinishReason end, RuntimeException error) {}
+
+  final LlamaModel model;
+  final int[] prompt;
+  final SamplingParams params;
+  final Sampler sampler;
+  final int budget;
+  final long kvBytes;
+  final BlockingQueue<Event> events = new LinkedBlockingQueue<>();
+  private volatile boolean cancelled;
+
+  // scheduler-thread state
+  KvCache cache;
+  int fed;
+  int generated;
+  int next = -1;
+
+  EngineSequence(LlamaModel model, int[] prompt, SamplingParams params, int budget, long kvBytes) {
+    this.model = model;
+    this.prompt = prompt;
+    this.params = params;
+    this.sampler = new Sampler(params);
+    this.budget = budget;
+    this.kvBytes = kvBytes;
+  }
+
+  void cancel() {
+    cancelled = true;
+  }
+
+  boolean cancelled() {
+    return cancelled;
+  }
+
+  boolean prefilling() {
+    return fed < prompt.length;
+  }
+
+  /** Tokens this sequence will feed at most (prompt + budget), the size of its KV cache. */
+  int capacity() {
+    return prompt.length + budget;
+  }
+}

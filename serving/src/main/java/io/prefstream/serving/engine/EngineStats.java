@@ -1,0 +1,40 @@
+package io.prefstream.serving.engine;
+
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Counters of the scheduler's steps (written by its thread, read anywhere): steps run, rows stepped,
+ * the largest batch seen and a moving average of the step time, from which the retry hint given
+ * to refused requests is estimated.
+ */
+public final class EngineStats {
+  private final AtomicLong steps = new AtomicLong();
+  private final AtomicLong rows = new AtomicLong();
+  private final AtomicLong maxRows = new AtomicLong();
+  private volatile double stepNanosEwma = 50e6;
+
+  void recordStep(int rowsStepped, long nanos) {
+    steps.incrementAndGet();
+    rows.addAndGet(rowsStepped);
+    maxRows.accumulateAndGet(rowsStepped, Math::max);
+    stepNanosEwma = 0.9 * stepNanosEwma + 0.1 * nanos;
+  }
+
+  public long steps() {
+    return steps.get();
+  }
+
+  public long rows() {
+    return rows.get();
+  }
+
+  /** The most rows (tokens) one step has carried. */
+  public long maxRowsPerStep() {
+    return maxRows.get();
+  }
+
+  /** A guess at when a place frees up: a request of {@code tokens} new tokens takes about that many steps. */
+  long retryHintMillis(int tokens) {
+    return Math.max(100, Math.round(stepNanosEwma * tokens / 1e6));
+  }
+}
