@@ -218,6 +218,7 @@ final class Invariants {
           listed.keySet().stream().filter(k -> !byOffset.containsKey(k)).toList());
 
       // 3: replay on a fresh trainer.
+      long replayStart = System.nanoTime();
       Files.createDirectories(scratch);
       PolicySession fresh = PolicySession.open(base, Backends.choose("cpu").backend(), new CheckpointStore(scratch),
           Cluster.POLICY, Replay.trainerConfig());
@@ -238,6 +239,7 @@ final class Invariants {
         }
       }
       rep.figures.put("batches replayed", replayed);
+      rep.figures.put("replay time", (System.nanoTime() - replayStart) / 1_000_000_000 + " s");
       DpoTrainer done = finalSession.trainer();
       Map<String, NamedTensor> a = done.policy().lora().orElseThrow().toTensors();
       Map<String, NamedTensor> b = trainer.policy().lora().orElseThrow().toTensors();

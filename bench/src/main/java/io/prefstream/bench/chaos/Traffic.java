@@ -104,8 +104,8 @@ final class Traffic {
       try {
         interaction(user, home, n, rnd);
         interactions.incrementAndGet();
-      } catch (GaveUpUnchecked e) {
-        if (!e.getMessage().contains(" refused: ")) gaveUp.incrementAndGet();
+      } catch (Unanswered e) {
+        if (!e.refused) gaveUp.incrementAndGet();
       } catch (InterruptedException e) {
         return;
       }
@@ -216,10 +216,12 @@ final class Traffic {
         // A refusal is the same on any replica: retrying would only repeat it.
         if (e.getStatus().getCode() == io.grpc.Status.Code.INVALID_ARGUMENT) {
           refusals.add(rpc + ": " + e.getStatus().getDescription());
-          throw new GaveUpUnchecked(rpc + " refused: " + e.getStatus().getDescription());
+          throw new Unanswered(rpc + " refused: " + e.getStatus().getDescription(), true);
         }
       }
-      if (System.currentTimeMillis() > deadline) sneakyGaveUp(rpc);
+      if (System.currentTimeMillis() > deadline) {
+        throw new Unanswered(rpc + ": no replica answered within " + GIVE_UP_MS + " ms", false);
+      }
       r = 1 - r;
       Thread.sleep(backoff);
       backoff = Math.min(backoff * 2, 2_000);
@@ -250,14 +252,13 @@ final class Traffic {
     }
   }
 
-  private static void sneakyGaveUp(String rpc) {
-    throw new GaveUpUnchecked(rpc + ": no replica answered within " + GIVE_UP_MS + " ms");
-  }
+  /** A call that ended the interaction: refused by the API, or unanswered by both replicas for {@link #GIVE_UP_MS}. */
+  static final class Unanswered extends RuntimeException {
+    final boolean refused;
 
-  /** A call that no replica answered within {@link #GIVE_UP_MS}: counted, and the interaction dropped. */
-  static final class GaveUpUnchecked extends RuntimeException {
-    GaveUpUnchecked(String m) {
+    Unanswered(String m, boolean refused) {
       super(m);
+      this.refused = refused;
     }
   }
 }
