@@ -164,9 +164,20 @@ public final class ChaosSoak {
   private void restartBroker(Cluster c) throws Exception {
     say("restarting the broker (SIGTERM, start again on the same port and data)");
     c.broker.terminate(Duration.ofSeconds(60));
-    c.broker.start();
-    c.broker.awaitReady(Duration.ofMinutes(2));
     kills.merge("broker restart", 1, Integer::sum);
+    for (int attempt = 1; ; attempt++) {
+      c.broker.start();
+      try {
+        c.broker.awaitReady(Duration.ofMinutes(2));
+        return;
+      } catch (IllegalStateException e) {
+        // Killed from outside while starting, or too slow on a loaded machine: a supervisor tries again.
+        if (attempt == 3) throw e;
+        selfExits.add("broker did not come up (" + e.getMessage() + ")");
+        say("broker did not come up (" + e.getMessage() + "); starting it again");
+        if (c.broker.isAlive()) c.broker.kill9();
+      }
+    }
   }
 
   /** Restarts a component that exited by itself (a supervisor's job), noting it. */

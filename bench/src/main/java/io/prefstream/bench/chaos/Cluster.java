@@ -38,9 +38,9 @@ final class Cluster implements AutoCloseable {
     replicaBPort = freePort();
     String bootstrap = bootstrap();
     String model = s.model().toAbsolutePath().toString();
-    broker = new Proc("broker", cli("broker", "--port", "" + brokerPort, "--host", "127.0.0.1",
+    broker = new Proc("broker", cli("broker", "broker", "--port", "" + brokerPort, "--host", "127.0.0.1",
         "--data-dir", s.workDir().resolve("broker").toString()), s.workDir(), logs.resolve("broker.log"));
-    ingest = new Proc("ingest", cli("ingest", "--bootstrap-servers", bootstrap,
+    ingest = new Proc("ingest", cli("ingest", "ingest", "--bootstrap-servers", bootstrap,
         "--state-dir", s.workDir().resolve("ingest-state").toString(),
         "--metrics-port", "-1",
         "--pairing-window", "4s",
@@ -50,7 +50,7 @@ final class Cluster implements AutoCloseable {
         // A killed member is noticed after the session timeout: keep it at the broker's minimum, as
         // IngestCrashRestartTest does, so a restart does not wait 45 s for the old member to expire.
         "--streams-property", "consumer.session.timeout.ms=6000"), s.workDir(), logs.resolve("ingest.log"));
-    learner = new Proc("learner", cli("learn", "--bootstrap-servers", bootstrap,
+    learner = new Proc("learner", cli("learner", "learn", "--bootstrap-servers", bootstrap,
         "--model", model, "--checkpoints", checkpoints.toString(), "--device", "cpu",
         "--metrics-port", "-1",
         "--checkpoint-every", "" + ChaosSettings.CHECKPOINT_EVERY,
@@ -68,7 +68,7 @@ final class Cluster implements AutoCloseable {
   }
 
   private Proc replica(String id, int port, String bootstrap, String model, Path logs) {
-    return new Proc("replica-" + id, cli("serve", "--bootstrap-servers", bootstrap, "--model", model,
+    return new Proc("replica-" + id, cli("replica-" + id, "serve", "--bootstrap-servers", bootstrap, "--model", model,
         "--checkpoints", checkpoints.toString(), "--device", "cpu", "--host", "127.0.0.1", "--port", "" + port,
         "--metrics-port", "-1", "--replica-id", "chaos-" + id, "--admin-token", ADMIN_TOKEN,
         "--max-concurrent", "32", "--max-new-tokens", "64"), settings.workDir(), logs.resolve("replica-" + id + ".log"));
@@ -82,9 +82,15 @@ final class Cluster implements AutoCloseable {
     return List.of(broker, ingest, learner, replicaA, replicaB);
   }
 
-  private List<String> cli(String... args) {
+  /**
+   * {@code java @<name>.args}: the JVM flags, {@code -cp}, the CLI's main class and the command's
+   * flags, written to an argument file. Same JVM, same CLI, same flags as {@code ./prefstream}; the
+   * file only keeps the main class off the process's command line, so that a script on the same
+   * machine that stops "every io.prefstream.deploy.cli.Main it did not see before" (as the README
+   * session check's cleanup does) does not stop the soak's processes from under it.
+   */
+  private List<String> cli(String name, String... args) {
     List<String> cmd = new ArrayList<>();
-    cmd.add(settings.javaHome().resolve("bin/java").toString());
     cmd.addAll(settings.jvmFlags());
     // Five JVMs and the harness share a small machine: cap each one's heap and JIT threads.
     cmd.add("-Xmx512m");
@@ -95,7 +101,16 @@ final class Cluster implements AutoCloseable {
     cmd.add(settings.classpath());
     cmd.add(ChaosSettings.MAIN);
     cmd.addAll(List.of(args));
-    return cmd;
+    Path file = settings.workDir().resolve("args").resolve(name + ".args");
+    try {
+      Files.createDirectories(file.getParent());
+      StringBuilder b = new StringBuilder();
+      for (String a : cmd) b.append('"').append(a.replace("\\", "\\\\").replace("\"", "\\\"")).append("\"\n");
+      Files.writeString(file, b);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    return List.of(settings.javaHome().resolve("bin/java").toString(), "@" + file);
   }
 
   /** Starts every process in order, each once the one it needs is ready. */
