@@ -239,7 +239,9 @@ final class Traffic {
     if (s == ConnectivityState.READY) return;
     if (s == ConnectivityState.TRANSIENT_FAILURE) ch.resetConnectBackoff();
     boolean retried = s != ConnectivityState.TRANSIENT_FAILURE;
-    long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500);
+    // Up to 2 s for a connection in progress: on a loaded machine a just-restarted replica can take
+    // over a second to complete one (the 2026-12-03 long run saw 500 ms run out).
+    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
     while (System.nanoTime() < end) {
       s = ch.getState(true);
       if (s == ConnectivityState.READY) return;
