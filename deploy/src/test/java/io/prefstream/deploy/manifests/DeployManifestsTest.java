@@ -113,9 +113,10 @@ class DeployManifestsTest {
     assertThat(map(map(learner.get("resources")).get("limits"))).containsEntry("nvidia.com/gpu", 1);
     assertThat(strings(learner.get("args"))).containsSequence("--client-property", "security.protocol=SASL_SSL");
     assertThat(strings(container(workload(docs, "ingest")).get("args")))
-        .containsSequence("--streams-property", "sasl.mechanism=SCRAM-SHA-512");
-    assertThat(strings(container(workload(docs, "serving")).get("args")))
-        .containsSequence("--tls-cert", "/etc/prefstream/tls/tls.crt");
+        .containsSequence("--client-property", "sasl.mechanism=SCRAM-SHA-512");
+    List<String> serving = strings(container(workload(docs, "serving")).get("args"));
+    assertThat(serving).containsSequence("--tls-cert", "/etc/prefstream/tls/tls.crt");
+    assertThat(serving).containsSequence("--client-property", "security.protocol=SASL_SSL");
   }
 
   @Test
