@@ -17,10 +17,11 @@ public final class Generator {
   }
 
   /**
-   * Generates a continuation of {@code prompt}. {@code text} (nullable) decodes tokens for stop
-   * strings and the result's text; {@code listener} (nullable) sees each token as it is chosen.
+   * Checks a generation request against {@code model} and returns how many tokens it may generate:
+   * {@code max_new_tokens}, capped by what is left of the model's context after the prompt. The one
+   * rule for every decode path (this generator and the serving engine).
    */
-  public GenerationResult generate(int[] prompt, SamplingParams params, TokenText text, TokenListener listener) {
+  public static int tokenBudget(LlamaModel model, int[] prompt, SamplingParams params, TokenText text) {
     if (prompt.length == 0) throw new IllegalArgumentException("prompt must have at least one token");
     if (!params.stopStrings().isEmpty() && text == null) {
       throw new IllegalArgumentException("stop strings need a TokenText to decode the generated tokens");
@@ -29,7 +30,15 @@ public final class Generator {
     if (prompt.length >= max) {
       throw new IllegalArgumentException("prompt has " + prompt.length + " tokens; the model's context is " + max);
     }
-    int budget = Math.min(params.maxNewTokens(), max - prompt.length);
+    return Math.min(params.maxNewTokens(), max - prompt.length);
+  }
+
+  /**
+   * Generates a continuation of {@code prompt}. {@code text} (nullable) decodes tokens for stop
+   * strings and the result's text; {@code listener} (nullable) sees each token as it is chosen.
+   */
+  public GenerationResult generate(int[] prompt, SamplingParams params, TokenText text, TokenListener listener) {
+    int budget = tokenBudget(model, prompt, params, text);
     KvCache cache = model.newKvCache(prompt.length + budget);
     Sampler sampler = new Sampler(params);
     int[] out = new int[budget];

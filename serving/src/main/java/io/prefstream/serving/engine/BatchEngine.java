@@ -5,6 +5,7 @@ import io.prefstream.model.backend.Backend;
 import io.prefstream.model.config.LlamaConfig;
 import io.prefstream.model.generate.FinishReason;
 import io.prefstream.model.generate.GenerationResult;
+import io.prefstream.model.generate.Generator;
 import io.prefstream.model.generate.SamplingParams;
 import io.prefstream.model.generate.TokenListener;
 import io.prefstream.model.generate.TokenText;
@@ -95,15 +96,7 @@ public final class BatchEngine implements AutoCloseable {
    */
   public GenerationResult generate(LlamaModel model, int[] prompt, SamplingParams params, TokenText text,
       TokenListener listener, BooleanSupplier cancelled) {
-    if (prompt.length == 0) throw new IllegalArgumentException("prompt must have at least one token");
-    if (!params.stopStrings().isEmpty() && text == null) {
-      throw new IllegalArgumentException("stop strings need a TokenText to decode the generated tokens");
-    }
-    int max = model.config().maxPositions();
-    if (prompt.length >= max) {
-      throw new IllegalArgumentException("prompt has " + prompt.length + " tokens; the model's context is " + max);
-    }
-    int budget = Math.min(params.maxNewTokens(), max - prompt.length);
+    int budget = Generator.tokenBudget(model, prompt, params, text);
     EngineSequence s = new EngineSequence(model, prompt.clone(), params, budget, kvBytes(prompt.length + budget));
     admission.submit(s, stats.retryHintMillis(budget));
     try {
