@@ -44,6 +44,8 @@ public final class KafkaRolloutFeed implements RolloutFeed {
   private static final Serde<ControlCommand> CONTROL = AvroSerdes.singleObject(ControlCommand.class);
   /** A rollout write gives up after this, before a replica's 10 s admin wait would. */
   private static final Duration WRITE_BUDGET = Duration.ofSeconds(8);
+  /** The transactional id every replica's rollout writer shares (fencing is the compare-and-set). */
+  public static final String WRITER_TRANSACTIONAL_ID = KafkaRolloutWriter.TRANSACTIONAL_ID;
 
   private final Map<String, Object> clientConfig;
   private final String bootstrapServers;

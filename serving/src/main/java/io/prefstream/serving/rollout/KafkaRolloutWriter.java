@@ -23,6 +23,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.InvalidProducerEpochException;
+import org.apache.kafka.common.errors.InvalidTxnStateException;
 import org.apache.kafka.common.errors.ProducerFencedException;
 import org.apache.kafka.common.errors.TimeoutException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -118,6 +119,12 @@ final class KafkaRolloutWriter implements AutoCloseable {
         // Another writer started its session after ours, so nothing of ours was committed: read again.
         last = e;
         LOG.debug("policy '{}': rollout writer fenced on attempt {}; reading again", policy, attempt);
+      } catch (InvalidTxnStateException e) {
+        // Under transactions v2 the coordinator answers INVALID_TXN_STATE (fatal to this producer, so
+        // the client logs an ERROR) when a commit races with an abort it made itself (KAFKA-20785):
+        // nothing of this transaction was committed. If it was after all, the next read finds it.
+        last = e;
+        LOG.debug("policy '{}': rollout transaction rejected on attempt {} ({}); reading again", policy, attempt, e.toString());
       } catch (KafkaException e) {
         last = e;
         if (open) abortQuietly(producer);
