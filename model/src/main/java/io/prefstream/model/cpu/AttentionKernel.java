@@ -154,9 +154,14 @@ final class AttentionKernel {
    * kvHeads·hd].
    */
   static void append(float[] kc, float[] vc, float[] k, float[] v, int past, int n, int cap, int kvHeads, int hd) {
+    append(kc, vc, k, v, 0, past, n, cap, kvHeads, hd);
+  }
+
+  /** {@link #append} of rows first..first+n-1 of k and v. */
+  static void append(float[] kc, float[] vc, float[] k, float[] v, int first, int past, int n, int cap, int kvHeads, int hd) {
     int kd = kvHeads * hd;
     for (int i = 0; i < n; i++) {
-      int row = i * kd; // token i in k and v
+      int row = (first + i) * kd; // token i in k and v
       for (int c = 0; c < kd; c++) kc[c * cap + past + i] = k[row + c]; // c = kvHead·hd + d
       System.arraycopy(v, row, vc, (past + i) * kd, kd);
     }
@@ -165,24 +170,42 @@ final class AttentionKernel {
   /** Queries at absolute positions past..past+n-1 over cache positions 0..past+i. */
   static void cached(WorkerPool pool, float[] out, float[] q, float[] kc, float[] vc, int past, int n, int cap,
       int heads, int kvHeads, int hd) {
-    int group = heads / kvHeads;
+    pool.forEach(heads, h -> cachedHead(out, q, 0, kc, vc, past, n, cap, h, heads, kvHeads, hd));
+  }
+
+  /**
+   * {@link #append} and {@link #cached} for several sequences in one parallel loop over (sequence,
+   * head): sequence s owns rows rowStart[s]..rowStart[s+1]-1 of q, k, v and out, and its own cache.
+   */
+  static void appendCachedBatch(WorkerPool pool, float[] out, float[] q, float[] k, float[] v, float[][] kcs, float[][] vcs,
+      int[] past, int[] cap, int[] rowStart, int heads, int kvHeads, int hd) {
+    int b = kcs.length;
+    for (int s = 0; s < b; s++) {
+      append(kcs[s], vcs[s], k, v, rowStart[s], past[s], rowStart[s + 1] - rowStart[s], cap[s], kvHeads, hd);
+    }
+    pool.forEach(b * heads, t -> {
+      int s = t / heads;
+      cachedHead(out, q, rowStart[s], kcs[s], vcs[s], past[s], rowStart[s + 1] - rowStart[s], cap[s], t % heads, heads, kvHeads, hd);
+    });
+  }
+
+  /** Head h of query rows first..first+n-1 (positions past..past+n-1) over cache positions 0..past+i. */
+  private static void cachedHead(float[] out, float[] q, int first, float[] kc, float[] vc, int past, int n, int cap,
+      int h, int heads, int kvHeads, int hd) {
+    int kvh = h / (heads / kvHeads);
     float scale = (float) (1.0 / Math.sqrt(hd));
     int qd = heads * hd, kd = kvHeads * hd;
-    int total = past + n;
-    pool.forEach(heads, h -> {
-      int kvh = h / group;
-      float[] sc = scratch(1, roundUp(total));
-      for (int i = 0; i < n; i++) {
-        int qo = i * qd + h * hd;
-        int keys = past + i + 1;
-        scores(sc, kc, kvh * hd * cap, cap, q, qo, hd, keys, scale);
-        float max = Float.NEGATIVE_INFINITY;
-        for (int j = 0; j < keys; j++) max = Math.max(max, sc[j]);
-        float inv = 1f / expInPlace(sc, keys, max);
-        for (int j = 0; j < keys; j++) sc[j] *= inv;
-        weightedSum(out, qo, sc, keys, vc, kvh * hd, kd, hd);
-      }
-    });
+    float[] sc = scratch(1, roundUp(past + n));
+    for (int i = 0; i < n; i++) {
+      int qo = (first + i) * qd + h * hd;
+      int keys = past + i + 1;
+      scores(sc, kc, kvh * hd * cap, cap, q, qo, hd, keys, scale);
+      float max = Float.NEGATIVE_INFINITY;
+      for (int j = 0; j < keys; j++) max = Math.max(max, sc[j]);
+      float inv = 1f / expInPlace(sc, keys, max);
+      for (int j = 0; j < keys; j++) sc[j] *= inv;
+      weightedSum(out, qo, sc, keys, vc, kvh * hd, kd, hd);
+    }
   }
 
   /** Copies rows st..st+len of one head ([len, hd] at stride rowStride) into [hd, tp], zero-padded. */

@@ -1,6 +1,7 @@
 package io.prefstream.model.cpu;
 
 import io.prefstream.model.backend.Backend;
+import io.prefstream.model.backend.BatchedAttention;
 import io.prefstream.model.backend.Buf;
 import io.prefstream.model.backend.OpChecks;
 import io.prefstream.model.backend.SeqLayout;
@@ -12,7 +13,7 @@ import java.util.Arrays;
  * attention, softmax), work spread over a {@link WorkerPool}. Results are bit-identical for any
  * thread count. Buffers are plain arrays; {@link #array(Buf)} exposes them to host-side code.
  */
-public final class CpuBackend implements Backend {
+public final class CpuBackend implements Backend, BatchedAttention {
   private final WorkerPool pool;
   private final RopeKernel rope = new RopeKernel();
 
@@ -229,6 +230,34 @@ public final class CpuBackend implements Backend {
       int heads, int kvHeads, int headDim) {
     checkCache(kCache, capacity, kvHeads, headDim);
     AttentionKernel.cached(pool, a(out), a(q), a(kCache), a(vCache), past, n, capacity, heads, kvHeads, headDim);
+  }
+
+  @Override
+  public void appendAttendBatch(Buf out, Buf q, Buf k, Buf v, Buf[] kCaches, Buf[] vCaches, int[] past, int[] capacity,
+      int[] rowStart, int heads, int kvHeads, int headDim) {
+    int b = kCaches.length;
+    if (vCaches.length != b || past.length != b || capacity.length != b || rowStart.length != b + 1) {
+      throw new IllegalArgumentException("per-sequence arrays disagree: " + b + " key caches, " + vCaches.length + " value caches, "
+          + past.length + " lengths, " + capacity.length + " capacities, " + rowStart.length + " row starts (need sequences + 1)");
+    }
+    int rows = rowStart[b];
+    check(q, (long) rows * heads * headDim, "q");
+    check(out, (long) rows * heads * headDim, "out");
+    check(k, (long) rows * kvHeads * headDim, "k");
+    check(v, (long) rows * kvHeads * headDim, "v");
+    float[][] kcs = new float[b][], vcs = new float[b][];
+    for (int s = 0; s < b; s++) {
+      checkCache(kCaches[s], capacity[s], kvHeads, headDim);
+      checkCache(vCaches[s], capacity[s], kvHeads, headDim);
+      int n = rowStart[s + 1] - rowStart[s];
+      if (n < 0 || rowStart[s] < 0) throw new IllegalArgumentException("row starts must not decrease: " + java.util.Arrays.toString(rowStart));
+      if (past[s] < 0 || past[s] + n > capacity[s]) {
+        throw new IllegalArgumentException("sequence " + s + ": cannot append " + n + " tokens at " + past[s] + " to a cache of " + capacity[s]);
+      }
+      kcs[s] = a(kCaches[s]);
+      vcs[s] = a(vCaches[s]);
+    }
+    AttentionKernel.appendCachedBatch(pool, a(out), a(q), a(k), a(v), kcs, vcs, past, capacity, rowStart, heads, kvHeads, headDim);
   }
 
   private static void checkCache(Buf cache, int capacity, int kvHeads, int headDim) {

@@ -130,13 +130,18 @@ final class Gemm {
     // Column panels outermost: one panel of B (k × 3 vectors) stays in cache across the row blocks.
     // Rows past the last full block of 4 go one at a time (decode steps have a single row).
     int full = i0 + (i1 - i0) / MR * MR;
+    int full8 = i0 + (i1 - i0) / (2 * MR) * (2 * MR);
     int j = j0;
     for (; j + NR <= j1; j += NR) {
       int bo = panelStride == 0 ? bOff + j : bOff + (j / NR) * panelStride; // B at (k-block start, column j)
-      for (int i = i0; i < full; i += MR) {
+      int i = i0;
+      for (; i < full8; i += 2 * MR) {
+        tile8x3(c, cOff, ldc, a, aOff, ars, acs, b, bo, ldb, i, j, k, acc);
+      }
+      for (; i < full; i += MR) {
         tile4x3(c, cOff, ldc, a, aOff, ars, acs, b, bo, ldb, i, i1, j, k, acc);
       }
-      for (int i = full; i < i1; i++) {
+      for (i = full; i < i1; i++) {
         tile1x3(c, cOff, ldc, a, aOff, ars, acs, b, bo, ldb, i, j, k, acc);
       }
     }
@@ -146,6 +151,78 @@ final class Gemm {
         tile4x1(c, cOff, ldc, a, aOff, ars, acs, b, bOff, ldb, i, i1, j, k, acc, mask);
       }
     }
+  }
+
+  /**
+   * 8 rows × 3 vectors (24 accumulators): each B vector loaded serves 8 rows, so a batch of 8 decode
+   * rows streams every weight panel once (a 4-row tile streams it twice). Same per-element fma chain.
+   */
+  private static void tile8x3(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
+      float[] b, int bo, int ldb, int i, int j, int k, boolean acc) {
+    int a0 = aOff + i * ars, a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars;
+    int a4 = a3 + ars, a5 = a4 + ars, a6 = a5 + ars, a7 = a6 + ars;
+    FloatVector c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32;
+    FloatVector c40, c41, c42, c50, c51, c52, c60, c61, c62, c70, c71, c72;
+    int o = cOff + i * ldc + j;
+    if (acc) {
+      c00 = FloatVector.fromArray(S, c, o); c01 = FloatVector.fromArray(S, c, o + L); c02 = FloatVector.fromArray(S, c, o + 2 * L);
+      o += ldc;
+      c10 = FloatVector.fromArray(S, c, o); c11 = FloatVector.fromArray(S, c, o + L); c12 = FloatVector.fromArray(S, c, o + 2 * L);
+      o += ldc;
+      c20 = FloatVector.fromArray(S, c, o); c21 = FloatVector.fromArray(S, c, o + L); c22 = FloatVector.fromArray(S, c, o + 2 * L);
+      o += ldc;
+      c30 = FloatVector.fromArray(S, c, o); c31 = FloatVector.fromArray(S, c, o + L); c32 = FloatVector.fromArray(S, c, o + 2 * L);
+      o += ldc;
+      c40 = FloatVector.fromArray(S, c, o); c41 = FloatVector.fromArray(S, c, o + L); c42 = FloatVector.fromArray(S, c, o + 2 * L);
+      o += ldc;
+      c50 = FloatVector.fromArray(S, c, o); c51 = FloatVector.fromArray(S, c, o + L); c52 = FloatVector.fromArray(S, c, o + 2 * L);
+      o += ldc;
+      c60 = FloatVector.fromArray(S, c, o); c61 = FloatVector.fromArray(S, c, o + L); c62 = FloatVector.fromArray(S, c, o + 2 * L);
+      o += ldc;
+      c70 = FloatVector.fromArray(S, c, o); c71 = FloatVector.fromArray(S, c, o + L); c72 = FloatVector.fromArray(S, c, o + 2 * L);
+    } else {
+      FloatVector z = FloatVector.zero(S);
+      c00 = z; c01 = z; c02 = z; c10 = z; c11 = z; c12 = z; c20 = z; c21 = z; c22 = z; c30 = z; c31 = z; c32 = z;
+      c40 = z; c41 = z; c42 = z; c50 = z; c51 = z; c52 = z; c60 = z; c61 = z; c62 = z; c70 = z; c71 = z; c72 = z;
+    }
+    for (int p = 0; p < k; p++, bo += ldb) {
+      FloatVector b0 = FloatVector.fromArray(S, b, bo);
+      FloatVector b1 = FloatVector.fromArray(S, b, bo + L);
+      FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * L);
+      int ap = p * acs;
+      FloatVector x = FloatVector.broadcast(S, a[a0 + ap]);
+      c00 = b0.fma(x, c00); c01 = b1.fma(x, c01); c02 = b2.fma(x, c02);
+      x = FloatVector.broadcast(S, a[a1 + ap]);
+      c10 = b0.fma(x, c10); c11 = b1.fma(x, c11); c12 = b2.fma(x, c12);
+      x = FloatVector.broadcast(S, a[a2 + ap]);
+      c20 = b0.fma(x, c20); c21 = b1.fma(x, c21); c22 = b2.fma(x, c22);
+      x = FloatVector.broadcast(S, a[a3 + ap]);
+      c30 = b0.fma(x, c30); c31 = b1.fma(x, c31); c32 = b2.fma(x, c32);
+      x = FloatVector.broadcast(S, a[a4 + ap]);
+      c40 = b0.fma(x, c40); c41 = b1.fma(x, c41); c42 = b2.fma(x, c42);
+      x = FloatVector.broadcast(S, a[a5 + ap]);
+      c50 = b0.fma(x, c50); c51 = b1.fma(x, c51); c52 = b2.fma(x, c52);
+      x = FloatVector.broadcast(S, a[a6 + ap]);
+      c60 = b0.fma(x, c60); c61 = b1.fma(x, c61); c62 = b2.fma(x, c62);
+      x = FloatVector.broadcast(S, a[a7 + ap]);
+      c70 = b0.fma(x, c70); c71 = b1.fma(x, c71); c72 = b2.fma(x, c72);
+    }
+    o = cOff + i * ldc + j;
+    c00.intoArray(c, o); c01.intoArray(c, o + L); c02.intoArray(c, o + 2 * L);
+    o += ldc;
+    c10.intoArray(c, o); c11.intoArray(c, o + L); c12.intoArray(c, o + 2 * L);
+    o += ldc;
+    c20.intoArray(c, o); c21.intoArray(c, o + L); c22.intoArray(c, o + 2 * L);
+    o += ldc;
+    c30.intoArray(c, o); c31.intoArray(c, o + L); c32.intoArray(c, o + 2 * L);
+    o += ldc;
+    c40.intoArray(c, o); c41.intoArray(c, o + L); c42.intoArray(c, o + 2 * L);
+    o += ldc;
+    c50.intoArray(c, o); c51.intoArray(c, o + L); c52.intoArray(c, o + 2 * L);
+    o += ldc;
+    c60.intoArray(c, o); c61.intoArray(c, o + L); c62.intoArray(c, o + 2 * L);
+    o += ldc;
+    c70.intoArray(c, o); c71.intoArray(c, o + L); c72.intoArray(c, o + 2 * L);
   }
 
   private static void tile4x3(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,

@@ -1,6 +1,7 @@
 package io.prefstream.model.llama;
 
 import io.prefstream.model.backend.Backend;
+import io.prefstream.model.backend.BatchedAttention;
 import io.prefstream.model.backend.Buf;
 import io.prefstream.model.config.LlamaConfig;
 import io.prefstream.model.lora.LoraAdapter;
@@ -11,7 +12,8 @@ import java.util.List;
  * One cached forward step for many generation sequences at once (continuous batching): the rows of
  * every sequence (one decode token, or a chunk of a prompt) are stacked into one [n, c] activation,
  * so each base projection is one matrix product over all of them, a single pass over the weights.
- * Attention and the KV-cache append run per sequence on its own cache; each sequence's LoRA delta
+ * Attention and the KV-cache append run per sequence on its own cache (in one op for all sequences
+ * on a backend with {@link BatchedAttention}); each sequence's LoRA delta
  * is applied to its adapter group's rows only, so versions and policies on one base share a batch.
  *
  * <p>Every row gets the same arithmetic as {@link LlamaModel#forwardCached} alone (the backend's
@@ -98,6 +100,12 @@ public final class BatchDecoder {
       }
       lastRows[s] = start[s + 1] - 1;
     }
+    int[] past = new int[b], capacity = new int[b];
+    for (int s = 0; s < b; s++) {
+      past[s] = rows.get(s).cache().length;
+      capacity[s] = rows.get(s).cache().rows;
+    }
+    Buf[] kCaches = new Buf[b], vCaches = new Buf[b];
     LlamaModel.Layer[] layers = base.layerArray();
     be.embeddingForward(x, base.embedWeight().value, tokens, n, c);
     for (int l = 0; l < layers.length; l++) {
@@ -108,16 +116,25 @@ public final class BatchDecoder {
       linear(rows, start, l, L.v, a.v, a.xn1, n, false);
       be.ropeForward(a.q, pos, n, h, hd, cfg.rope());
       be.ropeForward(a.k, pos, n, kvh, hd, cfg.rope());
-      for (int s = 0; s < b; s++) {
-        KvCache kv = rows.get(s).cache();
-        int len = start[s + 1] - start[s];
-        // Sequence s's rows start at row start[s] of the stacked q/k/v/att.
-        be.copy(qS, 0, a.q, start[s] * qd, len * qd);
-        be.copy(kS, 0, a.k, start[s] * kd, len * kd);
-        be.copy(vS, 0, a.v, start[s] * kd, len * kd);
-        be.kvAppend(kv.k[l], kv.v[l], kS, vS, kv.length, len, kv.rows, kvh, hd);
-        be.attentionCached(attS, qS, kv.k[l], kv.v[l], kv.length, len, kv.rows, h, kvh, hd);
-        be.copy(a.att, start[s] * qd, attS, 0, len * qd);
+      if (be instanceof BatchedAttention batched) {
+        for (int s = 0; s < b; s++) {
+          KvCache kv = rows.get(s).cache();
+          kCaches[s] = kv.k[l];
+          vCaches[s] = kv.v[l];
+        }
+        batched.appendAttendBatch(a.att, a.q, a.k, a.v, kCaches, vCaches, past, capacity, start, h, kvh, hd);
+      } else {
+        for (int s = 0; s < b; s++) {
+          KvCache kv = rows.get(s).cache();
+          int len = start[s + 1] - start[s];
+          // Sequence s's rows start at row start[s] of the stacked q/k/v/att.
+          be.copy(qS, 0, a.q, start[s] * qd, len * qd);
+          be.copy(kS, 0, a.k, start[s] * kd, len * kd);
+          be.copy(vS, 0, a.v, start[s] * kd, len * kd);
+          be.kvAppend(kv.k[l], kv.v[l], kS, vS, kv.length, len, kv.rows, kvh, hd);
+          be.attentionCached(attS, qS, kv.k[l], kv.v[l], kv.length, len, kv.rows, h, kvh, hd);
+          be.copy(a.att, start[s] * qd, attS, 0, len * qd);
+        }
       }
       linear(rows, start, l, L.o, x, a.att, n, true); // residual in place
       be.rmsnormForward(a.xn2, a.rstd2, x, L.mlpNorm.value, n, c, eps);

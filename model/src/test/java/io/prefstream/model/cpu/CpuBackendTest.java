@@ -108,4 +108,52 @@ class CpuBackendTest extends BackendContractTest {
       })).isExactlyInstanceOf(IllegalArgumentException.class).hasMessage("bad shape");
     }
   }
+
+  @Test
+  void batchedAppendAndAttendIsBitIdenticalToOneSequenceAtATime() {
+    int heads = 6, kv = 2, hd = 16, qd = heads * hd, kd = kv * hd, cap = 128;
+    int[] past = {0, 37, 5, 64};
+    int[] len = {9, 1, 1, 3}; // a prompt chunk, two decode rows, a short chunk
+    int[] start = new int[len.length + 1];
+    for (int s = 0; s < len.length; s++) start[s + 1] = start[s] + len[s];
+    int rows = start[len.length];
+    CpuBackend be = new CpuBackend(POOL);
+    float[] q = random(rows * qd), k = random(rows * kd), v = random(rows * kd);
+    Buf[] kcA = new Buf[len.length], vcA = new Buf[len.length], kcB = new Buf[len.length], vcB = new Buf[len.length];
+    float[] one = new float[rows * qd];
+    for (int s = 0; s < len.length; s++) {
+      float[] prefixK = random(past[s] * kd), prefixV = random(past[s] * kd);
+      kcA[s] = be.alloc((long) cap * kd); vcA[s] = be.alloc((long) cap * kd);
+      kcB[s] = be.alloc((long) cap * kd); vcB[s] = be.alloc((long) cap * kd);
+      if (past[s] > 0) {
+        be.kvAppend(kcA[s], vcA[s], buf(be, prefixK), buf(be, prefixV), 0, past[s], cap, kv, hd);
+        be.kvAppend(kcB[s], vcB[s], buf(be, prefixK), buf(be, prefixV), 0, past[s], cap, kv, hd);
+      }
+      // One sequence alone, through the single ops.
+      Buf out = be.alloc((long) len[s] * qd);
+      be.kvAppend(kcA[s], vcA[s], buf(be, java.util.Arrays.copyOfRange(k, start[s] * kd, start[s + 1] * kd)),
+          buf(be, java.util.Arrays.copyOfRange(v, start[s] * kd, start[s + 1] * kd)), past[s], len[s], cap, kv, hd);
+      be.attentionCached(out, buf(be, java.util.Arrays.copyOfRange(q, start[s] * qd, start[s + 1] * qd)), kcA[s], vcA[s],
+          past[s], len[s], cap, heads, kv, hd);
+      System.arraycopy(host(out), 0, one, start[s] * qd, len[s] * qd);
+    }
+    Buf batched = be.alloc((long) rows * qd);
+    be.appendAttendBatch(batched, buf(be, q), buf(be, k), buf(be, v), kcB, vcB, past, new int[] {cap, cap, cap, cap}, start, heads, kv, hd);
+    assertThat(host(batched)).containsExactly(one);
+    for (int s = 0; s < len.length; s++) {
+      assertThat(host(kcB[s])).containsExactly(host(kcA[s]));
+      assertThat(host(vcB[s])).containsExactly(host(vcA[s]));
+    }
+    // A cache that cannot take a sequence's rows is refused before anything is written.
+    int[] full = {0, 128, 5, 64};
+    assertThatThrownBy(() -> be.appendAttendBatch(batched, buf(be, q), buf(be, k), buf(be, v), kcB, vcB, full,
+        new int[] {cap, cap, cap, cap}, start, heads, kv, hd)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("sequence 1").hasMessageContaining("cannot append 1 tokens at 128");
+  }
+
+  private static Buf buf(CpuBackend be, float[] data) {
+    Buf b = be.alloc(data.length);
+    be.upload(b, data);
+    return b;
+  }
 }
