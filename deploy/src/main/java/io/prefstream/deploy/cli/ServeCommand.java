@@ -151,6 +151,12 @@ public final class ServeCommand implements Callable<Integer> {
           + " several steps instead of stalling running sequences. Default: ${DEFAULT-VALUE}.")
   int prefillChunk;
 
+  @Option(names = "--stream-stall-timeout", paramLabel = "DURATION", defaultValue = "30s",
+      converter = IngestCommand.DurationConverter.class,
+      description = "A streaming call whose reader leaves 16 tokens unread is paused (it never slows the batch);"
+          + " paused longer than this, it ends with RESOURCE_EXHAUSTED and frees its place. Default: ${DEFAULT-VALUE}.")
+  Duration streamStallTimeout;
+
   @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "512",
       description = "Largest sampling.max_new_tokens accepted. Default: ${DEFAULT-VALUE}.")
   int maxNewTokens;
@@ -213,7 +219,7 @@ public final class ServeCommand implements Callable<Integer> {
 
   EngineConfig engineConfig() {
     try {
-      return new EngineConfig(maxBatch, kvCacheMib << 20, queueBound, prefillChunk);
+      return new EngineConfig(maxBatch, kvCacheMib << 20, queueBound, prefillChunk, streamStallTimeout);
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
     }

@@ -22,7 +22,7 @@ import java.util.function.IntConsumer;
  * helpers of its loop the same way.
  */
 public final class WorkerPool implements AutoCloseable {
-  static final long SPIN_MICROS = 200;
+  static final long SPIN_MICROS = 50;
   private static final long SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(SPIN_MICROS);
   private static volatile WorkerPool shared;
 

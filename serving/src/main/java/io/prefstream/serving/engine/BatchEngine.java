@@ -35,7 +35,9 @@ import org.slf4j.LoggerFactory;
  * {@link io.prefstream.model.generate.Generator} does, so greedy output is token-identical to running
  * the request alone ({@code BatchEngineTest}). A listener that throws, or a cancellation seen through
  * {@code cancelled}, cancels the sequence. A sequence whose reader is {@value #STREAM_BUFFER} tokens
- * behind (a slow stream consumer) is paused, keeping its place, so it never slows the others.
+ * behind (a slow stream consumer) is paused, keeping its place, so it never slows the others; one
+ * paused longer than {@link EngineConfig#stallTimeout} is stopped with RESOURCE_EXHAUSTED, which frees
+ * its place and its KV cache.
  */
 public final class BatchEngine implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(BatchEngine.class);
@@ -179,6 +181,7 @@ public final class BatchEngine implements AutoCloseable {
     Map<LlamaModel, Map<Object, List<EngineSequence>>> groups = new LinkedHashMap<>();
     int prefill = cfg.prefillChunk();
     Map<EngineSequence, int[]> feed = new LinkedHashMap<>();
+    List<EngineSequence> stalled = new ArrayList<>();
     for (EngineSequence s : active) {
       int[] tokens;
       if (s.prefilling()) {
@@ -187,14 +190,26 @@ public final class BatchEngine implements AutoCloseable {
         tokens = Arrays.copyOfRange(s.prompt, s.fed, s.fed + k);
         prefill -= k;
       } else if (s.events.size() >= STREAM_BUFFER) {
-        continue; // its reader is behind: pause it (it keeps its place) rather than slow the batch or buffer more
+        // Its reader is behind: pause it (it keeps its place) rather than slow the batch or buffer
+        // more; a reader that stays behind too long loses the place.
+        long now = System.nanoTime();
+        if (s.pausedSince == 0) s.pausedSince = now;
+        else if (now - s.pausedSince > cfg.stallTimeout().toNanos()) stalled.add(s);
+        continue;
       } else {
+        s.pausedSince = 0;
         tokens = new int[] {s.next};
       }
       feed.put(s, tokens);
       LlamaModel base = groups.keySet().stream().filter(b -> b.sharesBaseWith(s.model)).findFirst().orElse(s.model);
       Object adapter = s.model.lora().isPresent() ? s.model.lora().get() : "none";
       groups.computeIfAbsent(base, b -> new LinkedHashMap<>()).computeIfAbsent(adapter, a -> new ArrayList<>()).add(s);
+    }
+    for (EngineSequence s : stalled) {
+      stats.recordStalled();
+      fail(s, Status.RESOURCE_EXHAUSTED.withDescription("the stream's reader left " + STREAM_BUFFER + " tokens unread for more than "
+          + cfg.stallTimeout().toSeconds() + " s; the generation was stopped to free its place (read the stream faster, or use the unary call)")
+          .asRuntimeException());
     }
     int rows = 0;
     for (Map<Object, List<EngineSequence>> byAdapter : groups.values()) {

@@ -1,5 +1,7 @@
 package io.prefstream.serving.engine;
 
+import java.time.Duration;
+
 /**
  * The batching engine's settings (the {@code serve} command builds them from flags; see
  * docs/serving-engine.md).
@@ -11,21 +13,34 @@ package io.prefstream.serving.engine;
  *                      RESOURCE_EXHAUSTED and a retry hint
  * @param prefillChunk  prompt tokens prefilled per step across all sequences, so a long prompt is fed
  *                      over several steps instead of stalling the running sequences
+ * @param stallTimeout  how long a sequence may stay paused because its reader (a slow stream
+ *                      consumer) has a full buffer of unread tokens; then it is cancelled with
+ *                      RESOURCE_EXHAUSTED, freeing its batch place and KV cache
  */
-public record EngineConfig(int maxBatch, long kvCacheBytes, int queueBound, int prefillChunk) {
+public record EngineConfig(int maxBatch, long kvCacheBytes, int queueBound, int prefillChunk, Duration stallTimeout) {
   public static final int DEFAULT_MAX_BATCH = 16;
   public static final long DEFAULT_KV_CACHE_BYTES = 512L << 20;
   public static final int DEFAULT_QUEUE_BOUND = 64;
   public static final int DEFAULT_PREFILL_CHUNK = 64;
+  static final long DEFAULT_STALL_SECONDS = 30;
+  public static final Duration DEFAULT_STALL_TIMEOUT = Duration.ofSeconds(DEFAULT_STALL_SECONDS);
 
   public EngineConfig {
     if (maxBatch < 1) throw new IllegalArgumentException("batch limit must be >= 1, got " + maxBatch);
     if (kvCacheBytes < 1) throw new IllegalArgumentException("KV cache budget must be >= 1 byte, got " + kvCacheBytes);
     if (queueBound < 0) throw new IllegalArgumentException("queue bound must be >= 0, got " + queueBound);
     if (prefillChunk < 1) throw new IllegalArgumentException("prefill chunk must be >= 1 token, got " + prefillChunk);
+    if (stallTimeout == null || stallTimeout.isNegative() || stallTimeout.isZero()) {
+      throw new IllegalArgumentException("stream stall timeout must be positive, got " + stallTimeout);
+    }
   }
 
-  /** 16 sequences per step, 512 MiB of KV cache, 64 waiting requests, 64 prompt tokens per step. */
+  /** With the default stall timeout ({@value #DEFAULT_STALL_SECONDS} s). */
+  public EngineConfig(int maxBatch, long kvCacheBytes, int queueBound, int prefillChunk) {
+    this(maxBatch, kvCacheBytes, queueBound, prefillChunk, DEFAULT_STALL_TIMEOUT);
+  }
+
+  /** 16 sequences per step, 512 MiB of KV cache, 64 waiting requests, 64 prompt tokens per step, 30 s stall timeout. */
   public static EngineConfig defaults() {
     return new EngineConfig(DEFAULT_MAX_BATCH, DEFAULT_KV_CACHE_BYTES, DEFAULT_QUEUE_BOUND, DEFAULT_PREFILL_CHUNK);
   }

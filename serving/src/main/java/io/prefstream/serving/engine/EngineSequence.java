@@ -32,6 +32,8 @@ final class EngineSequence {
   int fed;
   int generated;
   int next = -1;
+  /** When the scheduler first skipped this sequence for a full reader buffer (System.nanoTime), 0 when running. */
+  long pausedSince;
 
   EngineSequence(LlamaModel model, int[] prompt, SamplingParams params, int budget, long kvBytes) {
     this.model = model;

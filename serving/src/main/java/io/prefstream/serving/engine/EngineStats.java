@@ -4,13 +4,14 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Counters of the scheduler's steps (written by its thread, read anywhere): steps run, rows stepped,
- * the largest batch seen and a moving average of the step time, from which the retry hint given
+ * the largest batch seen, sequences stopped for a stalled reader, and a moving average of the step time, from which the retry hint given
  * to refused requests is estimated.
  */
 public final class EngineStats {
   private final AtomicLong steps = new AtomicLong();
   private final AtomicLong rows = new AtomicLong();
   private final AtomicLong maxRows = new AtomicLong();
+  private final AtomicLong stalled = new AtomicLong();
   private volatile double stepNanosEwma = 50e6;
 
   void recordStep(int rowsStepped, long nanos) {
@@ -18,6 +19,15 @@ public final class EngineStats {
     rows.addAndGet(rowsStepped);
     maxRows.accumulateAndGet(rowsStepped, Math::max);
     stepNanosEwma = 0.9 * stepNanosEwma + 0.1 * nanos;
+  }
+
+  void recordStalled() {
+    stalled.incrementAndGet();
+  }
+
+  /** Sequences stopped because their stream's reader stayed behind longer than the stall timeout. */
+  public long stalled() {
+    return stalled.get();
   }
 
   public long steps() {

@@ -115,6 +115,11 @@ public final class ServingServer implements AutoCloseable {
       public long rowsStepped() {
         return engine.stats().rows();
       }
+
+      @Override
+      public long stalled() {
+        return engine.stats().stalled();
+      }
     });
     return engine;
   }

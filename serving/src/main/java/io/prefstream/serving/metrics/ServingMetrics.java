@@ -89,6 +89,8 @@ public final class ServingMetrics {
     long steps();
 
     long rowsStepped();
+
+    long stalled();
   }
 
   private final java.util.concurrent.atomic.AtomicReference<EngineGauges> engine = new java.util.concurrent.atomic.AtomicReference<>();
@@ -110,6 +112,9 @@ public final class ServingMetrics {
     io.prometheus.metrics.core.metrics.CounterWithCallback.builder().name("prefstream_serving_engine_rows")
         .help("Token rows carried by all steps (rows / steps = mean batch size)")
         .callback(cb -> cb.call(engine.get().rowsStepped())).register(registry);
+    io.prometheus.metrics.core.metrics.CounterWithCallback.builder().name("prefstream_serving_engine_stalled_streams")
+        .help("Generations stopped because their stream's reader left tokens unread past --stream-stall-timeout")
+        .callback(cb -> cb.call(engine.get().stalled())).register(registry);
   }
 
   public PrometheusRegistry registry() {

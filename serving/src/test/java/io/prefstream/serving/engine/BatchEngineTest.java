@@ -188,4 +188,42 @@ class BatchEngineTest {
       pool.shutdown();
     }
   }
+
+  @Test
+  void aReaderThatStaysBehindIsStoppedAfterTheStallTimeoutWhileOthersRunOn() throws Exception {
+    Fixture fx = new Fixture(root);
+    LlamaModel m = LlamaModel.create(fx.config(), fx.base.weights(), fx.base.backend());
+    EngineConfig cfg = new EngineConfig(4, 64L << 20, 4, 64, Duration.ofMillis(300));
+    try (BatchEngine engine = new BatchEngine(cfg, fx.config(), fx.base.backend())) {
+      CountDownLatch release = new CountDownLatch(1);
+      ExecutorService pool = Executors.newFixedThreadPool(2);
+      // Reads its first token, then stops reading until released: its buffer fills and it is paused.
+      Future<GenerationResult> slow = pool.submit(() -> engine.generate(m, new int[] {5, 6}, SamplingParams.greedy(200, -1), null,
+          t -> {
+            try {
+              release.await();
+            } catch (InterruptedException e) {
+              throw new IllegalStateException(e);
+            }
+          }, () -> false));
+      // Meanwhile another request runs to its end, unslowed.
+      GenerationResult other = engine.generate(m, new int[] {7, 8, 9}, SamplingParams.greedy(40, -1), null, null, () -> false);
+      assertThat(other.tokens()).hasSize(40);
+      await().atMost(Duration.ofSeconds(10)).until(() -> engine.stats().stalled() == 1);
+      // Its place and KV cache are free before its reader comes back.
+      await().atMost(Duration.ofSeconds(2)).until(() -> engine.running() == 0 && engine.reservedKvBytes() == 0);
+      release.countDown();
+      assertThatThrownBy(slow::get).cause().isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+        assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
+        assertThat(e.getStatus().getDescription()).contains("unread for more than");
+      });
+      pool.shutdown();
+    }
+  }
+
+  @Test
+  void aStallTimeoutMustBePositive() {
+    assertThatThrownBy(() -> new EngineConfig(1, 1, 0, 1, Duration.ZERO)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("stall timeout");
+  }
 }
