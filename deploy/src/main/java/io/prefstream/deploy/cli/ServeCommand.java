@@ -99,6 +99,11 @@ public final class ServeCommand implements Callable<Integer> {
           + " Default: ${DEFAULT-VALUE}.")
   String policy;
 
+  @Option(names = "--policies", paramLabel = "ID", split = ",",
+      description = "Serve only these policies (comma-separated; must include --policy); requests for others get"
+          + " NOT_FOUND and their updates are not loaded. Default: every policy that appears on the topics.")
+  List<String> policies = List.of();
+
   @Option(names = "--mode", paramLabel = "AUTO|MANUAL", defaultValue = "AUTO",
       description = "Rollout mode of a policy whose desired state was never written: AUTO promotes each update"
           + " that passes the gate, MANUAL waits for `prefstream rollout promote`. Default: ${DEFAULT-VALUE}.")
@@ -251,7 +256,13 @@ public final class ServeCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(spec.commandLine(), "--gate-margin: " + e.getMessage());
     }
     String replica = replicaId != null ? replicaId : hostName() + "-" + port;
-    RegistrySettings settings = new RegistrySettings(policy, mode, gate, replica, Duration.ofSeconds(10));
+    RegistrySettings settings;
+    try {
+      settings = new RegistrySettings(policy, mode, gate, replica, Duration.ofSeconds(10))
+          .withServedPolicies(java.util.Set.copyOf(policies));
+    } catch (IllegalArgumentException e) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--policies: " + e.getMessage());
+    }
     List<AutoCloseable> resources = new ArrayList<>();
     Thread hook = new Thread(stop::countDown, "prefstream-serve-shutdown");
     try {
@@ -290,7 +301,8 @@ public final class ServeCommand implements Callable<Integer> {
       }
       Runtime.getRuntime().addShutdownHook(hook);
       PrintWriter out = spec.commandLine().getOut();
-      out.println("serving policy '" + policy + "' on " + host + ":" + n.port() + (config.tlsCert().isPresent() ? " (TLS)" : "")
+      out.println("serving policy '" + policy + "'" + (policies.isEmpty() ? "" : " (of " + String.join(", ", policies) + ")")
+          + " on " + host + ":" + n.port() + (config.tlsCert().isPresent() ? " (TLS)" : "")
           + ", Kafka " + bootstrap + ", metrics " + metricsAt);
       out.flush();
       stop.await();

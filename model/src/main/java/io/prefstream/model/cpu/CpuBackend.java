@@ -2,6 +2,7 @@ package io.prefstream.model.cpu;
 
 import io.prefstream.model.backend.Backend;
 import io.prefstream.model.backend.BatchedAttention;
+import io.prefstream.model.backend.BatchedLora;
 import io.prefstream.model.backend.Buf;
 import io.prefstream.model.backend.OpChecks;
 import io.prefstream.model.backend.SeqLayout;
@@ -13,7 +14,7 @@ import java.util.Arrays;
  * attention, softmax), work spread over a {@link WorkerPool}. Results are bit-identical for any
  * thread count. Buffers are plain arrays; {@link #array(Buf)} exposes them to host-side code.
  */
-public final class CpuBackend implements Backend, BatchedAttention {
+public final class CpuBackend implements Backend, BatchedAttention, BatchedLora {
   private final WorkerPool pool;
   private final RopeKernel rope = new RopeKernel();
 
@@ -258,6 +259,39 @@ public final class CpuBackend implements Backend, BatchedAttention {
       vcs[s] = a(vCaches[s]);
     }
     AttentionKernel.appendCachedBatch(pool, a(out), a(q), a(k), a(v), kcs, vcs, past, capacity, rowStart, heads, kvHeads, headDim);
+  }
+
+  @Override
+  public void loraGroups(Buf y, Buf x, int[] groupStart, Buf[] a, Buf[] b, int[] rank, float[] scaling, int in, int out, Buf scratch) {
+    int groups = a.length;
+    if (b.length != groups || rank.length != groups || scaling.length != groups || groupStart.length != groups + 1) {
+      throw new IllegalArgumentException("per-group arrays disagree: " + groups + " A factors, " + b.length + " B factors, "
+          + rank.length + " ranks, " + scaling.length + " scalings, " + groupStart.length + " group starts (need groups + 1)");
+    }
+    int rows = groupStart[groups], maxRank = 0;
+    CpuBuf[] wa = new CpuBuf[groups], wb = new CpuBuf[groups];
+    for (int g = 0; g < groups; g++) {
+      if (groupStart[g] < 0 || groupStart[g + 1] < groupStart[g]) {
+        throw new IllegalArgumentException("group starts must not decrease: " + java.util.Arrays.toString(groupStart));
+      }
+      if (a[g] == null) continue;
+      wa[g] = weightOf(a[g], rank[g], in);
+      wb[g] = weightOf(b[g], out, rank[g]);
+      maxRank = Math.max(maxRank, rank[g]);
+    }
+    check(y, (long) rows * out, "y");
+    check(x, (long) rows * in, "x");
+    check(scratch, (long) rows * maxRank, "scratch");
+    float[] ya = a(y), xa = a(x), su = a(scratch);
+    int stride = maxRank;
+    pool.forEach(groups, g -> {
+      int r0 = groupStart[g], n = groupStart[g + 1] - r0, r = rank[g];
+      if (wa[g] == null || n == 0) return;
+      int so = r0 * stride; // this group's [n, r] block of the scratch
+      Gemm.gemmWt(WorkerPool.INLINE, su, so, r, xa, r0 * in, in, 1, wa[g], n, false);
+      for (int i = so; i < so + n * r; i++) su[i] *= scaling[g];
+      Gemm.gemmWt(WorkerPool.INLINE, ya, r0 * out, out, su, so, r, 1, wb[g], n, true);
+    });
   }
 
   private static void checkCache(Buf cache, int capacity, int kvHeads, int headDim) {

@@ -25,6 +25,8 @@ public final class WorkerPool implements AutoCloseable {
   static final long SPIN_MICROS = 50;
   private static final long SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(SPIN_MICROS);
   private static volatile WorkerPool shared;
+  /** Runs every loop on its caller: for products inside a task of another parallel loop. */
+  static final WorkerPool INLINE = new WorkerPool(1);
 
   private final int threads;
   private final Thread[] helpers;

@@ -2,6 +2,7 @@ package io.prefstream.model.llama;
 
 import io.prefstream.model.backend.Backend;
 import io.prefstream.model.backend.BatchedAttention;
+import io.prefstream.model.backend.BatchedLora;
 import io.prefstream.model.backend.Buf;
 import io.prefstream.model.config.LlamaConfig;
 import io.prefstream.model.lora.LoraAdapter;
@@ -13,7 +14,8 @@ import java.util.List;
  * every sequence (one decode token, or a chunk of a prompt) are stacked into one [n, c] activation,
  * so each base projection is one matrix product over all of them, a single pass over the weights.
  * Attention and the KV-cache append run per sequence on its own cache (in one op for all sequences
- * on a backend with {@link BatchedAttention}); each sequence's LoRA delta
+ * on a backend with {@link BatchedAttention}); each sequence's LoRA delta (all groups in one op on a
+ * backend with {@link BatchedLora})
  * is applied to its adapter group's rows only, so versions and policies on one base share a batch.
  *
  * <p>Every row gets the same arithmetic as {@link LlamaModel#forwardCached} alone (the backend's
@@ -106,14 +108,15 @@ public final class BatchDecoder {
       capacity[s] = rows.get(s).cache().rows;
     }
     Buf[] kCaches = new Buf[b], vCaches = new Buf[b];
+    Groups groups = Groups.of(rows, start);
     LlamaModel.Layer[] layers = base.layerArray();
     be.embeddingForward(x, base.embedWeight().value, tokens, n, c);
     for (int l = 0; l < layers.length; l++) {
       LlamaModel.Layer L = layers[l];
       be.rmsnormForward(a.xn1, a.rstd1, x, L.attnNorm.value, n, c, eps);
-      linear(rows, start, l, L.q, a.q, a.xn1, n, false);
-      linear(rows, start, l, L.k, a.k, a.xn1, n, false);
-      linear(rows, start, l, L.v, a.v, a.xn1, n, false);
+      linear(groups, l, L.q, a.q, a.xn1, n, false);
+      linear(groups, l, L.k, a.k, a.xn1, n, false);
+      linear(groups, l, L.v, a.v, a.xn1, n, false);
       be.ropeForward(a.q, pos, n, h, hd, cfg.rope());
       be.ropeForward(a.k, pos, n, kvh, hd, cfg.rope());
       if (be instanceof BatchedAttention batched) {
@@ -136,12 +139,12 @@ public final class BatchDecoder {
           be.copy(a.att, start[s] * qd, attS, 0, len * qd);
         }
       }
-      linear(rows, start, l, L.o, x, a.att, n, true); // residual in place
+      linear(groups, l, L.o, x, a.att, n, true); // residual in place
       be.rmsnormForward(a.xn2, a.rstd2, x, L.mlpNorm.value, n, c, eps);
-      linear(rows, start, l, L.gate, a.g, a.xn2, n, false);
-      linear(rows, start, l, L.up, a.u, a.xn2, n, false);
+      linear(groups, l, L.gate, a.g, a.xn2, n, false);
+      linear(groups, l, L.up, a.u, a.xn2, n, false);
       be.swigluForward(a.h, a.g, a.u, (long) n * cfg.intermediateSize());
-      linear(rows, start, l, L.down, x, a.h, n, true);
+      linear(groups, l, L.down, x, a.h, n, true);
     }
     for (Row r : rows) r.cache().length += r.tokens().length;
     be.gatherRows(last, x, lastRows, c);
@@ -155,26 +158,57 @@ public final class BatchDecoder {
     return out;
   }
 
-  /** y[n,out] (+)= x·Wᵀ + b over all rows, then each adapter group's scaling·(x·Aᵀ)·Bᵀ on its rows. */
-  private void linear(List<Row> rows, int[] start, int layer, Linear lin, Buf y, Buf xin, int n, boolean accumulate) {
-    be.matmulForward(y, xin, lin.w.value, lin.bias == null ? null : lin.bias.value, n, lin.in, lin.out, accumulate);
-    int s = 0;
-    while (s < rows.size()) {
-      LoraAdapter ad = rows.get(s).model().lora().orElse(null);
-      int e = s + 1;
-      while (e < rows.size() && rows.get(e).model().lora().orElse(null) == ad) e++;
-      LoraLinear ll = ad == null ? null : ad.linear(layer, lin.module);
-      if (ll != null) {
-        int r0 = start[s], g = start[e] - r0, r = ll.rank();
-        // Rows r0..r0+g-1 are this group's; gather them, add the delta, put them back.
-        be.copy(gx, 0, xin, (long) r0 * lin.in, (long) g * lin.in);
-        be.matmulForward(su, gx, ll.a().value(), null, g, lin.in, r, false);
-        be.scale(su, (long) g * r, ll.scaling());
-        be.copy(gy, 0, y, (long) r0 * lin.out, (long) g * lin.out);
-        be.matmulForward(gy, su, ll.b().value(), null, g, r, lin.out, true);
-        be.copy(y, (long) r0 * lin.out, gy, 0, (long) g * lin.out);
+  /** Runs of adjacent rows with the same adapter (null: none): one LoRA group each. */
+  private record Groups(int[] start, LoraAdapter[] adapter) {
+    static Groups of(List<Row> rows, int[] rowStart) {
+      int[] st = new int[rows.size() + 1];
+      LoraAdapter[] ad = new LoraAdapter[rows.size()];
+      int g = 0, s = 0;
+      while (s < rows.size()) {
+        LoraAdapter a = rows.get(s).model().lora().orElse(null);
+        int e = s + 1;
+        while (e < rows.size() && rows.get(e).model().lora().orElse(null) == a) e++;
+        st[g] = rowStart[s];
+        ad[g++] = a;
+        s = e;
       }
-      s = e;
+      st[g] = rowStart[rows.size()];
+      return new Groups(java.util.Arrays.copyOf(st, g + 1), java.util.Arrays.copyOf(ad, g));
+    }
+  }
+
+  /** y[n,out] (+)= x·Wᵀ + b over all rows, then each adapter group's scaling·(x·Aᵀ)·Bᵀ on its rows. */
+  private void linear(Groups groups, int layer, Linear lin, Buf y, Buf xin, int n, boolean accumulate) {
+    be.matmulForward(y, xin, lin.w.value, lin.bias == null ? null : lin.bias.value, n, lin.in, lin.out, accumulate);
+    int count = groups.adapter().length;
+    if (be instanceof BatchedLora batched) {
+      Buf[] as = new Buf[count], bs = new Buf[count];
+      int[] ranks = new int[count];
+      float[] scalings = new float[count];
+      boolean any = false;
+      for (int g = 0; g < count; g++) {
+        LoraLinear ll = groups.adapter()[g] == null ? null : groups.adapter()[g].linear(layer, lin.module);
+        if (ll == null) continue;
+        as[g] = ll.a().value();
+        bs[g] = ll.b().value();
+        ranks[g] = ll.rank();
+        scalings[g] = ll.scaling();
+        any = true;
+      }
+      if (any) batched.loraGroups(y, xin, groups.start(), as, bs, ranks, scalings, lin.in, lin.out, su);
+      return;
+    }
+    for (int g = 0; g < count; g++) {
+      LoraLinear ll = groups.adapter()[g] == null ? null : groups.adapter()[g].linear(layer, lin.module);
+      if (ll == null) continue;
+      int r0 = groups.start()[g], rows = groups.start()[g + 1] - r0, r = ll.rank();
+      // Rows r0..r0+rows-1 are this group's; gather them, add the delta, put them back.
+      be.copy(gx, 0, xin, (long) r0 * lin.in, (long) rows * lin.in);
+      be.matmulForward(su, gx, ll.a().value(), null, rows, lin.in, r, false);
+      be.scale(su, (long) rows * r, ll.scaling());
+      be.copy(gy, 0, y, (long) r0 * lin.out, (long) rows * lin.out);
+      be.matmulForward(gy, su, ll.b().value(), null, rows, r, lin.out, true);
+      be.copy(y, (long) r0 * lin.out, gy, 0, (long) rows * lin.out);
     }
   }
 }

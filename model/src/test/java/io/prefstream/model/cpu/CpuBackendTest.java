@@ -156,4 +156,34 @@ class CpuBackendTest extends BackendContractTest {
     be.upload(b, data);
     return b;
   }
+
+  @Test
+  void groupedLoraDeltasAreBitIdenticalToOneGroupAtATime() {
+    int in = 40, out = 56;
+    int[] start = {0, 3, 4, 4, 9}; // groups of 3, 1, 0 and 5 rows
+    int[] rank = {4, 0, 8, 2};
+    float[] scaling = {2f, 0f, 0.5f, 1.25f};
+    int rows = start[4];
+    CpuBackend be = new CpuBackend(POOL);
+    float[] x = random(rows * in), y0 = random(rows * out);
+    Buf[] a = new Buf[4], b = new Buf[4];
+    for (int g : new int[] {0, 2, 3}) {
+      a[g] = be.weight(random(rank[g] * in), rank[g], in);
+      b[g] = be.weight(random(out * rank[g]), out, rank[g]);
+    }
+    float[] expected = y0.clone();
+    for (int g : new int[] {0, 3}) { // group 1 has no adapter, group 2 no rows
+      int n = start[g + 1] - start[g];
+      Buf su = be.alloc((long) n * rank[g]), gy = buf(be, java.util.Arrays.copyOfRange(expected, start[g] * out, start[g + 1] * out));
+      be.matmulForward(su, buf(be, java.util.Arrays.copyOfRange(x, start[g] * in, start[g + 1] * in)), a[g], null, n, in, rank[g], false);
+      be.scale(su, (long) n * rank[g], scaling[g]);
+      be.matmulForward(gy, su, b[g], null, n, rank[g], out, true);
+      System.arraycopy(host(gy), 0, expected, start[g] * out, n * out);
+    }
+    Buf y = buf(be, y0);
+    be.loraGroups(y, buf(be, x), start, a, b, rank, scaling, in, out, be.alloc((long) rows * 8));
+    assertThat(host(y)).containsExactly(expected);
+    assertThatThrownBy(() -> be.loraGroups(y, buf(be, x), start, a, b, rank, scaling, in, out, be.alloc(rows)))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("scratch");
+  }
 }

@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -110,9 +111,7 @@ public final class BatchEngine implements AutoCloseable {
   }
 
   private GenerationResult consume(EngineSequence s, TokenText text, TokenListener listener, BooleanSupplier cancelled) {
-    int[] out = new int[s.budget];
-    int count = 0;
-    String decoded = "";
+    SequenceReader reader = new SequenceReader(s, text, listener);
     while (true) {
       EngineSequence.Event ev;
       try {
@@ -125,26 +124,52 @@ public final class BatchEngine implements AutoCloseable {
         if (cancelled.getAsBoolean()) throw new CancellationException("the call was cancelled");
         continue;
       }
-      if (ev.error() != null) throw ev.error();
-      if (cancelled.getAsBoolean()) throw new CancellationException("the call was cancelled");
-      if (ev.end() != null) return new GenerationResult(Arrays.copyOf(out, count), decoded, ev.end());
-      out[count++] = ev.token();
-      if (listener != null) listener.onToken(ev.token());
-      if (text != null) {
-        decoded = text.decode(Arrays.copyOf(out, count));
-        int cut = firstStop(decoded, s.params);
-        if (cut >= 0) return new GenerationResult(Arrays.copyOf(out, count), decoded.substring(0, cut), FinishReason.STOP);
-      }
+      if (cancelled.getAsBoolean() && ev.error() == null) throw new CancellationException("the call was cancelled");
+      GenerationResult r = reader.take(ev);
+      if (r != null) return r;
     }
   }
 
-  private static int firstStop(String s, SamplingParams params) {
-    int best = -1;
-    for (String stop : params.stopStrings()) {
-      int i = s.indexOf(stop);
-      if (i >= 0 && (best < 0 || i < best)) best = i;
+  /**
+   * Generates one continuation of {@code prompt} per entry of {@code params} (best-of-n: the
+   * candidates run as sequences of the same steps), without streaming. Returns the results in the
+   * order of {@code params}. Throws as {@link #generate} does; on any failure or cancellation every
+   * candidate is stopped.
+   */
+  public List<GenerationResult> generateAll(LlamaModel model, int[] prompt, List<SamplingParams> params, TokenText text,
+      BooleanSupplier cancelled) {
+    List<EngineSequence> seqs = new ArrayList<>();
+    try {
+      for (SamplingParams p : params) {
+        int budget = Generator.tokenBudget(model, prompt, p, text);
+        EngineSequence s = new EngineSequence(model, prompt.clone(), p, budget, kvBytes(prompt.length + budget));
+        admission.submit(s, stats.retryHintMillis(budget));
+        seqs.add(s);
+      }
+      SequenceReader[] readers = new SequenceReader[seqs.size()];
+      GenerationResult[] done = new GenerationResult[seqs.size()];
+      for (int i = 0; i < readers.length; i++) readers[i] = new SequenceReader(seqs.get(i), text, null);
+      int left = readers.length;
+      while (left > 0) {
+        if (cancelled.getAsBoolean()) throw new CancellationException("the call was cancelled");
+        boolean progressed = false;
+        for (int i = 0; i < readers.length; i++) {
+          if (done[i] != null) continue;
+          EngineSequence.Event ev = seqs.get(i).events.poll();
+          if (ev == null) continue;
+          progressed = true;
+          done[i] = readers[i].take(ev);
+          if (done[i] != null) left--;
+        }
+        if (!progressed && left > 0) LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
+      }
+      return List.of(done);
+    } finally {
+      for (EngineSequence s : seqs) {
+        s.cancel();
+        admission.withdraw(s);
+      }
     }
-    return best;
   }
 
   // ---- the scheduler thread -------------------------------------------------------------------

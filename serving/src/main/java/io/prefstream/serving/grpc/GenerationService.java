@@ -27,6 +27,7 @@ import io.prefstream.serving.feedback.RecentResponses;
 import io.prefstream.serving.metrics.ServingMetrics;
 import io.prefstream.serving.registry.Lease;
 import io.prefstream.serving.registry.PolicyRegistry;
+import io.prefstream.serving.registry.RefusedVersionException;
 import io.prefstream.serving.engine.BatchEngine;
 import java.util.ArrayList;
 import java.util.List;
@@ -41,7 +42,8 @@ import java.util.concurrent.locks.LockSupport;
  * other running request; the response names the policy, the version and a fresh response id. Chat is a thin layer:
  * it turns the messages into prompt ids with the model's chat template, then runs the very path
  * Generate runs. Every generated response is remembered in {@link RecentResponses} so that feedback
- * can name it by id. Token callbacks stop the work as soon as the call is cancelled or its deadline
+ * can name it by id. With {@code sampling.best_of} a unary call samples several candidates and returns
+ * the one with the highest implicit reward ({@link BestOfN}). Token callbacks stop the work as soon as the call is cancelled or its deadline
  * passes. The streams honour flow control: they wait (holding the permit) while the client is not
  * ready for more.
  */
@@ -91,10 +93,19 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
     };
   }
 
-  /** One finished generation: on which version, under which response id, and what it produced. */
-  private record Generated(PolicyRef policy, String responseId, GenerationResult result) {
+  /** One finished generation: on which version, under which response id, what it produced (and, best-of-n, how it won). */
+  private record Generated(PolicyRef policy, String responseId, GenerationResult result, BestOfN.Outcome bestOf,
+      List<String> candidateIds) {
     String finishReason() {
       return GenerationService.finishReason(result.finishReason());
+    }
+
+    double implicitReward() {
+      return bestOf == null ? 0 : bestOf.chosen().reward();
+    }
+
+    List<io.prefstream.schemas.grpc.Candidate> candidates(RequestValidation.Generation g) {
+      return bestOf == null || !g.bestOf().returnCandidates() ? List.of() : bestOf.ranked(candidateIds);
     }
   }
 
@@ -108,19 +119,37 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
   }
 
   /** Admission, lease on a version (canary-routed by user id), generation, metrics, memory: what every unary call does. */
-  private Generated run(RequestValidation.Generation g, String userId, Prompt prompt) {
+  private Generated run(RequestValidation.Generation g, String userId, Prompt prompt) throws RefusedVersionException {
     Context ctx = Context.current();
     try (ConcurrencyLimiter.Permit p = limiter.acquire(); Lease lease = registry.acquire(g.policyId(), userId)) {
+      if (g.bestOf() != null) {
+        BestOfN.Outcome o = BestOfN.run(engine, registry, lease, g, text(),
+            reply -> validation.reply(prompt.text(), prompt.messages(), reply), ctx::isCancelled);
+        int others = o.candidates().stream().mapToInt(c -> c.result().tokens().length).sum() - o.chosen().result().tokens().length;
+        metrics.tokensGenerated.labelValues(g.policyId()).inc(others);
+        // Returned candidates are remembered too, so an app can show two and send the user's choice by ids.
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < o.candidates().size(); i++) {
+          String id = UUID.randomUUID().toString();
+          ids.add(id);
+          if (i != o.best() && g.bestOf().returnCandidates()) {
+            recent.remember(new RecentResponses.Remembered(id, lease.policyId(), lease.version(), prompt.text(),
+                prompt.messages(), o.candidates().get(i).result().text()));
+          }
+        }
+        return done(g, lease, ids.get(o.best()), o.chosen().result(), prompt, o, ids);
+      }
       GenerationResult r = engine.generate(lease.model(), g.prompt(), g.params(), text(), cancellable(ctx, null), ctx::isCancelled);
-      return done(g, lease, UUID.randomUUID().toString(), r, prompt);
+      return done(g, lease, UUID.randomUUID().toString(), r, prompt, null, List.of());
     }
   }
 
-  private Generated done(RequestValidation.Generation g, Lease lease, String responseId, GenerationResult r, Prompt prompt) {
+  private Generated done(RequestValidation.Generation g, Lease lease, String responseId, GenerationResult r, Prompt prompt,
+      BestOfN.Outcome bestOf, List<String> candidateIds) {
     metrics.tokensGenerated.labelValues(g.policyId()).inc(r.tokens().length);
     recent.remember(new RecentResponses.Remembered(responseId, lease.policyId(), lease.version(), prompt.text(),
         prompt.messages(), r.text()));
-    return new Generated(ref(lease), responseId, r);
+    return new Generated(ref(lease), responseId, r, bestOf, candidateIds);
   }
 
   /**
@@ -153,7 +182,7 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
           sent[0] = safe;
         }
       }), ctx::isCancelled);
-      Generated generated = done(g, lease, responseId, r, prompt);
+      Generated generated = done(g, lease, responseId, r, prompt, null, List.of());
       String all = r.text();
       awaitReady(call, ctx);
       return new Streamed(generated, all.length() > sent[0] ? all.substring(sent[0]) : "");
@@ -169,7 +198,8 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
       Generated out = run(g, req.getUserId(), new Prompt(req.getPrompt(), null));
       obs.onNext(GenerateResponse.newBuilder().setPolicy(out.policy()).setResponseId(out.responseId())
           .setText(out.result().text()).setPromptTokens(g.prompt().length)
-          .setCompletionTokens(out.result().tokens().length).setFinishReason(out.finishReason()).build());
+          .setCompletionTokens(out.result().tokens().length).setFinishReason(out.finishReason())
+          .setImplicitReward(out.implicitReward()).addAllCandidates(out.candidates(g)).build());
       obs.onCompleted();
     });
   }
@@ -180,7 +210,7 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
     // Cancellation is observed through the Context; this keeps onNext after a cancel from throwing.
     call.setOnCancelHandler(() -> {});
     rpc.run("GenerateStream", obs, () -> {
-      RequestValidation.Generation g = validation.generation(req, eos);
+      RequestValidation.Generation g = validation.generation(req, eos).streamable();
       Streamed s = stream(call, g, req.getUserId(), new Prompt(req.getPrompt(), null), (policy, id, text, tokens) ->
           call.onNext(GenerateChunk.newBuilder().setPolicy(policy).setResponseId(id).setText(text)
               .setCompletionTokens(tokens).build()));
@@ -199,7 +229,8 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
       obs.onNext(ChatResponse.newBuilder().setPolicy(out.policy()).setResponseId(out.responseId())
           .setText(out.result().text()).setPromptTokens(c.generation().prompt().length)
           .setCompletionTokens(out.result().tokens().length).setFinishReason(out.finishReason())
-          .setRenderedPrompt(c.renderedPrompt()).build());
+          .setRenderedPrompt(c.renderedPrompt()).setImplicitReward(out.implicitReward())
+          .addAllCandidates(out.candidates(c.generation())).build());
       obs.onCompleted();
     });
   }
@@ -210,7 +241,7 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
     call.setOnCancelHandler(() -> {});
     rpc.run("ChatStream", obs, () -> {
       RequestValidation.Chat c = validation.chat(req, eos);
-      Streamed s = stream(call, c.generation(), req.getUserId(), new Prompt(c.renderedPrompt(), c.messages()),
+      Streamed s = stream(call, c.generation().streamable(), req.getUserId(), new Prompt(c.renderedPrompt(), c.messages()),
           (policy, id, text, tokens) -> call.onNext(ChatChunk.newBuilder().setPolicy(policy).setResponseId(id)
               .setText(text).setCompletionTokens(tokens).build()));
       Generated out = s.generated();

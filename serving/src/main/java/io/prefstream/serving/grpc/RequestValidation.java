@@ -1,6 +1,7 @@
 package io.prefstream.serving.grpc;
 
 import io.prefstream.model.generate.SamplingParams;
+import io.prefstream.model.llama.PromptResponse;
 import io.prefstream.model.text.ChatMessage;
 import io.prefstream.model.text.Content;
 import io.prefstream.model.text.SequenceEncoder;
@@ -40,7 +41,22 @@ final class RequestValidation {
     this.encoder = SequenceEncoder.unlimited(tokenizer);
   }
 
-  record Generation(String policyId, int[] prompt, SamplingParams params) {}
+  record Generation(String policyId, int[] prompt, SamplingParams params, BestOf bestOf) {
+    /** Refuses best-of-n on a stream, which cannot know the best reply before all are done. */
+    Generation streamable() {
+      if (bestOf != null) {
+        throw Rpc.invalid("sampling.best_of", "works with Generate and Chat, not with the streams: the best reply is known"
+            + " only when every candidate is done");
+      }
+      return this;
+    }
+  }
+
+  /**
+   * Best-of-n: sample {@code n} replies, score each by beta·(log π − log π_ref) (per token when
+   * {@code perToken}), return the best (and all of them when {@code returnCandidates}).
+   */
+  record BestOf(int n, boolean perToken, boolean returnCandidates, double beta) {}
 
   /** A Chat request as model input: the generation, the conversation and the text it rendered to. */
   record Chat(Generation generation, List<ChatMessage> messages, String renderedPrompt) {}
@@ -156,6 +172,20 @@ final class RequestValidation {
         throw Rpc.invalid("sampling.stop[" + i + "]", "must have 1 to " + MAX_STOP_CHARS + " characters, got " + stop.length());
       }
     }
+    if (s.getBestOf() < 0 || s.getBestOf() > config.maxScoreResponses()) {
+      throw Rpc.invalid("sampling.best_of", "must be in [0, " + config.maxScoreResponses() + "] (0 or 1 = off; the limit is"
+          + " the server's --max-score-responses), got " + s.getBestOf());
+    }
+    if (s.getBestOf() > 1 && temperature == 0) {
+      throw Rpc.invalid("sampling.best_of", "needs sampling (temperature > 0): greedy candidates would all be the same reply");
+    }
+    if (s.getBestOf() <= 1 && (s.getReturnCandidates() || s.getBestOfScoreValue() != 0)) {
+      throw Rpc.invalid("sampling.best_of", "return_candidates and best_of_score need best_of > 1, got best_of " + s.getBestOf());
+    }
+    if (s.getBestOfScore() == io.prefstream.schemas.grpc.BestOfScore.UNRECOGNIZED) {
+      throw Rpc.invalid("sampling.best_of_score", "unknown value " + s.getBestOfScoreValue()
+          + "; use BEST_OF_SCORE_SEQUENCE (0) or BEST_OF_SCORE_PER_TOKEN (1)");
+    }
   }
 
   /** Sampling parameters (already validated) for a prompt of these ids. */
@@ -166,7 +196,23 @@ final class RequestValidation {
     long seed = s.hasSeed() ? s.getSeed() : ThreadLocalRandom.current().nextLong();
     int budget = Math.min(maxNew, context - prompt.length);
     SamplingParams params = new SamplingParams(temperature, s.getTopK(), topP, seed, budget, eos, s.getStopList());
-    return new Generation(policy, prompt, params);
+    BestOf bestOf = s.getBestOf() > 1 ? new BestOf(s.getBestOf(),
+        s.getBestOfScore() == io.prefstream.schemas.grpc.BestOfScore.BEST_OF_SCORE_PER_TOKEN, s.getReturnCandidates(),
+        config.defaultBeta()) : null;
+    return new Generation(policy, prompt, params, bestOf);
+  }
+
+  /**
+   * A generated reply as training (and Score) encode it after its prompt, TRL's way: the
+   * tokenizer's EOS closes a text reply, the chat template's turn end closes an assistant message.
+   * Cut to the model's context.
+   */
+  PromptResponse reply(String promptText, List<ChatMessage> messages, String reply) {
+    PromptResponse pr = messages != null
+        ? encoder.encode(Content.messages(messages), Content.messages(List.of(new ChatMessage("assistant", reply))))
+        : encoder.encode(Content.text(promptText), Content.text(reply));
+    int room = context - pr.prompt().length;
+    return pr.response().length <= room ? pr : new PromptResponse(pr.prompt(), java.util.Arrays.copyOf(pr.response(), Math.max(0, room)));
   }
 
   Scoring scoring(ScoreRequest req, double defaultBeta) {

@@ -125,6 +125,10 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   }
 
   private Slot existing(String policyId) {
+    if (!settings.serves(policyId)) {
+      throw new UnknownPolicyException("policy '" + policyId + "' is not served by this replica (it serves "
+          + new java.util.TreeSet<>(settings.servedPolicies()) + ")");
+    }
     Slot s = slots.get(policyId);
     if (s == null) {
       throw new UnknownPolicyException("policy '" + policyId + "' is unknown to this replica (no update or rollout state"
@@ -198,7 +202,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
 
   @Override
   public void onPolicyUpdate(PolicyUpdate u) {
-    if (closed) return;
+    if (closed || !settings.serves(u.getPolicyId())) return; // another replica's policy
     Slot s = slot(u.getPolicyId());
     synchronized (s) {
       Optional<PolicyUpdate> prev = s.update(u.getVersion());
@@ -217,7 +221,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
 
   @Override
   public void onRolloutState(RolloutState state) {
-    if (closed) return;
+    if (closed || !settings.serves(state.getPolicyId())) return;
     Slot s = slot(state.getPolicyId());
     synchronized (s) {
       RolloutState before = s.desired();

@@ -71,6 +71,29 @@ class PolicyRegistryTest {
   }
 
   @Test
+  void servesEveryPolicyOnTheFeedOrOnlyTheListedOnes() throws Exception {
+    registry(RolloutMode.AUTO);
+    feed.publishUpdate(fx.writeVersion("app-a", 1, 0.80));
+    feed.publishUpdate(fx.writeVersion("app-b", 1, 0.80));
+    awaitServing(registry, "app-a", 1);
+    awaitServing(registry, "app-b", 1);
+    registry.close();
+
+    feed = new InMemoryRolloutFeed();
+    registry = new PolicyRegistry(new VersionLoader(fx.base, Optional.of(fx.store.root())), feed,
+        RegistrySettings.defaults("test").withServedPolicies(java.util.Set.of("default", "app-a")), metrics).start();
+    feed.publishUpdate(fx.writeVersion("app-b", 2, 0.80));
+    feed.publishUpdate(fx.writeVersion("app-a", 2, 0.80));
+    awaitServing(registry, "app-a", 2);
+    // app-b's update was not loaded, and a request naming it says which policies this replica serves.
+    assertThatThrownBy(() -> registry.acquire("app-b", "")).isInstanceOf(UnknownPolicyException.class)
+        .hasMessageContaining("not served by this replica").hasMessageContaining("[app-a, default]");
+    assertThat(serving("default")).isZero();
+    assertThatThrownBy(() -> RegistrySettings.defaults("t").withServedPolicies(java.util.Set.of("app-a")))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("default policy 'default'");
+  }
+
+  @Test
   void autoModePromotesAnUpdateThatPassesTheGateAndHoldsOneBelowIt() throws Exception {
     registry(RolloutMode.AUTO);
     feed.publishUpdate(fx.writeVersion("auto", 1, 0.80));
