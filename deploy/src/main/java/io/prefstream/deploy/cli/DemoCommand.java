@@ -89,6 +89,11 @@ public final class DemoCommand implements Callable<Integer> {
       description = "Seed of the users' choices and of the LoRA adapter. Default: ${DEFAULT-VALUE}.")
   long seed;
 
+  @Option(names = "--best-of", paramLabel = "N", defaultValue = "1",
+      description = "Every reply the users get is the best of N sampled by implicit reward (sampling.best_of); 1 = off."
+          + " A-vs-B choices always come from two candidates of one call. Default: ${DEFAULT-VALUE}.")
+  int bestOf;
+
   private final CountDownLatch stop = new CountDownLatch(1);
   private final CountDownLatch finished = new CountDownLatch(1);
   private volatile DemoResult result;
@@ -181,7 +186,7 @@ public final class DemoCommand implements Callable<Integer> {
         s = s.withLearning(learningRate != null ? learningRate : s.learningRate(), beta != null ? beta : s.beta(),
             s.batchSize(), s.checkpointEverySteps());
       }
-      return s.withSeed(seed);
+      return s.withSeed(seed).withBestOf(bestOf);
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(cmd, e.getMessage());
     }

@@ -233,7 +233,7 @@ public final class DemoRunner {
       }
       users = SimulatedUsers.start(settings.host(), node.port(), policy, settings.preference(),
           new SimulatedUsers.Behaviour(settings.users(), settings.temperature(), settings.maxNewTokens(),
-              settings.compareShare(), settings.thinkMillis(), settings.seed()),
+              settings.compareShare(), settings.thinkMillis(), settings.seed(), settings.bestOf()),
           timeline);
 
       LiveView view = new LiveView(out, interactive, 5);

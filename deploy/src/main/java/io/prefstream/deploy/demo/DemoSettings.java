@@ -15,11 +15,13 @@ import java.util.Objects;
  *                       evaluated on a handful of held-out pairs, so a version that scored 1.0 on two
  *                       pairs would otherwise hold back every later one for a minute
  * @param thinkMillis    pause of each user between turns, leaving CPU for the learner
+ * @param bestOf         best-of-n for every reply the users get (1: off): the server samples this many
+ *                       and returns the one with the highest implicit reward
  */
 public record DemoSettings(Path modelDir, PreferenceProfile preference, int users, Duration duration,
     String bootstrapServers, String host, int port, int metricsPort, Path reportDir, double learningRate, double beta,
     int loraRank, int batchSize, int checkpointEverySteps, double temperature, int maxNewTokens, double compareShare,
-    long thinkMillis, Duration window, Duration pairingWindow, double evalShare, double gateMargin, long seed) {
+    long thinkMillis, Duration window, Duration pairingWindow, double evalShare, double gateMargin, long seed, int bestOf) {
 
   public DemoSettings {
     Objects.requireNonNull(modelDir, "modelDir");
@@ -43,59 +45,66 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
       throw new IllegalArgumentException("checkpoint-every must be at least 1, got " + checkpointEverySteps);
     }
     if (!(evalShare > 0 && evalShare < 1)) throw new IllegalArgumentException("eval share must be in (0, 1), got " + evalShare);
+    if (bestOf < 1) throw new IllegalArgumentException("best-of must be at least 1 (1 = off), got " + bestOf);
   }
 
   /** The tuned defaults for {@code modelDir} and {@code preference}. */
   public static DemoSettings defaults(Path modelDir, PreferenceProfile preference, Path reportDir) {
     return new DemoSettings(modelDir, preference, 8, Duration.ofMinutes(3), null, "127.0.0.1", 50051, 9400, reportDir,
-        5e-4, 0.3, 8, 16, 4, 1.0, 64, 0.5, 400, Duration.ofSeconds(30), Duration.ofSeconds(10), 0.1, 0.5, 1);
+        5e-4, 0.3, 8, 16, 4, 1.0, 64, 0.5, 400, Duration.ofSeconds(30), Duration.ofSeconds(10), 0.1, 0.5, 1, 1);
   }
 
   public DemoSettings withUsers(int n) {
     return new DemoSettings(modelDir, preference, n, duration, bootstrapServers, host, port, metricsPort, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed);
+        window, pairingWindow, evalShare, gateMargin, seed, bestOf);
   }
 
   public DemoSettings withDuration(Duration d) {
     return new DemoSettings(modelDir, preference, users, d, bootstrapServers, host, port, metricsPort, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed);
+        window, pairingWindow, evalShare, gateMargin, seed, bestOf);
   }
 
   public DemoSettings withPorts(int grpcPort, int metrics) {
     return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, grpcPort, metrics, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed);
+        window, pairingWindow, evalShare, gateMargin, seed, bestOf);
   }
 
   public DemoSettings withBootstrapServers(String servers) {
     return new DemoSettings(modelDir, preference, users, duration, servers, host, port, metricsPort, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed);
+        window, pairingWindow, evalShare, gateMargin, seed, bestOf);
   }
 
   public DemoSettings withWindow(Duration w) {
     return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        w, pairingWindow, evalShare, gateMargin, seed);
+        w, pairingWindow, evalShare, gateMargin, seed, bestOf);
   }
 
   public DemoSettings withLearning(double lr, double b, int batch, int checkpointEvery) {
     return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
         lr, b, loraRank, batch, checkpointEvery, temperature, maxNewTokens, compareShare, thinkMillis, window,
-        pairingWindow, evalShare, gateMargin, seed);
+        pairingWindow, evalShare, gateMargin, seed, bestOf);
   }
 
   public DemoSettings withSampling(double temp, double compare, long think) {
     return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temp, maxNewTokens, compare, think, window,
-        pairingWindow, evalShare, gateMargin, seed);
+        pairingWindow, evalShare, gateMargin, seed, bestOf);
   }
 
   public DemoSettings withSeed(long s) {
     return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, s);
+        window, pairingWindow, evalShare, gateMargin, s, bestOf);
+  }
+
+  public DemoSettings withBestOf(int n) {
+    return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
+        learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
+        window, pairingWindow, evalShare, gateMargin, seed, n);
   }
 }

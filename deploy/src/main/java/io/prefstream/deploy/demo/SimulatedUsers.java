@@ -6,6 +6,7 @@ import io.grpc.StatusRuntimeException;
 import io.prefstream.deploy.demo.corpus.SupportCorpus;
 import io.prefstream.model.text.ChatMessage;
 import io.prefstream.model.text.Content;
+import io.prefstream.schemas.grpc.Candidate;
 import io.prefstream.schemas.grpc.ChatRequest;
 import io.prefstream.schemas.grpc.ChatResponse;
 import io.prefstream.schemas.grpc.ComparisonFeedback;
@@ -29,16 +30,18 @@ import org.slf4j.LoggerFactory;
  * server renders it with the model's chat template), judges the reply with the hidden
  * {@link PreferenceProfile} and sends a thumb through the Feedback service naming the reply by its
  * response id only: the server supplies the policy, version, conversation and reply, and no text is
- * echoed. Now and then ({@code compareShare}) it asks for a second reply and sends an A-vs-B choice by
- * the two response ids instead (two thumbs when it likes both or neither). Every judged reply is
- * recorded in the {@link DemoTimeline}: that is the served liked-reply rate.
+ * echoed. Now and then ({@code compareShare}) it is shown an A/B pair instead (two candidates of one
+ * call, {@code best_of: 2} with their response ids) and sends its choice by the two ids (two thumbs
+ * when it likes both or neither). With {@code bestOf} > 1 every single reply is the best of that many
+ * by implicit reward. Every judged reply is recorded in the {@link DemoTimeline}: that is the served
+ * liked-reply rate.
  */
 public final class SimulatedUsers implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(SimulatedUsers.class);
 
   /** How the users behave: how many, sampling, how often they compare, pause between turns. */
   public record Behaviour(int users, double temperature, int maxNewTokens, double compareShare, long thinkMillis,
-      long seed) {
+      long seed, int bestOf) {
     public Behaviour {
       if (users < 1) throw new IllegalArgumentException("users must be at least 1, got " + users);
       if (!(temperature > 0 && temperature <= 2)) {
@@ -49,6 +52,7 @@ public final class SimulatedUsers implements AutoCloseable {
         throw new IllegalArgumentException("compareShare must be in [0, 1], got " + compareShare);
       }
       if (thinkMillis < 0) throw new IllegalArgumentException("thinkMillis must be >= 0, got " + thinkMillis);
+      if (bestOf < 1) throw new IllegalArgumentException("bestOf must be at least 1 (1 = off), got " + bestOf);
     }
   }
 
@@ -114,54 +118,59 @@ public final class SimulatedUsers implements AutoCloseable {
     void turn() {
       List<ChatMessage> conversation = List.of(ChatMessage.user(messages.get(random.nextInt(messages.size()))));
       Content prompt = Content.messages(conversation);
-      ChatResponse a = chat(conversation);
-      if (a.getText().isBlank()) return;
-      boolean likesA = judge(a);
       if (random.nextDouble() < behaviour.compareShare()) {
-        ChatResponse b = chat(conversation);
-        if (b.getText().isBlank()) return;
-        boolean likesB = judge(b);
+        // An A/B prompt: two candidates of one call, shown side by side; the choice goes back by ids.
+        ChatResponse pair = chat(conversation, 2, true);
+        Candidate a = pair.getCandidates(0), b = pair.getCandidates(1);
+        if (a.getText().isBlank() || b.getText().isBlank()) return;
+        long version = pair.getPolicy().getVersion();
+        boolean likesA = judge(version, a.getText()), likesB = judge(version, b.getText());
         if (likesA != likesB) {
-          ChatResponse chosen = likesA ? a : b;
-          ChatResponse rejected = likesA ? b : a;
+          Candidate chosen = likesA ? a : b;
+          Candidate rejected = likesA ? b : a;
           feedback.withDeadlineAfter(30, TimeUnit.SECONDS).submit(SubmitFeedbackRequest.newBuilder().setUserId(id)
               .setComparison(ComparisonFeedback.newBuilder().setChosenResponseId(chosen.getResponseId())
                   .setRejectedResponseId(rejected.getResponseId()))
               .build());
-          timeline.comparisonSent(prompt, reply(chosen), reply(rejected));
+          timeline.comparisonSent(prompt, reply(chosen.getText()), reply(rejected.getText()));
           return;
         }
-        thumb(prompt, b, likesB);
+        thumb(prompt, a.getResponseId(), a.getText(), likesA);
+        thumb(prompt, b.getResponseId(), b.getText(), likesB);
+        return;
       }
-      thumb(prompt, a, likesA);
+      ChatResponse r = chat(conversation, behaviour.bestOf(), false);
+      if (r.getText().isBlank()) return;
+      thumb(prompt, r.getResponseId(), r.getText(), judge(r.getPolicy().getVersion(), r.getText()));
     }
 
     /** The reply as the learner will hold it: one assistant message. */
-    private static Content reply(ChatResponse r) {
-      return Content.messages(List.of(ChatMessage.assistant(r.getText())));
+    private static Content reply(String text) {
+      return Content.messages(List.of(ChatMessage.assistant(text)));
     }
 
-    private boolean judge(ChatResponse r) {
-      String reply = r.getText().strip(); // as a chat UI shows it
+    private boolean judge(long version, String text) {
+      String reply = text.strip(); // as a chat UI shows it
       boolean liked = profile.likes(reply);
-      timeline.judged(r.getPolicy().getVersion(), liked, reply);
+      timeline.judged(version, liked, reply);
       return liked;
     }
 
-    private ChatResponse chat(List<ChatMessage> conversation) {
-      ChatRequest.Builder req = ChatRequest.newBuilder().setPolicyId(policy).setUserId(id)
-          .setSampling(SamplingParams.newBuilder().setMaxNewTokens(behaviour.maxNewTokens())
-              .setTemperature((float) behaviour.temperature()).setSeed(random.nextLong()));
+    private ChatResponse chat(List<ChatMessage> conversation, int bestOf, boolean candidates) {
+      SamplingParams.Builder sampling = SamplingParams.newBuilder().setMaxNewTokens(behaviour.maxNewTokens())
+          .setTemperature((float) behaviour.temperature()).setSeed(random.nextLong());
+      if (bestOf > 1) sampling.setBestOf(bestOf).setReturnCandidates(candidates);
+      ChatRequest.Builder req = ChatRequest.newBuilder().setPolicyId(policy).setUserId(id).setSampling(sampling);
       for (ChatMessage m : conversation) {
         req.addMessages(io.prefstream.schemas.grpc.ChatMessage.newBuilder().setRole(m.role()).setContent(m.content()));
       }
       return generation.withDeadlineAfter(60, TimeUnit.SECONDS).chat(req.build());
     }
 
-    private void thumb(Content prompt, ChatResponse r, boolean up) {
+    private void thumb(Content prompt, String responseId, String text, boolean up) {
       feedback.withDeadlineAfter(30, TimeUnit.SECONDS).submit(SubmitFeedbackRequest.newBuilder().setUserId(id)
-          .setResponseId(r.getResponseId()).setThumb(ThumbFeedback.newBuilder().setUp(up)).build());
-      timeline.thumbSent(prompt, reply(r));
+          .setResponseId(responseId).setThumb(ThumbFeedback.newBuilder().setUp(up)).build());
+      timeline.thumbSent(prompt, reply(text));
     }
   }
 }

@@ -42,9 +42,9 @@ import java.util.concurrent.locks.LockSupport;
  * other running request; the response names the policy, the version and a fresh response id. Chat is a thin layer:
  * it turns the messages into prompt ids with the model's chat template, then runs the very path
  * Generate runs. Every generated response is remembered in {@link RecentResponses} so that feedback
- * can name it by id. With {@code sampling.best_of} a unary call samples several candidates and returns
- * the one with the highest implicit reward ({@link BestOfN}). Token callbacks stop the work as soon as the call is cancelled or its deadline
- * passes. The streams honour flow control: they wait (holding the permit) while the client is not
+ * can name it by id. With {@code sampling.best_of} a unary call samples several candidates and
+ * returns the one with the highest implicit reward ({@link BestOfN}). Token callbacks stop the work
+ * as soon as the call is cancelled or its deadline passes. The streams honour flow control: they wait (holding the permit) while the client is not
  * ready for more.
  */
 public final class GenerationService extends GenerationGrpc.GenerationImplBase {
@@ -122,26 +122,28 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
   private Generated run(RequestValidation.Generation g, String userId, Prompt prompt) throws RefusedVersionException {
     Context ctx = Context.current();
     try (ConcurrencyLimiter.Permit p = limiter.acquire(); Lease lease = registry.acquire(g.policyId(), userId)) {
-      if (g.bestOf() != null) {
-        BestOfN.Outcome o = BestOfN.run(engine, registry, lease, g, text(),
-            reply -> validation.reply(prompt.text(), prompt.messages(), reply), ctx::isCancelled);
-        int others = o.candidates().stream().mapToInt(c -> c.result().tokens().length).sum() - o.chosen().result().tokens().length;
-        metrics.tokensGenerated.labelValues(g.policyId()).inc(others);
-        // Returned candidates are remembered too, so an app can show two and send the user's choice by ids.
-        List<String> ids = new ArrayList<>();
-        for (int i = 0; i < o.candidates().size(); i++) {
-          String id = UUID.randomUUID().toString();
-          ids.add(id);
-          if (i != o.best() && g.bestOf().returnCandidates()) {
-            recent.remember(new RecentResponses.Remembered(id, lease.policyId(), lease.version(), prompt.text(),
-                prompt.messages(), o.candidates().get(i).result().text()));
-          }
-        }
-        return done(g, lease, ids.get(o.best()), o.chosen().result(), prompt, o, ids);
-      }
+      if (g.bestOf() != null) return bestOf(g, lease, prompt, ctx);
       GenerationResult r = engine.generate(lease.model(), g.prompt(), g.params(), text(), cancellable(ctx, null), ctx::isCancelled);
       return done(g, lease, UUID.randomUUID().toString(), r, prompt, null, List.of());
     }
+  }
+
+  /** Best-of-n on one lease; returned candidates are remembered too, so an app can show two and send the choice by ids. */
+  private Generated bestOf(RequestValidation.Generation g, Lease lease, Prompt prompt, Context ctx) throws RefusedVersionException {
+    BestOfN.Outcome o = BestOfN.run(engine, registry, lease, g, text(),
+        reply -> validation.reply(prompt.text(), prompt.messages(), reply), ctx::isCancelled);
+    int others = o.candidates().stream().mapToInt(c -> c.result().tokens().length).sum() - o.chosen().result().tokens().length;
+    metrics.tokensGenerated.labelValues(g.policyId()).inc(others);
+    List<String> ids = new ArrayList<>();
+    for (int i = 0; i < o.candidates().size(); i++) {
+      String id = UUID.randomUUID().toString();
+      ids.add(id);
+      if (i != o.best() && g.bestOf().returnCandidates()) {
+        recent.remember(new RecentResponses.Remembered(id, lease.policyId(), lease.version(), prompt.text(),
+            prompt.messages(), o.candidates().get(i).result().text()));
+      }
+    }
+    return done(g, lease, ids.get(o.best()), o.chosen().result(), prompt, o, ids);
   }
 
   private Generated done(RequestValidation.Generation g, Lease lease, String responseId, GenerationResult r, Prompt prompt,
