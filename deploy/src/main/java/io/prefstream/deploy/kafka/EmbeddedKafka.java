@@ -389,9 +389,20 @@ public final class EmbeddedKafka implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted while describing the cluster at " + bootstrapServers, e);
-    } catch (ExecutionException | TimeoutException e) {
-      throw new IllegalStateException("describing the cluster at " + bootstrapServers + " failed: " + e.getMessage(), e);
+    } catch (TimeoutException e) {
+      throw unreachable(bootstrapServers, e);
+    } catch (ExecutionException e) {
+      Throwable cause = e.getCause() == null ? e : e.getCause();
+      if (cause instanceof org.apache.kafka.common.errors.TimeoutException) throw unreachable(bootstrapServers, cause);
+      throw new IllegalStateException("describing the Kafka cluster at " + bootstrapServers + " failed: "
+          + (cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage()), cause);
     }
+  }
+
+  private static IllegalStateException unreachable(String bootstrapServers, Throwable cause) {
+    return new IllegalStateException("no Kafka broker answered at " + bootstrapServers + " within " + ADMIN_TIMEOUT.toSeconds()
+        + " s: is one running there, and are --bootstrap-servers and the client settings (security protocol, SASL) right?",
+        cause);
   }
 
   /**
