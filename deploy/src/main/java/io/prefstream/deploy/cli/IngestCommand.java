@@ -1,5 +1,6 @@
 package io.prefstream.deploy.cli;
 
+import io.prefstream.deploy.io.FileTrees;
 import io.prefstream.deploy.kafka.EmbeddedKafka;
 import io.prefstream.ingest.IngestApp;
 import io.prefstream.ingest.config.IngestConfig;
@@ -15,7 +16,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -25,7 +25,6 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import org.apache.kafka.streams.KafkaStreams;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -279,9 +278,8 @@ public final class IngestCommand implements Callable<Integer> {
 
 
   private static void deleteRecursively(Path dir) {
-    if (!Files.exists(dir)) return;
-    try (Stream<Path> walk = Files.walk(dir)) {
-      for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+    try {
+      FileTrees.delete(dir);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot delete the temporary state directory " + dir, e);
     }

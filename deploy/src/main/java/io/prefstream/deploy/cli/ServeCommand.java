@@ -279,7 +279,12 @@ public final class ServeCommand implements Callable<Integer> {
       }
       PrometheusRegistry prometheus = new PrometheusRegistry();
       Map<String, Object> clientConfig = kafkaClient.clientConfig(bootstrap);
-      Path cache = checkpointCache != null ? checkpointCache : Files.createTempDirectory("prefstream-checkpoint-cache-");
+      Path cache = checkpointCache;
+      if (cache == null) {
+        Path temporary = Files.createTempDirectory("prefstream-checkpoint-cache-");
+        resources.addFirst(() -> io.prefstream.deploy.io.FileTrees.delete(temporary)); // closed last, after the replica
+        cache = temporary;
+      }
       // file: URIs open in place (under --checkpoints when given); kafka: URIs are fetched into the cache.
       List<VersionStore> stores = new ArrayList<>(List.of(new DirectoryVersionStore(Optional.ofNullable(checkpoints))));
       try {

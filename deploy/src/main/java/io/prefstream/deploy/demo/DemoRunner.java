@@ -369,8 +369,8 @@ public final class DemoRunner {
   }
 
   private static void deleteTree(Path dir) {
-    try (Stream<Path> paths = Files.walk(dir)) {
-      for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+    try {
+      io.prefstream.deploy.io.FileTrees.delete(dir);
     } catch (IOException e) {
       LOG.warn("could not delete the demo's work folder {}: {}", dir, e.toString());
     }
