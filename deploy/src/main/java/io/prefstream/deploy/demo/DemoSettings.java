@@ -51,7 +51,7 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
   /** The tuned defaults for {@code modelDir} and {@code preference}. */
   public static DemoSettings defaults(Path modelDir, PreferenceProfile preference, Path reportDir) {
     return new DemoSettings(modelDir, preference, 8, Duration.ofMinutes(3), null, "127.0.0.1", 50051, 9400, reportDir,
-        5e-4, 0.3, 8, 16, 4, 1.0, 64, 0.5, 400, Duration.ofSeconds(30), Duration.ofSeconds(10), 0.1, 0.5, 1, 1);
+        5e-4, 0.3, 8, 16, 4, 1.0, 64, 0.5, 400, Duration.ofSeconds(30), Duration.ofSeconds(2), 0.1, 0.5, 1, 1);
   }
 
   public DemoSettings withUsers(int n) {
