@@ -5,7 +5,9 @@
 # (bench/peer/serving_load.py, Debian's python3-grpcio) at 1 and 8 concurrent clients, 64 new
 # tokens, sampled. With --baseline REF the same measurement runs first against that git revision
 # (built from `git archive` in a temporary folder), so both servers are measured in one run on the
-# same machine. Then the in-process EngineBench compares 8 policies x LoRA r=8 with one policy.
+# same machine. Then one replica serves 8 policies, each with a LoRA r=8 version published as a learner
+# would (PublishPolicies), to 8 clients on one policy and to 8 clients spread over all 8; and the in-process
+# EngineBench compares 8 policies x LoRA r=8 with one policy.
 # Prints a table and writes bench/results/<date>-serving-engine.md unless --no-write.
 #
 # Usage: bench/run-serving-engine-bench.sh [--baseline REF] [--requests N] [--no-build] [--no-write]
@@ -72,11 +74,41 @@ measure() { # $1 = tree, $2 = label; prints "label clients tokens/s p50"
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 }
 
+# One replica, 8 policies each with a LoRA r=8 version (published like a learner would): 8 clients on one of them,
+# then 8 clients spread over all of them. Prints "policies-one|policies-eight clients tokens/s p50 requests errors".
+measure_policies() {
+  local port kport ids
+  port=$(free_port); kport=$(free_port)
+  cli "$ROOT" serve --model "$WORK/model" --device cpu --host 127.0.0.1 --port "$port" --metrics-port -1 \
+    --embedded-port "$kport" --embedded-data-dir "$WORK/kafka-policies" --checkpoints "$WORK/policies" \
+    > "$WORK/serve-policies.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 120); do grep -q "serving policy" "$WORK/serve-policies.log" && break; sleep 1; done
+  grep -q "serving policy" "$WORK/serve-policies.log" || { cat "$WORK/serve-policies.log" >&2; exit 1; }
+  # shellcheck disable=SC2086
+  ids=$("$JAVA_HOME/bin/java" $FLAGS -cp "$ROOT/bench/target/prefstream-bench-0.1.0-SNAPSHOT.jar:$ROOT/bench/target/lib/*" \
+    io.prefstream.bench.serving.PublishPolicies "127.0.0.1:$kport" "$WORK/model" "$WORK/policies" 8 2>/dev/null)
+  # shellcheck disable=SC2086
+  (cd "$ROOT/bench/peer" && "$PY" await_policies.py "127.0.0.1:$port" 180 $ids) || { tail -20 "$WORK/serve-policies.log" >&2; exit 1; }
+  "$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 1 1 64 "${ids%% *}" > /dev/null # warm-up
+  local label out
+  for label in one eight; do
+    local which=${ids%% *}
+    # shellcheck disable=SC2086
+    [ "$label" = eight ] && which=$ids
+    # shellcheck disable=SC2086
+    out=$("$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 8 "$REQUESTS" 64 $which)
+    echo "policies-$label 8 $("$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["tokens_per_s"], r["p50_s"], r["requests"], len(r["errors"]))' "$out")"
+  done
+  kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+}
+
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RESULTS=$WORK/results.txt
 : > "$RESULTS"
 if [ -n "$BASE_DIR" ]; then measure "$BASE_DIR" before >> "$RESULTS"; fi
 measure "$ROOT" engine >> "$RESULTS"
+measure_policies >> "$RESULTS"
 # shellcheck disable=SC2086
 ENGINE_BENCH=$("$JAVA_HOME/bin/java" $FLAGS -cp "$ROOT/bench/target/prefstream-bench-0.1.0-SNAPSHOT.jar:$ROOT/bench/target/lib/*" \
   io.prefstream.bench.serving.EngineBench --requests 2 2>/dev/null)
@@ -85,9 +117,10 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 TABLE=$(awk 'BEGIN { print "| server | clients | completion tokens/s | p50 latency s | requests | errors |"; print "|---|---|---|---|---|---|" }
   { printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$RESULTS")
 RATIOS=$(awk '{ tps[$1 " " $2] = $3; p50[$1 " " $2] = $4 }
-  END { for (s in tps) if (s ~ / 8$/) { split(s, a, " "); one = a[1] " 1";
+  END { for (s in tps) if (s ~ / 8$/) { split(s, a, " "); one = a[1] " 1"; if (!(one in tps)) continue;
           printf "- %s: 8-client aggregate / 1-client = %.2f; p50 at 8 / p50 at 1 = %.2f\n", a[1], tps[s] / tps[one], p50[s] / p50[one] }
-        if (("before 1" in tps) && ("engine 1" in tps)) printf "- 1-client rate, engine / before = %.2f\n", tps["engine 1"] / tps["before 1"] }' "$RESULTS")
+        if (("before 1" in tps) && ("engine 1" in tps)) printf "- 1-client rate, engine / before = %.2f\n", tps["engine 1"] / tps["before 1"]
+        if (("policies-one 8" in tps) && ("policies-eight 8" in tps)) printf "- one replica, 8 clients over 8 policies (LoRA r=8 each) / 8 clients on one of them = %.2f\n", tps["policies-eight 8"] / tps["policies-one 8"] }' "$RESULTS")
 REPORT=$(cat <<EOF
 # Serving engine benchmark (106M-parameter Llama shape, F32, CPU)
 

@@ -83,7 +83,7 @@ public final class ServingBench {
     CheckpointStore store = new CheckpointStore(work.resolve("checkpoints"));
     int versionsNeeded = updates + (seconds * 1000 / swapMs) + 10;
     List<PolicyUpdate> pending = new ArrayList<>();
-    for (long v = 1; v <= versionsNeeded; v++) pending.add(writeVersion(store, cfg, v));
+    for (long v = 1; v <= versionsNeeded; v++) pending.add(writeVersion(store, cfg, "default", v));
 
     System.out.println("# Serving benchmark (tiny model, CPU)");
     System.out.println();
@@ -202,9 +202,10 @@ public final class ServingBench {
     return new Result(n, toks, secs, all);
   }
 
-  static PolicyUpdate writeVersion(CheckpointStore store, LlamaConfig c, long v) throws Exception {
+  /** Version {@code v} of {@code policy}: a random LoRA adapter (rank 8, every projection) written to the store. */
+  static PolicyUpdate writeVersion(CheckpointStore store, LlamaConfig c, String policy, long v) throws Exception {
     Map<String, NamedTensor> t = new LinkedHashMap<>();
-    Random rnd = new Random(v);
+    Random rnd = new Random(31L * policy.hashCode() + v);
     for (int l = 0; l < c.numLayers(); l++) {
       for (String m : LORA.targetModules()) {
         int[] dims = io.prefstream.model.lora.LoraAdapter.inOut(c, m);
@@ -217,8 +218,8 @@ public final class ServingBench {
     double acc = Math.min(0.99, 0.5 + v * 0.001);
     TrainerState st = new TrainerState(v, v, Map.of(), "base", v > 1 ? v - 1 : null, PolicyCheckpoint.LORA,
         Map.of("eval/rewards/accuracies", acc));
-    Checkpoint cp = PolicyCheckpoint.writeLora(store, "default", v, new PeftAdapter(LORA, t, Optional.empty()), null, st);
-    return PolicyUpdate.newBuilder().setPolicyId("default").setVersion(v).setParentVersion(v > 1 ? v - 1 : null)
+    Checkpoint cp = PolicyCheckpoint.writeLora(store, policy, v, new PeftAdapter(LORA, t, Optional.empty()), null, st);
+    return PolicyUpdate.newBuilder().setPolicyId(policy).setVersion(v).setParentVersion(v > 1 ? v - 1 : null)
         .setReferenceId("base").setCheckpointUri(cp.uri().toString()).setSha256(cp.manifestSha256())
         .setFormat(CheckpointFormat.LORA).setStep(v).setExamplesSeen(v).setMetrics(Map.of("eval/rewards/accuracies", acc))
         .setCreatedAt(Instant.now()).build();
