@@ -232,8 +232,10 @@ public final class BatchEngine implements AutoCloseable {
     }
     for (EngineSequence s : stalled) {
       stats.recordStalled();
+      long ms = cfg.stallTimeout().toMillis();
+      String timeout = ms % 1000 == 0 ? ms / 1000 + " s" : ms + " ms";
       fail(s, Status.RESOURCE_EXHAUSTED.withDescription("the stream's reader left " + STREAM_BUFFER + " tokens unread for more than "
-          + cfg.stallTimeout().toSeconds() + " s; the generation was stopped to free its place (read the stream faster, or use the unary call)")
+          + timeout + "; the generation was stopped to free its place (read the stream faster, or use the unary call)")
           .asRuntimeException());
     }
     int rows = 0;

@@ -215,7 +215,7 @@ class BatchEngineTest {
       release.countDown();
       assertThatThrownBy(slow::get).cause().isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
         assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
-        assertThat(e.getStatus().getDescription()).contains("unread for more than");
+        assertThat(e.getStatus().getDescription()).contains("unread for more than 300 ms");
       });
       pool.shutdown();
     }
