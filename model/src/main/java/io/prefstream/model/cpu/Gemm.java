@@ -12,7 +12,7 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Each C element is {@code fma}-accumulated over k = 0..K-1 in order, starting from 0 (or from
  * C when accumulating), in one vector lane: tiling and the split over threads change which lanes
  * compute which element, never the arithmetic, so results are identical for any thread count.
- * Register tile: 4 rows × 3 vectors (12 accumulators), 1 × 3 vectors for the rows left over,
+ * Register tiles: 8 rows × 3 vectors (24 accumulators), then 4 × 3, 1 × 3 for the rows left over,
  * masked 4 × 1-vector tiles at the right edge (a short row block there repeats its last row and
  * drops the copies).
  */
@@ -24,6 +24,13 @@ final class Gemm {
   private static final int ROWS_PER_TASK = 64;
   /** K is cut into blocks so a B panel (KC × 3 vectors) stays in L2 across all row blocks. */
   private static final int KC = 256;
+  /** Row blocks up to this many rows skip K blocking (see {@link #block}). */
+  private static final int FEW_ROWS = 16;
+  /** How many k rows ahead {@link #tile8x3} touches B, so the panel's next lines are on their way. */
+  private static final int AHEAD_ROWS = 8;
+  /** Keeps the read-ahead loads observable, so the compiler does not drop them. */
+  @SuppressWarnings("unused")
+  private static volatile float readAheadSink;
 
   private Gemm() {}
 
@@ -117,9 +124,11 @@ final class Gemm {
   private static void block(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
       float[] b, int bOff, int ldb, int panelStride, int i0, int i1, int j0, int j1, int k, boolean acc) {
     // Each k-block continues from the accumulators the previous one stored, so every element's
-    // fma chain (and so the result) is the same as without blocking.
-    for (int kb = 0; kb < k; kb += KC) {
-      int kc = Math.min(KC, k - kb);
+    // fma chain (and so the result) is the same as without blocking. A block of few rows (decode
+    // steps) has no panel reuse to gain from blocking; it streams each panel from start to end.
+    int kcMax = i1 - i0 <= FEW_ROWS ? k : KC;
+    for (int kb = 0; kb < k; kb += kcMax) {
+      int kc = Math.min(kcMax, k - kb);
       blockK(c, cOff, ldc, a, aOff + kb * acs, ars, acs, b, bOff + kb * ldb, ldb, panelStride, i0, i1, j0, j1, kc,
           acc || kb > 0);
     }
@@ -185,10 +194,17 @@ final class Gemm {
       c00 = z; c01 = z; c02 = z; c10 = z; c11 = z; c12 = z; c20 = z; c21 = z; c22 = z; c30 = z; c31 = z; c32 = z;
       c40 = z; c41 = z; c42 = z; c50 = z; c51 = z; c52 = z; c60 = z; c61 = z; c62 = z; c70 = z; c71 = z; c72 = z;
     }
+    // At 8 rows the arithmetic per B line is long enough that the hardware prefetcher falls behind
+    // a weight stream from memory; a scalar read of each line AHEAD_ROWS k rows ahead starts its
+    // load early (Java has no prefetch instruction). The values read only feed readAheadSink.
+    int ahead = AHEAD_ROWS * ldb, lastAhead = b.length - 1 - 2 * L;
+    float touched = 0;
     for (int p = 0; p < k; p++, bo += ldb) {
       FloatVector b0 = FloatVector.fromArray(S, b, bo);
       FloatVector b1 = FloatVector.fromArray(S, b, bo + L);
       FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * L);
+      int q = Math.min(bo + ahead, lastAhead);
+      touched += b[q] + b[q + L] + b[q + 2 * L];
       int ap = p * acs;
       FloatVector x = FloatVector.broadcast(S, a[a0 + ap]);
       c00 = b0.fma(x, c00); c01 = b1.fma(x, c01); c02 = b2.fma(x, c02);
@@ -207,6 +223,7 @@ final class Gemm {
       x = FloatVector.broadcast(S, a[a7 + ap]);
       c70 = b0.fma(x, c70); c71 = b1.fma(x, c71); c72 = b2.fma(x, c72);
     }
+    if (touched == Float.MIN_VALUE) readAheadSink = touched; // practically never true, but the compiler cannot know
     o = cOff + i * ldc + j;
     c00.intoArray(c, o); c01.intoArray(c, o + L); c02.intoArray(c, o + 2 * L);
     o += ldc;

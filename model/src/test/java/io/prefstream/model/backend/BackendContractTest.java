@@ -56,8 +56,11 @@ public abstract class BackendContractTest {
 
   @Test
   public void matmulForwardAndBothBackwardsMatchFloat64ForShapesWithTails() {
-    // includes K > 256 for each product (in for forward, out for dx, n for dW): the k-blocked path
-    int[][] shapes = {{1, 3, 1}, {5, 16, 7}, {37, 50, 97}, {9, 100, 48}, {64, 33, 144}, {70, 600, 52}, {300, 40, 290}};
+    // includes K > 256 for each product (in for forward, out for dx, n for dW): the k-blocked path,
+    // and few-row products with K > 256 in whole panels (8 and 16 rows: the 8-row tile reading ahead
+    // to the end of the weight array)
+    int[][] shapes = {{1, 3, 1}, {5, 16, 7}, {37, 50, 97}, {9, 100, 48}, {64, 33, 144}, {70, 600, 52}, {300, 40, 290},
+        {8, 300, 144}, {16, 520, 96}};
     for (int[] s : shapes) {
       int n = s[0], in = s[1], out = s[2];
       float[] x = random(n * in), w = random(out * in), b = random(out), dy = random(n * out), y0 = random(n * out);
