@@ -114,6 +114,11 @@ final class FailingBackend implements Backend {
     op("kvAppend");
     real.kvAppend(kCache, vCache, k, v, past, n, capacity, kvHeads, headDim);
   }
+  @Override public void kvCopyPrefix(Buf dstK, Buf dstV, int dstCapacity, Buf srcK, Buf srcV, int srcCapacity, int n,
+      int kvHeads, int headDim) {
+    op("kvCopyPrefix");
+    real.kvCopyPrefix(dstK, dstV, dstCapacity, srcK, srcV, srcCapacity, n, kvHeads, headDim);
+  }
   @Override public void attentionCached(Buf out, Buf q, Buf kCache, Buf vCache, int past, int n, int capacity,
       int heads, int kvHeads, int headDim) {
     op("attentionCached");

@@ -117,6 +117,14 @@ public interface Backend extends AutoCloseable {
   void kvAppend(Buf kCache, Buf vCache, Buf k, Buf v, int past, int n, int capacity, int kvHeads, int headDim);
 
   /**
+   * Copies positions 0..n-1 of one layer's keys and values from a cache of {@code srcCapacity} rows
+   * into one of {@code dstCapacity} rows (both filled by {@link #kvAppend}), so a sequence whose
+   * tokens start with another's can start from that prefix instead of computing it again.
+   */
+  void kvCopyPrefix(Buf dstK, Buf dstV, int dstCapacity, Buf srcK, Buf srcV, int srcCapacity, int n, int kvHeads,
+      int headDim);
+
+  /**
    * Attention of n new queries q[n, heads·hd] (absolute positions past..past+n-1) over the cache
    * positions 0..past+i (filled by {@link #kvAppend}). For generation.
    */

@@ -167,6 +167,12 @@ final class AttentionKernel {
     }
   }
 
+  /** Positions 0..n-1 of one layer's caches in {@link #append}'s layout into another layer's caches. */
+  static void copyPrefix(float[] dstK, float[] dstV, int dstCap, float[] srcK, float[] srcV, int srcCap, int n, int kd) {
+    for (int c = 0; c < kd; c++) System.arraycopy(srcK, c * srcCap, dstK, c * dstCap, n); // keys: cap positions a channel
+    System.arraycopy(srcV, 0, dstV, 0, n * kd); // values: row-major
+  }
+
   /** Queries at absolute positions past..past+n-1 over cache positions 0..past+i. */
   static void cached(WorkerPool pool, float[] out, float[] q, float[] kc, float[] vc, int past, int n, int cap,
       int heads, int kvHeads, int hd) {

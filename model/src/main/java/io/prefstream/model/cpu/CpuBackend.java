@@ -227,6 +227,19 @@ public final class CpuBackend implements Backend, BatchedAttention, BatchedLora 
   }
 
   @Override
+  public void kvCopyPrefix(Buf dstK, Buf dstV, int dstCapacity, Buf srcK, Buf srcV, int srcCapacity, int n, int kvHeads,
+      int headDim) {
+    checkCache(dstK, dstCapacity, kvHeads, headDim);
+    checkCache(dstV, dstCapacity, kvHeads, headDim);
+    checkCache(srcK, srcCapacity, kvHeads, headDim);
+    checkCache(srcV, srcCapacity, kvHeads, headDim);
+    if (n < 0 || n > Math.min(srcCapacity, dstCapacity)) {
+      throw new IllegalArgumentException("cannot copy " + n + " positions between caches of " + srcCapacity + " and " + dstCapacity);
+    }
+    AttentionKernel.copyPrefix(a(dstK), a(dstV), dstCapacity, a(srcK), a(srcV), srcCapacity, n, kvHeads * headDim);
+  }
+
+  @Override
   public void attentionCached(Buf out, Buf q, Buf kCache, Buf vCache, int past, int n, int capacity,
       int heads, int kvHeads, int headDim) {
     checkCache(kCache, capacity, kvHeads, headDim);

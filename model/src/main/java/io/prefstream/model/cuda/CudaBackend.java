@@ -585,6 +585,22 @@ public final class CudaBackend implements Backend {
   }
 
   @Override
+  public void kvCopyPrefix(Buf dstK, Buf dstV, int dstCapacity, Buf srcK, Buf srcV, int srcCapacity, int n, int kvHeads,
+      int headDim) {
+    checkCache(dstK, dstCapacity, kvHeads, headDim);
+    checkCache(dstV, dstCapacity, kvHeads, headDim);
+    checkCache(srcK, srcCapacity, kvHeads, headDim);
+    checkCache(srcV, srcCapacity, kvHeads, headDim);
+    if (n < 0 || n > Math.min(srcCapacity, dstCapacity)) {
+      throw new IllegalArgumentException("cannot copy " + n + " positions between caches of " + srcCapacity + " and " + dstCapacity);
+    }
+    // The device layout is row-major [capacity, kd]: the prefix is the first n·kd floats of each.
+    long floats = (long) n * kvHeads * headDim;
+    copy(dstK, 0, srcK, 0, floats);
+    copy(dstV, 0, srcV, 0, floats);
+  }
+
+  @Override
   public void attentionCached(Buf out, Buf q, Buf kCache, Buf vCache, int past, int n, int capacity,
       int heads, int kvHeads, int headDim) {
     checkCache(kCache, capacity, kvHeads, headDim);

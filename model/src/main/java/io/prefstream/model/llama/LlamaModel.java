@@ -513,6 +513,26 @@ public final class LlamaModel {
 
   // ---- cached decoding -----------------------------------------------------------------------
 
+  /**
+   * Makes {@code dst} hold the first {@code n} cached positions of {@code src} (and nothing after
+   * them): for a sequence whose tokens start with the n tokens {@code src} cached under this same
+   * model, which are then not computed again. Keys and values of a position depend only on the
+   * tokens up to it, so the result is the cache that feeding those n tokens would have built.
+   */
+  public void copyKvPrefix(KvCache src, KvCache dst, int n) {
+    if (src.k.length != layers.length || dst.k.length != layers.length) {
+      throw new IllegalArgumentException("the caches were not made by a model of " + layers.length + " layers");
+    }
+    if (n < 0 || n > src.length || n > dst.capacity) {
+      throw new IllegalArgumentException("cannot copy " + n + " positions from a cache holding " + src.length
+          + " into one of capacity " + dst.capacity);
+    }
+    for (int l = 0; l < layers.length; l++) {
+      be.kvCopyPrefix(dst.k[l], dst.v[l], dst.rows, src.k[l], src.v[l], src.rows, n, cfg.numKvHeads(), cfg.headDim());
+    }
+    dst.length = n;
+  }
+
   /** A KV cache for one generation session of up to {@code capacity} tokens. */
   public KvCache newKvCache(int capacity) {
     if (capacity < 1 || capacity > cfg.maxPositions()) {

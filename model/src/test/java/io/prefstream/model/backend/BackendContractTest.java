@@ -204,6 +204,26 @@ public abstract class BackendContractTest {
   }
 
   @Test
+  public void aCopiedCachePrefixAttendsExactlyLikeTheCacheItCameFrom() {
+    int heads = 4, kv = 2, hd = 16, n = 30, prefix = 21, qd = heads * hd, kd = kv * hd;
+    float[] k = random(n * kd), v = random(n * kd), q = random(qd), kNew = random(kd), vNew = random(kd);
+    int srcCap = Backend.KV_CACHE_ALIGN, dstCap = 2 * Backend.KV_CACHE_ALIGN; // different layouts' strides
+    Buf srcK = be.alloc((long) srcCap * kd), srcV = be.alloc((long) srcCap * kd);
+    be.kvAppend(srcK, srcV, buf(k), buf(v), 0, n, srcCap, kv, hd);
+    Buf dstK = be.alloc((long) dstCap * kd), dstV = be.alloc((long) dstCap * kd);
+    be.kvCopyPrefix(dstK, dstV, dstCap, srcK, srcV, srcCap, prefix, kv, hd);
+    // the next token at position `prefix` on both: the copy holds what the source holds up to it
+    Buf fromSrc = be.alloc(qd), fromCopy = be.alloc(qd);
+    be.kvAppend(srcK, srcV, buf(kNew), buf(vNew), prefix, 1, srcCap, kv, hd);
+    be.attentionCached(fromSrc, buf(q), srcK, srcV, prefix, 1, srcCap, heads, kv, hd);
+    be.kvAppend(dstK, dstV, buf(kNew), buf(vNew), prefix, 1, dstCap, kv, hd);
+    be.attentionCached(fromCopy, buf(q), dstK, dstV, prefix, 1, dstCap, heads, kv, hd);
+    assertThat(host(fromCopy)).isEqualTo(host(fromSrc));
+    assertThatThrownBy(() -> be.kvCopyPrefix(dstK, dstV, dstCap, srcK, srcV, srcCap, srcCap + 1, kv, hd))
+        .isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
   public void swigluForwardAndBackwardMatchReference() {
     int n = 53;
     float[] g = random(n), u = random(n), r = random(n);

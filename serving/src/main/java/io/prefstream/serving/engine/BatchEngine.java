@@ -28,7 +28,9 @@ import org.slf4j.LoggerFactory;
  * loops: take the sequences {@link Admission} let in, drop cancelled ones (their KV cache goes at
  * once), run ONE {@link BatchDecoder} step for all of them (decode rows plus up to
  * {@code prefillChunk} prompt tokens), sample each sequence's next token with its own seeded
- * sampler, hand it to the request's thread and retire finished sequences. Sequences on different
+ * sampler, hand it to the request's thread and retire finished sequences. A new sequence whose
+ * prompt starts with tokens a retired sequence of the same model cached starts from them
+ * ({@link PrefixCache}). Sequences on different
  * versions or policies of one base model share the step; each adapter group gets its own LoRA delta.
  *
  * <p>{@link #generate} is what a request thread calls: it blocks, reading its tokens as they come,
@@ -49,6 +51,7 @@ public final class BatchEngine implements AutoCloseable {
   private final LlamaConfig model;
   private final BatchDecoder decoder;
   private final Admission admission;
+  private final PrefixCache prefixes; // owner thread only
   private final EngineStats stats = new EngineStats();
   private final Thread owner;
   private final List<EngineSequence> active = new ArrayList<>(); // owner thread only
@@ -58,6 +61,7 @@ public final class BatchEngine implements AutoCloseable {
     this.model = model;
     this.decoder = new BatchDecoder(model, backend);
     this.admission = new Admission(cfg);
+    this.prefixes = new PrefixCache(cfg.prefixCacheBytes());
     this.owner = Thread.ofPlatform().name("prefstream-engine").daemon().start(this::loop);
   }
 
@@ -82,6 +86,11 @@ public final class BatchEngine implements AutoCloseable {
   /** KV-cache bytes the running sequences hold. */
   public long reservedKvBytes() {
     return admission.reservedBytes();
+  }
+
+  /** KV-cache bytes kept for prefix reuse (see {@link EngineConfig#prefixCacheBytes}). */
+  public long prefixCacheBytes() {
+    return prefixes.bytes();
   }
 
   /** Bytes of KV cache a sequence of {@code tokens} positions takes (rounded up as the model allocates it). */
@@ -181,6 +190,9 @@ public final class BatchEngine implements AutoCloseable {
         if (fresh == null) break;
         for (EngineSequence s : fresh) {
           s.cache = s.model.newKvCache(s.capacity());
+          // At least the prompt's last token is fed: its logits give the first new token.
+          s.fed = prefixes.reuse(s.model, s.prompt, s.cache, s.prompt.length - 1);
+          if (s.fed > 0) stats.recordPrefixReuse(s.fed);
           active.add(s);
         }
         for (EngineSequence s : List.copyOf(active)) if (s.cancelled()) retire(s, null);
@@ -273,6 +285,7 @@ public final class BatchEngine implements AutoCloseable {
       return;
     }
     s.generated++;
+    s.history[s.prompt.length + s.generated - 1] = token;
     s.events.add(new EngineSequence.Event(token, null, null));
     if (s.generated == s.budget) retire(s, FinishReason.LENGTH);
     else s.next = token;
@@ -280,6 +293,7 @@ public final class BatchEngine implements AutoCloseable {
 
   private void retire(EngineSequence s, FinishReason end) {
     if (end != null) s.events.add(new EngineSequence.Event(-1, end, null));
+    if (s.cache != null) prefixes.offer(s.model, s.history, s.cache, s.kvBytes);
     s.cache = null;
     active.remove(s);
     admission.retire(s);

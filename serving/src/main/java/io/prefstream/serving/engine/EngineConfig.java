@@ -16,14 +16,19 @@ import java.time.Duration;
  * @param stallTimeout  how long a sequence may stay paused because its reader (a slow stream
  *                      consumer) has a full buffer of unread tokens; then it is cancelled with
  *                      RESOURCE_EXHAUSTED, freeing its batch place and KV cache
+ * @param prefixCacheBytes memory for the KV caches of retired sequences, kept so a request that starts
+ *                      with the same tokens (a shared system prompt, an earlier turn) skips prefilling
+ *                      them; on top of {@code kvCacheBytes}; 0 turns prefix caching off
  */
-public record EngineConfig(int maxBatch, long kvCacheBytes, int queueBound, int prefillChunk, Duration stallTimeout) {
+public record EngineConfig(int maxBatch, long kvCacheBytes, int queueBound, int prefillChunk, Duration stallTimeout,
+    long prefixCacheBytes) {
   public static final int DEFAULT_MAX_BATCH = 16;
   public static final long DEFAULT_KV_CACHE_BYTES = 512L << 20;
   public static final int DEFAULT_QUEUE_BOUND = 64;
   public static final int DEFAULT_PREFILL_CHUNK = 64;
   static final long DEFAULT_STALL_SECONDS = 30;
   public static final Duration DEFAULT_STALL_TIMEOUT = Duration.ofSeconds(DEFAULT_STALL_SECONDS);
+  public static final long DEFAULT_PREFIX_CACHE_BYTES = 64L << 20;
 
   public EngineConfig {
     if (maxBatch < 1) throw new IllegalArgumentException("batch limit must be >= 1, got " + maxBatch);
@@ -33,6 +38,12 @@ public record EngineConfig(int maxBatch, long kvCacheBytes, int queueBound, int 
     if (stallTimeout == null || stallTimeout.isNegative() || stallTimeout.isZero()) {
       throw new IllegalArgumentException("stream stall timeout must be positive, got " + stallTimeout);
     }
+    if (prefixCacheBytes < 0) throw new IllegalArgumentException("prefix cache budget must be >= 0 bytes, got " + prefixCacheBytes);
+  }
+
+  /** With the default prefix cache ({@value #DEFAULT_PREFIX_CACHE_BYTES} bytes). */
+  public EngineConfig(int maxBatch, long kvCacheBytes, int queueBound, int prefillChunk, Duration stallTimeout) {
+    this(maxBatch, kvCacheBytes, queueBound, prefillChunk, stallTimeout, DEFAULT_PREFIX_CACHE_BYTES);
   }
 
   /** With the default stall timeout ({@value #DEFAULT_STALL_SECONDS} s). */
@@ -40,7 +51,14 @@ public record EngineConfig(int maxBatch, long kvCacheBytes, int queueBound, int 
     this(maxBatch, kvCacheBytes, queueBound, prefillChunk, DEFAULT_STALL_TIMEOUT);
   }
 
-  /** 16 sequences per step, 512 MiB of KV cache, 64 waiting requests, 64 prompt tokens per step, 30 s stall timeout. */
+  public EngineConfig withPrefixCacheBytes(long bytes) {
+    return new EngineConfig(maxBatch, kvCacheBytes, queueBound, prefillChunk, stallTimeout, bytes);
+  }
+
+  /**
+   * 16 sequences per step, 512 MiB of KV cache, 64 waiting requests, 64 prompt tokens per step, 30 s
+   * stall timeout, 64 MiB of prefix cache.
+   */
   public static EngineConfig defaults() {
     return new EngineConfig(DEFAULT_MAX_BATCH, DEFAULT_KV_CACHE_BYTES, DEFAULT_QUEUE_BOUND, DEFAULT_PREFILL_CHUNK);
   }

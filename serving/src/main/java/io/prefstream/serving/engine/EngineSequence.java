@@ -24,6 +24,8 @@ final class EngineSequence {
   final Sampler sampler;
   final int budget;
   final long kvBytes;
+  /** The prompt, then each token sampled (scheduler thread): what the cache holds is a prefix of it. */
+  final int[] history;
   final BlockingQueue<Event> events = new LinkedBlockingQueue<>();
   private volatile boolean cancelled;
 
@@ -42,6 +44,7 @@ final class EngineSequence {
     this.sampler = new Sampler(params);
     this.budget = budget;
     this.kvBytes = kvBytes;
+    this.history = java.util.Arrays.copyOf(prompt, prompt.length + budget);
   }
 
   void cancel() {

@@ -4,7 +4,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Counters of the scheduler's steps (written by its thread, read anywhere): steps run, rows stepped,
- * the largest batch seen, sequences stopped for a stalled reader, and a moving average of the step time, from which the retry hint given
+ * the largest batch seen, sequences stopped for a stalled reader, prefix-cache reuse, and a moving average of the step time, from which the retry hint given
  * to refused requests is estimated.
  */
 public final class EngineStats {
@@ -12,6 +12,8 @@ public final class EngineStats {
   private final AtomicLong rows = new AtomicLong();
   private final AtomicLong maxRows = new AtomicLong();
   private final AtomicLong stalled = new AtomicLong();
+  private final AtomicLong prefixHits = new AtomicLong();
+  private final AtomicLong prefixTokens = new AtomicLong();
   private volatile double stepNanosEwma = 50e6;
 
   void recordStep(int rowsStepped, long nanos) {
@@ -23,6 +25,21 @@ public final class EngineStats {
 
   void recordStalled() {
     stalled.incrementAndGet();
+  }
+
+  void recordPrefixReuse(int tokens) {
+    prefixHits.incrementAndGet();
+    prefixTokens.addAndGet(tokens);
+  }
+
+  /** Sequences that started from a cached prefix. */
+  public long prefixHits() {
+    return prefixHits.get();
+  }
+
+  /** Prompt tokens not prefilled because a cached prefix held them. */
+  public long prefixTokensReused() {
+    return prefixTokens.get();
   }
 
   /** Sequences stopped because their stream's reader stayed behind longer than the stall timeout. */
