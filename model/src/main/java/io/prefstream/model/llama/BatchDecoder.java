@@ -24,14 +24,29 @@ import java.util.List;
  * thread-safe: one owner (the serving scheduler) calls {@link #step}.
  */
 public final class BatchDecoder {
-  /** One sequence's part of a step: append {@code tokens} to {@code cache} under {@code model}'s adapter. */
-  public record Row(LlamaModel model, KvCache cache, int[] tokens) {}
+  /**
+   * One sequence's part of a step: append {@code tokens} to {@code cache} under {@code model}'s
+   * adapter. A scoring row also has {@code targets} (as long as tokens): for token i, the token whose
+   * log-probability the position of token i predicts, or -1 for none.
+   */
+  public record Row(LlamaModel model, KvCache cache, int[] tokens, int[] targets) {
+    public Row {
+      if (targets != null && targets.length != tokens.length) {
+        throw new IllegalArgumentException(targets.length + " targets for " + tokens.length + " tokens");
+      }
+    }
+
+    /** A generation row: the step returns the logits after its last token. */
+    public Row(LlamaModel model, KvCache cache, int[] tokens) {
+      this(model, cache, tokens, null);
+    }
+  }
 
   private final Backend be;
   private final LlamaConfig cfg;
   private int cap;
   private LayerActs a;
-  private Buf x, last, xf, rstdF, logits, qS, kS, vS, attS, gx, gy, su;
+  private Buf x, last, xf, rstdF, logits, qS, kS, vS, attS, gx, gy, su, hsel, hnorm, rstdS, logp, lse;
   private int rank;
 
   public BatchDecoder(LlamaConfig cfg, Backend be) {
@@ -59,12 +74,20 @@ public final class BatchDecoder {
     gx = be.alloc(cap * wide);
     gy = be.alloc(cap * wide);
     su = be.alloc((long) cap * rank);
+    hsel = be.alloc((long) cap * c);
+    hnorm = be.alloc((long) cap * c);
+    rstdS = be.alloc(cap);
+    logp = be.alloc(cap);
+    lse = be.alloc(cap);
   }
 
   /**
    * Appends each row's tokens to its cache and returns, per row, the logits [vocab] after its last
-   * token. All rows' models must {@linkplain LlamaModel#sharesBaseWith share} the base weights;
-   * rows with the same adapter should be adjacent (each run of equal adapters is one LoRA group).
+   * token, or for a scoring row (with targets) the log-probability of each target [tokens] (NaN
+   * where the target is -1), computed as {@link LlamaModel#logProbs} computes them from the same
+   * hidden states. All rows' models must {@linkplain LlamaModel#sharesBaseWith share} the base
+   * weights; rows with the same adapter should be adjacent (each run of equal adapters is one LoRA
+   * group).
    */
   public float[][] step(List<Row> rows) {
     if (rows.isEmpty()) return new float[0][];
@@ -78,6 +101,13 @@ public final class BatchDecoder {
       if (len == 0) throw new IllegalArgumentException("row " + s + " has no tokens to append");
       if (past + len > r.cache().capacity) {
         throw new IllegalArgumentException("KV cache holds " + r.cache().capacity + " tokens; cannot append " + len + " to " + past);
+      }
+      if (r.targets() != null) {
+        for (int t : r.targets()) {
+          if (t >= cfg.vocabSize()) {
+            throw new IllegalArgumentException("row " + s + " has target " + t + ", outside the vocabulary [0, " + cfg.vocabSize() + ")");
+          }
+        }
       }
       LoraAdapter ad = r.model().lora().orElse(null);
       if (ad != null) maxRank = Math.max(maxRank, ad.config().rank());
@@ -147,15 +177,59 @@ public final class BatchDecoder {
       linear(groups, l, L.down, x, a.h, n, true);
     }
     for (Row r : rows) r.cache().length += r.tokens().length;
-    be.gatherRows(last, x, lastRows, c);
-    be.rmsnormForward(xf, rstdF, last, base.normWeight().value, b, c, eps);
-    int v = cfg.vocabSize();
-    be.matmulForward(logits, xf, base.headWeight().value, null, b, c, v, false);
-    float[] all = new float[b * v];
-    be.download(logits, all);
     float[][] out = new float[b][];
-    for (int s = 0; s < b; s++) out[s] = java.util.Arrays.copyOfRange(all, s * v, (s + 1) * v);
+    int v = cfg.vocabSize();
+    int[] gen = new int[b];
+    int g = 0;
+    for (int s = 0; s < b; s++) if (rows.get(s).targets() == null) gen[g++] = s;
+    if (g > 0) {
+      int[] genRows = new int[g];
+      for (int i = 0; i < g; i++) genRows[i] = lastRows[gen[i]];
+      be.gatherRows(last, x, genRows, c);
+      be.rmsnormForward(xf, rstdF, last, base.normWeight().value, g, c, eps);
+      be.matmulForward(logits, xf, base.headWeight().value, null, g, c, v, false);
+      float[] all = new float[g * v];
+      be.download(logits, all);
+      for (int i = 0; i < g; i++) out[gen[i]] = java.util.Arrays.copyOfRange(all, i * v, (i + 1) * v);
+    }
+    if (g < b) scoreRows(rows, start, out, base, eps);
     return out;
+  }
+
+  /** Log-probabilities of the scoring rows' targets, into their entries of out. */
+  private void scoreRows(List<Row> rows, int[] start, float[][] out, LlamaModel base, float eps) {
+    int m = 0;
+    for (Row r : rows) if (r.targets() != null) for (int t : r.targets()) if (t >= 0) m++;
+    for (int s = 0; s < rows.size(); s++) {
+      if (rows.get(s).targets() != null) {
+        out[s] = new float[rows.get(s).tokens().length];
+        java.util.Arrays.fill(out[s], Float.NaN);
+      }
+    }
+    if (m == 0) return;
+    int[] at = new int[m], targets = new int[m];
+    int k = 0;
+    for (int s = 0; s < rows.size(); s++) {
+      int[] t = rows.get(s).targets();
+      if (t == null) continue;
+      for (int i = 0; i < t.length; i++) {
+        if (t[i] < 0) continue;
+        at[k] = start[s] + i;
+        targets[k++] = t[i];
+      }
+    }
+    int c = cfg.hiddenSize();
+    be.gatherRows(hsel, x, at, c);
+    be.rmsnormForward(hnorm, rstdS, hsel, base.normWeight().value, m, c, eps);
+    be.logSoftmaxGatherForward(logp, lse, hnorm, base.headWeight().value, targets, m, c, cfg.vocabSize());
+    float[] lp = new float[m];
+    be.download(logp, lp);
+    k = 0;
+    for (int s = 0; s < rows.size(); s++) {
+      int[] t = rows.get(s).targets();
+      if (t == null) continue;
+      for (int i = 0; i < t.length; i++) if (t[i] >= 0) out[s][i] = lp[k++];
+    }
   }
 
   /** Runs of adjacent rows with the same adapter (null: none): one LoRA group each. */

@@ -50,6 +50,49 @@ class BatchDecoderTest {
   }
 
   @Test
+  void scoringRowsGiveTheLogProbsOfLogProbsInChunksBesideGenerationRows() {
+    for (LlamaConfig cfg : List.of(Tiny.tied(), Tiny.untiedWithBias())) {
+      LlamaModel base = LlamaModel.create(cfg, Tiny.weights(cfg, 12), BE);
+      LlamaModel lora = withAdapter(base, new Set(4, LoraConfig.ALL_TARGETS), 7);
+      PromptResponse a = new PromptResponse(new int[] {1, 2, 3, 4}, new int[] {5, 6, 7, 8, 9});
+      PromptResponse b = new PromptResponse(new int[] {10}, new int[] {11, 12, 13});
+      for (LlamaModel m : List.of(base, lora)) {
+        SequenceLogProbs want = m.logProbs(List.of(a, b));
+        BatchDecoder dec = new BatchDecoder(cfg, BE);
+        List<float[]> got = new ArrayList<>();
+        for (PromptResponse pr : List.of(a, b)) {
+          // fed: every token but the last; the position of token i predicts token i+1 from the prompt's last on
+          int[] all = java.util.stream.IntStream.concat(Arrays.stream(pr.prompt()), Arrays.stream(pr.response())).toArray();
+          int[] fed = Arrays.copyOf(all, all.length - 1), targets = new int[fed.length];
+          for (int i = 0; i < fed.length; i++) targets[i] = i >= pr.prompt().length - 1 ? all[i + 1] : -1;
+          KvCache cache = m.newKvCache(fed.length), other = base.newKvCache(8);
+          List<Float> lps = new ArrayList<>();
+          for (int i = 0; i < fed.length; i += 3) { // chunks of 3, beside a generation row on another adapter
+            int e = Math.min(fed.length, i + 3);
+            float[][] out = dec.step(List.of(new BatchDecoder.Row(m, cache, Arrays.copyOfRange(fed, i, e), Arrays.copyOfRange(targets, i, e)),
+                new BatchDecoder.Row(base, other, new int[] {20 + i})));
+            assertThat(out[1]).hasSize(cfg.vocabSize());
+            for (int j = 0; j < e - i; j++) {
+              if (targets[i + j] < 0) assertThat(out[0][j]).isNaN();
+              else lps.add(out[0][j]);
+            }
+          }
+          float[] f = new float[lps.size()];
+          for (int i = 0; i < f.length; i++) f[i] = lps.get(i);
+          got.add(f);
+        }
+        for (int s = 0; s < 2; s++) {
+          assertThat(got.get(s)).hasSize(want.tokenLogProbs()[s].length);
+          for (int t = 0; t < got.get(s).length; t++) {
+            assertThat(got.get(s)[t]).as("sequence %d token %d", s, t)
+                .isCloseTo(want.tokenLogProbs()[s][t], org.assertj.core.data.Offset.offset(2e-5f));
+          }
+        }
+      }
+    }
+  }
+
+  @Test
   void batchedRowsGiveBitIdenticalLogitsToEachSequenceAloneAcrossAdaptersAndPrefillChunks() {
     for (LlamaConfig cfg : List.of(Tiny.tied(), Tiny.untiedWithBias())) {
       LlamaModel base = LlamaModel.create(cfg, Tiny.weights(cfg, 11), BE);

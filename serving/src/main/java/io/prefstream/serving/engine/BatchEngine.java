@@ -1,9 +1,7 @@
 package io.prefstream.serving.engine;
 
-import io.grpc.Status;
 import io.prefstream.model.backend.Backend;
 import io.prefstream.model.config.LlamaConfig;
-import io.prefstream.model.generate.FinishReason;
 import io.prefstream.model.generate.GenerationResult;
 import io.prefstream.model.generate.Generator;
 import io.prefstream.model.generate.SamplingParams;
@@ -11,27 +9,27 @@ import io.prefstream.model.generate.TokenListener;
 import io.prefstream.model.generate.TokenText;
 import io.prefstream.model.llama.BatchDecoder;
 import io.prefstream.model.llama.LlamaModel;
+import io.prefstream.model.llama.PromptResponse;
+import io.prefstream.model.llama.SequenceLogProbs;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import java.util.stream.IntStream;
 
 /**
- * Continuous batching for a serving replica. One scheduler thread owns every running sequence and
- * loops: take the sequences {@link Admission} let in, drop cancelled ones (their KV cache goes at
- * once), run ONE {@link BatchDecoder} step for all of them (decode rows plus up to
- * {@code prefillChunk} prompt tokens), sample each sequence's next token with its own seeded
- * sampler, hand it to the request's thread and retire finished sequences. A new sequence whose
- * prompt starts with tokens a retired sequence of the same model cached starts from them
- * ({@link PrefixCache}). Sequences on different
- * versions or policies of one base model share the step; each adapter group gets its own LoRA delta.
+ * Continuous batching for a serving replica. One scheduler thread ({@link Scheduler}) owns every
+ * running sequence and loops: take the sequences {@link Admission} let in, drop cancelled ones
+ * (their KV cache goes at once), run ONE {@link BatchDecoder} step for all of them (decode rows plus
+ * up to {@code prefillChunk} prompt or scoring tokens), sample each sequence's next token with its
+ * own seeded sampler, hand it to the request's thread and retire finished sequences. A new sequence
+ * whose prompt starts with tokens a retired sequence of the same model cached starts from them
+ * ({@link PrefixCache}). Sequences on different versions or policies of one base model share the
+ * step; each adapter group gets its own LoRA delta. Score requests run as scoring sequences of the
+ * same steps ({@link #score}).
  *
  * <p>{@link #generate} is what a request thread calls: it blocks, reading its tokens as they come,
  * calls the listener (streaming), checks stop strings and builds the result the same way
@@ -43,26 +41,22 @@ import org.slf4j.LoggerFactory;
  * its place and its KV cache.
  */
 public final class BatchEngine implements AutoCloseable {
-  private static final Logger LOG = LoggerFactory.getLogger(BatchEngine.class);
   /** Unread tokens a sequence may have before it is paused until its reader catches up. */
   static final int STREAM_BUFFER = 16;
 
   private final EngineConfig cfg;
   private final LlamaConfig model;
-  private final BatchDecoder decoder;
   private final Admission admission;
-  private final PrefixCache prefixes; // owner thread only
   private final EngineStats stats = new EngineStats();
+  private final Scheduler scheduler;
   private final Thread owner;
-  private final List<EngineSequence> active = new ArrayList<>(); // owner thread only
 
   public BatchEngine(EngineConfig cfg, LlamaConfig model, Backend backend) {
     this.cfg = cfg;
     this.model = model;
-    this.decoder = new BatchDecoder(model, backend);
     this.admission = new Admission(cfg);
-    this.prefixes = new PrefixCache(cfg.prefixCacheBytes());
-    this.owner = Thread.ofPlatform().name("prefstream-engine").daemon().start(this::loop);
+    this.scheduler = new Scheduler(cfg, new BatchDecoder(model, backend), admission, stats);
+    this.owner = Thread.ofPlatform().name("prefstream-engine").daemon().start(scheduler::loop);
   }
 
   public EngineConfig config() {
@@ -90,7 +84,7 @@ public final class BatchEngine implements AutoCloseable {
 
   /** KV-cache bytes kept for prefix reuse (see {@link EngineConfig#prefixCacheBytes}). */
   public long prefixCacheBytes() {
-    return prefixes.bytes();
+    return scheduler.prefixCacheBytes();
   }
 
   /** Bytes of KV cache a sequence of {@code tokens} positions takes (rounded up as the model allocates it). */
@@ -181,131 +175,67 @@ public final class BatchEngine implements AutoCloseable {
     }
   }
 
-  // ---- the scheduler thread -------------------------------------------------------------------
-
-  private void loop() {
+  /**
+   * Log-probabilities of each response of {@code batch} under each of {@code models} (one result per
+   * model, in order; for Score and best-of-n: a version and its reference). Each (model, response)
+   * is a sequence of the engine's steps: its prompt and response are fed like a prompt, in chunks,
+   * beside generation rows and the other models' sequences, and the positions that predict
+   * response tokens give their log-probabilities (as {@link LlamaModel#logProbs} computes them, up
+   * to the order of float sums in attention). Prompt positions may come from the prefix cache. Throws
+   * as {@link #generate} does.
+   */
+  public List<SequenceLogProbs> score(List<LlamaModel> models, List<PromptResponse> batch, BooleanSupplier cancelled) {
+    List<EngineSequence> seqs = new ArrayList<>();
     try {
-      while (true) {
-        List<EngineSequence> fresh = admission.take(!active.isEmpty());
-        if (fresh == null) break;
-        for (EngineSequence s : fresh) {
-          s.cache = s.model.newKvCache(s.capacity());
-          // At least the prompt's last token is fed: its logits give the first new token.
-          s.fed = prefixes.reuse(s.model, s.prompt, s.cache, s.prompt.length - 1);
-          if (s.fed > 0) stats.recordPrefixReuse(s.fed);
-          active.add(s);
+      for (LlamaModel m : models) {
+        for (PromptResponse pr : batch) {
+          if (pr.response().length == 0) continue; // nothing to score
+          int[] all = IntStream.concat(Arrays.stream(pr.prompt()), Arrays.stream(pr.response())).toArray();
+          int[] fed = Arrays.copyOf(all, all.length - 1), targets = new int[fed.length];
+          int p = pr.prompt().length;
+          for (int i = 0; i < fed.length; i++) targets[i] = i >= p - 1 ? all[i + 1] : -1;
+          EngineSequence s = new EngineSequence(m, fed, targets, kvBytes(fed.length));
+          admission.submit(s, stats.retryHintMillis(1));
+          seqs.add(s);
         }
-        for (EngineSequence s : List.copyOf(active)) if (s.cancelled()) retire(s, null);
-        if (active.isEmpty()) continue;
-        long t0 = System.nanoTime();
-        int rows = step();
-        if (rows > 0) stats.recordStep(rows, System.nanoTime() - t0);
-        else admission.idle(); // every sequence waits for its reader: no step to run
       }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    } catch (Throwable t) {
-      LOG.error("the serving engine's scheduler failed; failing every running request", t);
-      for (EngineSequence s : List.copyOf(active)) fail(s, t);
+      for (EngineSequence s : seqs) awaitEnd(s, cancelled);
+      List<SequenceLogProbs> out = new ArrayList<>(models.size());
+      int next = 0;
+      for (int mi = 0; mi < models.size(); mi++) {
+        double[] sums = new double[batch.size()];
+        int[] counts = new int[batch.size()];
+        float[][] perToken = new float[batch.size()][];
+        for (int i = 0; i < batch.size(); i++) {
+          counts[i] = batch.get(i).response().length;
+          perToken[i] = counts[i] == 0 ? new float[0] : seqs.get(next++).targetLogProbs;
+          for (float lp : perToken[i]) sums[i] += lp;
+        }
+        out.add(new SequenceLogProbs(sums, counts, perToken));
+      }
+      return out;
+    } finally {
+      for (EngineSequence s : seqs) {
+        s.cancel();
+        admission.withdraw(s);
+      }
     }
-    RuntimeException closing = Status.UNAVAILABLE.withDescription("the serving engine shut down").asRuntimeException();
-    for (EngineSequence s : List.copyOf(active)) fail(s, closing);
-    for (EngineSequence s : admission.close()) s.events.add(new EngineSequence.Event(-1, null, closing));
   }
 
-  /** One step over every active sequence, grouped by base weights and then by adapter; returns rows stepped. */
-  private int step() {
-    Map<LlamaModel, Map<Object, List<EngineSequence>>> groups = new LinkedHashMap<>();
-    int prefill = cfg.prefillChunk();
-    Map<EngineSequence, int[]> feed = new LinkedHashMap<>();
-    List<EngineSequence> stalled = new ArrayList<>();
-    for (EngineSequence s : active) {
-      int[] tokens;
-      if (s.prefilling()) {
-        if (prefill == 0) continue; // this step's prompt budget is spent; the prompt continues next step
-        int k = Math.min(prefill, s.prompt.length - s.fed);
-        tokens = Arrays.copyOfRange(s.prompt, s.fed, s.fed + k);
-        prefill -= k;
-      } else if (s.events.size() >= STREAM_BUFFER) {
-        // Its reader is behind: pause it (it keeps its place) rather than slow the batch or buffer
-        // more; a reader that stays behind too long loses the place.
-        long now = System.nanoTime();
-        if (s.pausedSince == 0) s.pausedSince = now;
-        else if (now - s.pausedSince > cfg.stallTimeout().toNanos()) stalled.add(s);
-        continue;
-      } else {
-        s.pausedSince = 0;
-        tokens = new int[] {s.next};
-      }
-      feed.put(s, tokens);
-      LlamaModel base = groups.keySet().stream().filter(b -> b.sharesBaseWith(s.model)).findFirst().orElse(s.model);
-      Object adapter = s.model.lora().isPresent() ? s.model.lora().get() : "none";
-      groups.computeIfAbsent(base, b -> new LinkedHashMap<>()).computeIfAbsent(adapter, a -> new ArrayList<>()).add(s);
-    }
-    for (EngineSequence s : stalled) {
-      stats.recordStalled();
-      long ms = cfg.stallTimeout().toMillis();
-      String timeout = ms % 1000 == 0 ? ms / 1000 + " s" : ms + " ms";
-      fail(s, Status.RESOURCE_EXHAUSTED.withDescription("the stream's reader left " + STREAM_BUFFER + " tokens unread for more than "
-          + timeout + "; the generation was stopped to free its place (read the stream faster, or use the unary call)")
-          .asRuntimeException());
-    }
-    int rows = 0;
-    for (Map<Object, List<EngineSequence>> byAdapter : groups.values()) {
-      List<EngineSequence> seqs = new ArrayList<>();
-      byAdapter.values().forEach(seqs::addAll);
-      List<BatchDecoder.Row> batch = new ArrayList<>(seqs.size());
-      for (EngineSequence s : seqs) batch.add(new BatchDecoder.Row(s.model, s.cache, feed.get(s)));
-      float[][] logits;
+  /** Waits for a sequence's end event (what the scheduler wrote before it happens-before this). */
+  private static void awaitEnd(EngineSequence s, BooleanSupplier cancelled) {
+    while (true) {
+      if (cancelled.getAsBoolean()) throw new CancellationException("the call was cancelled");
+      EngineSequence.Event ev;
       try {
-        logits = decoder.step(batch);
-      } catch (RuntimeException e) {
-        LOG.error("a batched step of {} sequences failed", seqs.size(), e);
-        for (EngineSequence s : seqs) fail(s, e);
-        continue;
+        ev = s.events.poll(20, TimeUnit.MILLISECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new CancellationException("interrupted while scoring");
       }
-      for (int i = 0; i < seqs.size(); i++) {
-        EngineSequence s = seqs.get(i);
-        rows += feed.get(s).length;
-        if (s.prefilling()) {
-          s.fed += feed.get(s).length;
-          if (s.prefilling()) continue; // more of the prompt to feed
-        }
-        advance(s, logits[i]);
-      }
-    }
-    return rows;
-  }
-
-  /** Samples the next token of a sequence from its logits, then emits it or ends the sequence. */
-  private void advance(EngineSequence s, float[] logits) {
-    int token = s.sampler.sample(logits);
-    if (s.params.eosTokenIds().contains(token)) {
-      retire(s, FinishReason.EOS);
-      return;
-    }
-    s.generated++;
-    s.history[s.prompt.length + s.generated - 1] = token;
-    s.events.add(new EngineSequence.Event(token, null, null));
-    if (s.generated == s.budget) retire(s, FinishReason.LENGTH);
-    else s.next = token;
-  }
-
-  private void retire(EngineSequence s, FinishReason end) {
-    if (end != null) s.events.add(new EngineSequence.Event(-1, end, null));
-    if (s.cache != null) prefixes.offer(s.model, s.history, s.cache, s.kvBytes);
-    s.cache = null;
-    active.remove(s);
-    admission.retire(s);
-  }
-
-  private void fail(EngineSequence s, Throwable t) {
-    RuntimeException e = t instanceof RuntimeException r ? r : new IllegalStateException("generation failed: " + t, t);
-    s.events.add(new EngineSequence.Event(-1, null, e));
-    if (active.contains(s)) {
-      s.cache = null;
-      active.remove(s);
-      admission.retire(s);
+      if (ev == null) continue;
+      if (ev.error() != null) throw ev.error();
+      if (ev.end() != null) return;
     }
   }
 

@@ -21,11 +21,21 @@ final class EngineSequence {
   final LlamaModel model;
   final int[] prompt;
   final SamplingParams params;
-  final Sampler sampler;
+  final Sampler sampler; // null when scoring
   final int budget;
   final long kvBytes;
   /** The prompt, then each token sampled (scheduler thread): what the cache holds is a prefix of it. */
   final int[] history;
+  /**
+   * A scoring sequence (no generation): for each prompt token, the token whose log-probability its
+   * position predicts, or -1; null for generation. Tokens before {@link #firstTarget} may come from the
+   * prefix cache.
+   */
+  final int[] targets;
+  final int firstTarget;
+  /** A scoring sequence's log-probabilities of its targets, in order (scheduler thread until its end event). */
+  final float[] targetLogProbs;
+  int scored;
   final BlockingQueue<Event> events = new LinkedBlockingQueue<>();
   private volatile boolean cancelled;
 
@@ -45,6 +55,30 @@ final class EngineSequence {
     this.budget = budget;
     this.kvBytes = kvBytes;
     this.history = java.util.Arrays.copyOf(prompt, prompt.length + budget);
+    this.targets = null;
+    this.firstTarget = prompt.length;
+    this.targetLogProbs = null;
+  }
+
+  /** A scoring sequence: feeds {@code tokens}, collecting the log-probabilities of {@code targets}. */
+  EngineSequence(LlamaModel model, int[] tokens, int[] targets, long kvBytes) {
+    this.model = model;
+    this.prompt = tokens;
+    this.params = SamplingParams.greedy(1, -1);
+    this.sampler = null;
+    this.budget = 0;
+    this.kvBytes = kvBytes;
+    this.history = tokens;
+    this.targets = targets;
+    int first = 0, count = 0;
+    while (first < targets.length && targets[first] < 0) first++;
+    for (int t : targets) if (t >= 0) count++;
+    this.firstTarget = first;
+    this.targetLogProbs = new float[count];
+  }
+
+  boolean scoring() {
+    return targets != null;
   }
 
   void cancel() {

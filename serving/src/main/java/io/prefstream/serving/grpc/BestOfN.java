@@ -19,7 +19,8 @@ import java.util.function.Function;
 /**
  * Best-of-n by implicit reward (DPO's policy is also a reward model): the candidates are sampled as
  * sequences of the same engine steps (candidate i with seed + i, so a seeded request is repeatable),
- * then scored in one batched forward under the serving version and one under its pinned reference:
+ * then scored under the serving version and its pinned reference as scoring sequences of the engine
+ * (both models' sequences share steps; the prompt comes from the prefix cache the candidates left):
  * reward = β·(log π(y|x) − log π_ref(y|x)), divided by the reply's tokens when scoring per token. The
  * best candidate wins; ties go to the lower index. Each reply is scored as training would encode it
  * (TRL's rule: its end token included), so the reward is the one Score gives for the same text.
@@ -63,10 +64,11 @@ final class BestOfN {
     List<PromptResponse> batch = new ArrayList<>(results.size());
     for (GenerationResult r : results) batch.add(encode.apply(r.text()));
     if (cancelled.getAsBoolean()) throw new Rpc.Cancelled();
-    SequenceLogProbs policy = lease.logProbs(batch);
-    SequenceLogProbs reference;
+    SequenceLogProbs policy, reference;
     try (Lease ref = registry.acquireReference(lease.policyId(), lease.referenceId())) {
-      reference = ref.logProbs(batch);
+      List<SequenceLogProbs> lps = engine.score(List.of(lease.model(), ref.model()), batch, cancelled);
+      policy = lps.get(0);
+      reference = lps.get(1);
     }
     List<Scored> scored = new ArrayList<>(results.size());
     int best = 0;

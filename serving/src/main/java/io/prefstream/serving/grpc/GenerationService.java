@@ -276,9 +276,9 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
           List<PromptResponse> batch = new ArrayList<>();
           for (int[] resp : s.responses()) batch.add(new PromptResponse(s.prompt(), resp));
           Rpc.checkNotCancelled();
-          SequenceLogProbs pol = lease.logProbs(batch);
-          Rpc.checkNotCancelled();
-          SequenceLogProbs refLp = reference.logProbs(batch);
+          Context ctx = Context.current();
+          List<SequenceLogProbs> lps = engine.score(List.of(lease.model(), reference.model()), batch, ctx::isCancelled);
+          SequenceLogProbs pol = lps.get(0), refLp = lps.get(1);
           ScoreResponse.Builder out = ScoreResponse.newBuilder().setPolicy(ref(lease)).setReferenceId(lease.referenceId())
               .setBeta(s.beta());
           for (int i = 0; i < batch.size(); i++) {
