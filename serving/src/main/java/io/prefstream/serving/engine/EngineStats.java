@@ -10,6 +10,7 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class EngineStats {
   private final AtomicLong steps = new AtomicLong();
   private final AtomicLong rows = new AtomicLong();
+  private final AtomicLong stepNanos = new AtomicLong();
   private final AtomicLong maxRows = new AtomicLong();
   private final AtomicLong stalled = new AtomicLong();
   private final AtomicLong prefixHits = new AtomicLong();
@@ -19,6 +20,7 @@ public final class EngineStats {
   void recordStep(int rowsStepped, long nanos) {
     steps.incrementAndGet();
     rows.addAndGet(rowsStepped);
+    stepNanos.addAndGet(nanos);
     maxRows.accumulateAndGet(rowsStepped, Math::max);
     stepNanosEwma = 0.9 * stepNanosEwma + 0.1 * nanos;
   }
@@ -53,6 +55,11 @@ public final class EngineStats {
 
   public long rows() {
     return rows.get();
+  }
+
+  /** Time spent inside steps (forward passes, sampling, emitting), in nanoseconds. */
+  public long stepNanos() {
+    return stepNanos.get();
   }
 
   /** The most rows (tokens) one step has carried. */

@@ -120,6 +120,26 @@ public final class ServingServer implements AutoCloseable {
       public long stalled() {
         return engine.stats().stalled();
       }
+
+      @Override
+      public long stepNanos() {
+        return engine.stats().stepNanos();
+      }
+
+      @Override
+      public long prefixHits() {
+        return engine.stats().prefixHits();
+      }
+
+      @Override
+      public long prefixTokensReused() {
+        return engine.stats().prefixTokensReused();
+      }
+
+      @Override
+      public long prefixCacheBytes() {
+        return engine.prefixCacheBytes();
+      }
     });
     return engine;
   }

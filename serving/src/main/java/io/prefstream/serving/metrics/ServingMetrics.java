@@ -26,6 +26,9 @@ public final class ServingMetrics {
   public final Counter swaps;
   public final Gauge servingVersion;
   public final Gauge residentVersions;
+  public final Gauge residentBytes;
+  public final Counter evictions;
+  public final Counter firstUseLoads;
   public final Histogram updateToServingSeconds;
   public final Counter feedbackPublished;
 
@@ -71,6 +74,15 @@ public final class ServingMetrics {
     residentVersions = Gauge.builder().name("prefstream_serving_resident_versions")
         .help("Policy version copies in memory, the base included, until their last reference (routing, reference"
             + " cache, request) goes").register(registry);
+    residentBytes = Gauge.builder().name("prefstream_serving_resident_bytes")
+        .help("Bytes held by policy version copies beyond the base weights (adapters, full-weight versions, reference"
+            + " snapshots), counted against --resident-budget").register(registry);
+    evictions = Counter.builder().name("prefstream_serving_evictions_total")
+        .help("Times a policy's version copies were dropped to keep within --resident-budget (least recently used first);"
+            + " its rollout state stays and its next request loads it again").labelNames("policy").register(registry);
+    firstUseLoads = Counter.builder().name("prefstream_serving_first_use_loads_total")
+        .help("Versions loaded on a request's thread because the policy was not resident (never used, or evicted)")
+        .labelNames("policy").register(registry);
     updateToServingSeconds = Histogram.builder().name("prefstream_serving_update_to_serving_seconds")
         .help("From a PolicyUpdate's created_at to this replica serving it").classicOnly()
         .classicUpperBounds(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30).register(registry);
@@ -91,6 +103,18 @@ public final class ServingMetrics {
     long rowsStepped();
 
     long stalled();
+
+    /** Nanoseconds spent inside steps. */
+    long stepNanos();
+
+    /** Sequences that started from a cached prefix. */
+    long prefixHits();
+
+    /** Prompt tokens not prefilled thanks to the prefix cache. */
+    long prefixTokensReused();
+
+    /** Bytes of KV cache the prefix cache holds. */
+    long prefixCacheBytes();
   }
 
   private final java.util.concurrent.atomic.AtomicReference<EngineGauges> engine = new java.util.concurrent.atomic.AtomicReference<>();
@@ -115,6 +139,18 @@ public final class ServingMetrics {
     io.prometheus.metrics.core.metrics.CounterWithCallback.builder().name("prefstream_serving_engine_stalled_streams")
         .help("Generations stopped because their stream's reader left tokens unread past --stream-stall-timeout")
         .callback(cb -> cb.call(engine.get().stalled())).register(registry);
+    io.prometheus.metrics.core.metrics.CounterWithCallback.builder().name("prefstream_serving_engine_step_seconds")
+        .help("Time spent in batched steps (its rate over wall time is how busy the engine is; over steps, the step time)")
+        .callback(cb -> cb.call(engine.get().stepNanos() / 1e9)).register(registry);
+    io.prometheus.metrics.core.metrics.CounterWithCallback.builder().name("prefstream_serving_engine_prefix_hits")
+        .help("Sequences that started from a cached prefix of an earlier request's KV cache")
+        .callback(cb -> cb.call(engine.get().prefixHits())).register(registry);
+    io.prometheus.metrics.core.metrics.CounterWithCallback.builder().name("prefstream_serving_engine_prefix_tokens_reused")
+        .help("Prompt tokens not prefilled because the prefix cache held them")
+        .callback(cb -> cb.call(engine.get().prefixTokensReused())).register(registry);
+    io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("prefstream_serving_engine_prefix_cache_bytes")
+        .help("KV-cache bytes kept by the prefix cache (bounded by --prefix-cache-mib)")
+        .callback(cb -> cb.call(engine.get().prefixCacheBytes())).register(registry);
   }
 
   public PrometheusRegistry registry() {

@@ -19,12 +19,15 @@ public final class Lease implements AutoCloseable {
   private final String policyId;
   private final LoadedPolicy version;
   private final boolean canary;
+  private final Runnable onClose;
   private boolean closed;
 
-  Lease(String policyId, LoadedPolicy version, boolean canary) {
+  /** @param onClose run once after the version is given back (the registry's resident budget listens) */
+  Lease(String policyId, LoadedPolicy version, boolean canary, Runnable onClose) {
     this.policyId = policyId;
     this.version = version;
     this.canary = canary;
+    this.onClose = onClose;
   }
 
   public String policyId() {
@@ -64,9 +67,12 @@ public final class Lease implements AutoCloseable {
   }
 
   @Override
-  public synchronized void close() {
-    if (closed) return;
-    closed = true;
+  public void close() {
+    synchronized (this) {
+      if (closed) return;
+      closed = true;
+    }
     version.release();
+    onClose.run();
   }
 }

@@ -16,6 +16,9 @@ import java.util.function.Consumer;
  * ends, the count reaches zero, the model is dropped and the release callback runs, so memory goes
  * back as soon as the version's last request is done.
  *
+ * <p>It knows the {@linkplain #bytes() memory it holds} beyond the shared base weights, which the
+ * registry's resident budget counts.
+ *
  * <p>Generation is safe from many threads (each call owns its KV cache and only reads the
  * weights); scoring uses the model's shared workspace and is serialised per version.
  */
@@ -23,16 +26,26 @@ public final class LoadedPolicy {
   private final long version;
   private final String referenceId;
   private final Map<String, Double> metrics;
+  private final long bytes;
   private final AtomicInteger refs = new AtomicInteger(1);
   private final Consumer<LoadedPolicy> onRelease;
   private volatile LlamaModel model;
   private volatile Generator generator;
 
+  /** A copy that holds nothing beyond the base weights (the base itself, test doubles). */
   LoadedPolicy(long version, String referenceId, Map<String, Double> metrics, LlamaModel model,
       Consumer<LoadedPolicy> onRelease) {
+    this(version, referenceId, metrics, model, 0, onRelease);
+  }
+
+  /** @param bytes what this copy holds beyond the base weights (see {@link #bytes()}) */
+  LoadedPolicy(long version, String referenceId, Map<String, Double> metrics, LlamaModel model, long bytes,
+      Consumer<LoadedPolicy> onRelease) {
+    if (bytes < 0) throw new IllegalArgumentException("bytes must be >= 0, got " + bytes);
     this.version = version;
     this.referenceId = referenceId;
     this.metrics = Map.copyOf(metrics);
+    this.bytes = bytes;
     this.model = model;
     this.generator = new Generator(model);
     this.onRelease = onRelease;
@@ -49,6 +62,16 @@ public final class LoadedPolicy {
 
   public Map<String, Double> metrics() {
     return metrics;
+  }
+
+  /**
+   * Bytes this copy holds on the backend beyond the shared base weights: a LoRA version's factors
+   * (with the gradient buffers the adapter allocates beside them), a full-weight version's every
+   * tensor in float32; 0 for the base. Scratch memory (workspaces, KV caches) is not counted: it
+   * belongs to requests and is bounded elsewhere.
+   */
+  public long bytes() {
+    return bytes;
   }
 
   /** Takes a reference unless the version is already released; false means "look again". */

@@ -14,11 +14,14 @@ import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -27,6 +30,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -54,10 +58,35 @@ import org.slf4j.LoggerFactory;
  * applied their state, and throw {@link FeedUnavailableException} when the feed does not take it or
  * it does not come back within {@link RegistrySettings#adminWait}.
  *
+ * <p>Resident budget ({@link RegistrySettings#residentBytes}). Without one, every served policy is
+ * resident from its first update on and stays so. With one, a policy is loaded on first use and
+ * the copies of all policies together are kept within the budget ({@link ResidentSet}):
+ * <ul>
+ *   <li>A policy is <em>cold</em> until its first request since the replica started, and again once
+ *       evicted. A cold policy records every update and desired state but loads nothing in the
+ *       background (a background load that finishes after it went cold is discarded), so thousands
+ *       of idle policies cost no memory and no I/O. A <em>resident</em> policy loads new versions in
+ *       the background exactly as without a budget, so its swaps stay instant.</li>
+ *   <li>A request ({@link #acquire}) for a cold policy loads, on its own thread and verified as in
+ *       the background, the desired stable version (or, if that one is refused, the one it served
+ *       before) and the active canary, then takes its lease. A checkpoint that cannot be read gives
+ *       {@link VersionUnavailableException} and the policy stays cold. Concurrent first uses of one
+ *       policy wait for a single load ({@link Slot#firstUse}); requests for other policies are not
+ *       held up. In AUTO mode the newest version announced while it was cold is then reconsidered
+ *       by the gate and loaded in the background.</li>
+ *   <li>Whenever the copies exceed the budget (after a load, or when a lease closes) the least
+ *       recently used policies (by the last lease taken on them) are evicted: their copies go, their
+ *       rollout state (versions, stable and canary, mode, pinned reference, refusals) stays. A policy
+ *       with a live lease or a request waiting for its load is never evicted (it may be once its
+ *       last lease closes), nor is the most recently used one, so a single policy larger than the
+ *       budget is still served.</li>
+ * </ul>
+ *
  * <p>Locking: each policy's slot is its own monitor; nothing calls the feed while one is held (an
- * in-process feed delivers on the caller's thread). Tested in {@code PolicyRegistryTest},
- * {@code RegistryBookkeepingTest}, {@code TransientLoadFailureTest} and, over a broker, in
- * {@code RolloutRaceTest} and {@code ServingReplicasTest}.
+ * in-process feed delivers on the caller's thread). The resident set's monitor is taken before a
+ * slot's, never while one is held. Tested in {@code PolicyRegistryTest},
+ * {@code RegistryBookkeepingTest}, {@code TransientLoadFailureTest}, {@code ResidentBudgetTest} and,
+ * over a broker, in {@code RolloutRaceTest} and {@code ServingReplicasTest}.
  */
 public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(PolicyRegistry.class);
@@ -72,6 +101,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   private final ScheduledExecutorService loads;
   private final Proposals proposals;
   private final LoadedPolicy base;
+  private final ResidentSet residents;
   private final Map<String, Slot> slots = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
@@ -97,6 +127,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
       return t;
     });
     this.proposals = new Proposals(feed, settings, metrics, hooks, this::execute);
+    this.residents = new ResidentSet(settings.residentBytes());
     this.base = loader.loadBase(lp -> {});
     metrics.residentVersions.set(1);
     slot(settings.defaultPolicy());
@@ -118,7 +149,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
 
   private Slot slot(String policyId) {
     return slots.computeIfAbsent(policyId, id -> {
-      Slot s = new Slot(id, base, settings.defaultMode());
+      Slot s = new Slot(id, base, settings.defaultMode(), settings.budgeted()); // under a budget: loaded on first use
       metrics.servingVersion.labelValues(id, "stable").set(0);
       return s;
     });
@@ -141,16 +172,33 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
 
   /**
    * A lease on the version that serves {@code userId} now: the canary when the user's stable hash
-   * falls in the canary share, else the stable version. Close it when the request ends.
+   * falls in the canary share, else the stable version. Close it when the request ends. When the
+   * policy is cold (resident budget) its routed versions are loaded first, on this thread.
+   *
+   * @throws VersionUnavailableException the policy was cold and a checkpoint it needs cannot be read now
    */
   public Lease acquire(String policyId, String userId) {
     Slot s = existing(policyId);
-    while (true) {
-      Slot.Routing r = s.routing();
-      boolean canary = r.canary() != null && CanaryRouter.inCanary(userId, r.percent());
-      LoadedPolicy lp = canary ? r.canary() : r.stable();
-      // Fails only when the version drained between reading the routing and here: read again.
-      if (lp.tryAcquire()) return new Lease(policyId, lp, canary);
+    s.users.incrementAndGet(); // before reading the routing: a slot with users is not evicted (Slot#evict)
+    boolean leased = false;
+    try {
+      residents.used(s);
+      while (true) {
+        Slot.Routing r = s.routing();
+        if (r == null) { // cold: load it (or wait for the request loading it), then read again
+          firstUse(s);
+          continue;
+        }
+        boolean canary = r.canary() != null && CanaryRouter.inCanary(userId, r.percent());
+        LoadedPolicy lp = canary ? r.canary() : r.stable();
+        // Fails only when the version drained between reading the routing and here: read again.
+        if (lp.tryAcquire()) {
+          leased = true;
+          return new Lease(policyId, lp, canary, () -> leaseClosed(s));
+        }
+      }
+    } finally {
+      if (!leased) leaseClosed(s);
     }
   }
 
@@ -164,10 +212,24 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   public Lease acquireReference(String policyId, String referenceId) throws RefusedVersionException {
     if (referenceId == null || referenceId.isEmpty() || referenceId.equals(BASE_REFERENCE) || referenceId.equals("v0")) {
       if (!base.tryAcquire()) throw new IllegalStateException("the base model was released");
-      return new Lease(policyId, base, false);
+      return new Lease(policyId, base, false, () -> {});
     }
     Slot s = existing(policyId);
     Matcher m = VERSION_REFERENCE.matcher(referenceId);
+    s.users.incrementAndGet(); // the snapshot is not evicted while this request loads or holds it
+    boolean leased = false;
+    try {
+      residents.used(s);
+      Lease lease = referenceLease(s, referenceId, m);
+      leased = true;
+      return lease;
+    } finally {
+      if (!leased) leaseClosed(s);
+    }
+  }
+
+  private Lease referenceLease(Slot s, String referenceId, Matcher m) throws RefusedVersionException {
+    String policyId = s.policyId;
     while (true) {
       PolicyUpdate u;
       synchronized (s) {
@@ -180,7 +242,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
         Slot.Plan plan = new Slot.Plan();
         LoadedPolicy cached = s.cachedReference(referenceId, u.getVersion(), plan);
         execute(s, plan);
-        if (cached != null && cached.tryAcquire()) return new Lease(policyId, cached, false);
+        if (cached != null && cached.tryAcquire()) return new Lease(policyId, cached, false, () -> leaseClosed(s));
       }
       LoadedPolicy lp;
       try {
@@ -195,7 +257,126 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
         s.cacheReference(referenceId, lp, plan);
         execute(s, plan);
       }
+      enforceBudget();
     }
+  }
+
+  // ---- resident budget -----------------------------------------------------------------------
+
+  /**
+   * Makes a cold slot resident on a request's thread: the first caller loads, later ones wait for
+   * its outcome (a failure reaches each of them as {@link VersionUnavailableException}).
+   */
+  private void firstUse(Slot s) {
+    CompletableFuture<Void> mine = new CompletableFuture<>();
+    CompletableFuture<Void> running;
+    synchronized (s) {
+      if (!s.cold()) return;
+      running = s.firstUse;
+      if (running == null) s.firstUse = mine;
+    }
+    if (running != null) {
+      try {
+        running.join();
+      } catch (CompletionException e) {
+        Throwable cause = e.getCause();
+        throw new VersionUnavailableException("policy '" + s.policyId + "' could not be loaded: "
+            + (cause.getMessage() == null ? cause : cause.getMessage()), cause);
+      }
+      return;
+    }
+    try {
+      warm(s);
+    } catch (RuntimeException | Error e) {
+      synchronized (s) {
+        s.firstUse = null;
+      }
+      mine.completeExceptionally(e);
+      throw e;
+    }
+    mine.complete(null);
+    enforceBudget();
+  }
+
+  /** Loads a cold slot's first-use targets; a refused one is recorded and the next target tried. */
+  private void warm(Slot s) {
+    Map<Long, LoadedPolicy> copies = new HashMap<>();
+    try {
+      while (true) {
+        Slot.FirstUse target;
+        synchronized (s) {
+          target = s.firstUseTargets();
+        }
+        PolicyUpdate missing = Stream.of(target.stable(), target.canary())
+            .filter(u -> u != null && !copies.containsKey(u.getVersion())).findFirst().orElse(null);
+        if (missing == null) {
+          synchronized (s) {
+            execute(s, s.warmed(copies, target, settings.gate(), automation()));
+            s.firstUse = null;
+          }
+          LOG.info("policy '{}' is resident again: serving v{} ({} held by all policies)", s.policyId,
+              target.stableVersion(), ByteSize.format(residents.bytes()));
+          return;
+        }
+        try {
+          copies.put(missing.getVersion(), loadOnFirstUse(s, missing));
+        } catch (RefusedVersionException e) {
+          String reason = e.getMessage() == null ? e.toString() : e.getMessage();
+          LOG.warn("policy '{}' v{} refused on first use: {}", s.policyId, missing.getVersion(), reason);
+          metrics.versionsRefused.labelValues(s.policyId).inc();
+          synchronized (s) {
+            execute(s, s.refused(missing.getVersion(), reason));
+          }
+        }
+      }
+    } catch (RuntimeException | Error e) {
+      copies.values().forEach(LoadedPolicy::retire);
+      throw e;
+    }
+  }
+
+  private LoadedPolicy loadOnFirstUse(Slot s, PolicyUpdate u) throws RefusedVersionException {
+    long t0 = System.nanoTime();
+    LoadedPolicy lp;
+    try {
+      lp = loader.load(u, released -> onReleased(s, released));
+    } catch (IOException e) {
+      throw new VersionUnavailableException("policy '" + s.policyId + "' v" + u.getVersion() + " is not resident and"
+          + " its checkpoint cannot be read now: " + e.getMessage() + "; try again", e);
+    }
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    metrics.loadSeconds.observe(seconds);
+    metrics.versionsLoaded.labelValues(s.policyId).inc();
+    metrics.firstUseLoads.labelValues(s.policyId).inc();
+    track(s, lp);
+    LOG.info("policy '{}' v{} loaded and verified on first use in {} ms ({})", s.policyId, u.getVersion(),
+        Math.round(seconds * 1000), ByteSize.format(lp.bytes()));
+    return lp;
+  }
+
+  /** A request on {@code s} ended (its lease closed, or it failed before taking one). */
+  private void leaseClosed(Slot s) {
+    s.users.decrementAndGet();
+    enforceBudget();
+  }
+
+  /** Evicts least recently used policies while the copies exceed the budget. Holds no slot. */
+  private void enforceBudget() {
+    if (residents.overBudget()) residents.enforce(slots.values(), this::evict);
+  }
+
+  private boolean evict(Slot s) {
+    long before = ResidentSet.bytesOf(s);
+    synchronized (s) {
+      Slot.Plan plan = s.evict();
+      if (plan == null) return false; // a request arrived meanwhile
+      execute(s, plan);
+    }
+    metrics.evictions.labelValues(s.policyId).inc();
+    LOG.info("policy '{}' evicted to keep within the resident budget of {} ({} of its copies freed or freed when their"
+        + " last request ends; {} held now); its next request loads it again", s.policyId,
+        ByteSize.format(settings.residentBytes()), ByteSize.format(before), ByteSize.format(residents.bytes()));
+    return true;
   }
 
   // ---- feed ----------------------------------------------------------------------------------
@@ -304,6 +485,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
       execute(s, plan);
     }
     if (plan.proposal != null) proposals.automation(s, v, plan.proposal);
+    enforceBudget();
   }
 
   /** A transient read error: try again after a backoff, or give up for now after the last attempt. */
@@ -332,13 +514,18 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
 
   private void track(Slot s, LoadedPolicy lp) {
     s.alive.add(lp);
+    residents.added(lp);
     metrics.residentVersions.inc();
+    metrics.residentBytes.inc(lp.bytes());
   }
 
+  /** The last reference to a copy went (it may hold a slot's monitor: only counts here). */
   private void onReleased(Slot s, LoadedPolicy lp) {
     s.alive.remove(lp);
+    residents.released(lp);
     metrics.versionsReleased.labelValues(s.policyId).inc();
     metrics.residentVersions.dec();
+    metrics.residentBytes.dec(lp.bytes());
     LOG.info("policy '{}' v{} released after its last reference", s.policyId, lp.version());
   }
 
@@ -421,12 +608,15 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
 
   // ---- views ---------------------------------------------------------------------------------
 
-  /** This replica's view of a policy. */
+  /**
+   * This replica's view of a policy. For a cold policy (see the class comment) the serving versions
+   * are those its next request loads.
+   */
   public RolloutView status(String policyId) {
     Slot s = existing(policyId);
     synchronized (s) {
       RolloutState d = s.desired();
-      Slot.Routing r = s.routing();
+      long[] served = s.servedVersions();
       List<Long> resident = new ArrayList<>();
       resident.add(0L);
       resident.addAll(residentVersions(policyId));
@@ -435,8 +625,8 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
           Optional.ofNullable(d == null ? null : d.getCanaryVersion()),
           d == null ? 0 : d.getCanaryPercent(),
           Optional.ofNullable(d == null ? null : d.getPinnedReference()),
-          r.stable().version(), Optional.ofNullable(r.canary() == null ? null : r.canary().version()),
-          s.refusals(), resident, r.stable().referenceId(), d == null ? 0 : d.getRevision());
+          served[0], Optional.ofNullable(served[1] < 0 ? null : served[1]),
+          s.refusals(), resident, s.referenceIdOf(served[0]), d == null ? 0 : d.getRevision());
     }
   }
 
@@ -459,6 +649,19 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
    */
   public List<Long> residentVersions(String policyId) {
     return existing(policyId).alive.stream().map(LoadedPolicy::version).sorted().toList();
+  }
+
+  /**
+   * Whether {@code policyId}'s routed versions are in memory; false while it is cold (never used
+   * since start under a resident budget, or evicted): its next request loads them.
+   */
+  public boolean isResident(String policyId) {
+    return !existing(policyId).cold();
+  }
+
+  /** Bytes all policies' version copies hold beyond the base, against {@link RegistrySettings#residentBytes}. */
+  public long residentBytes() {
+    return residents.bytes();
   }
 
   @Override

@@ -16,7 +16,9 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -27,11 +29,25 @@ import java.util.concurrent.atomic.AtomicReference;
  * free versions, write an automation proposal); {@link PolicyRegistry} holds the slot's monitor
  * around every call and does that work. Guarantees, each tested in {@code SlotTest}: the routing
  * changes only to resident versions; a version the desired state, a pending promotion or the
- * routing names is never freed; a gate's "held" reason outlives the version's residency.
+ * routing names is never freed, except by {@link #evict}; a gate's "held" reason outlives the
+ * version's residency.
+ *
+ * <p>Under a resident budget a slot is either <em>resident</em> or <em>cold</em> (never used since
+ * the replica started, or {@linkplain #evict evicted}). A cold slot has no routing and no copies; it
+ * keeps every version it knows and its desired state, starts no loads, and discards a load that
+ * finishes after it went cold. Its first use loads {@link #firstUseTargets} and makes it resident
+ * again with {@link #warmed}. Tested in {@code ResidentBudgetTest}.
  */
 final class Slot {
   /** What requests read: the stable version, and the canary with its share of users. */
   record Routing(LoadedPolicy stable, LoadedPolicy canary, double percent) {}
+
+  /** The versions a cold slot's first use loads (null: none beyond the base) and routes to. */
+  record FirstUse(PolicyUpdate stable, PolicyUpdate canary) {
+    long stableVersion() {
+      return stable == null ? 0 : stable.getVersion();
+    }
+  }
 
   /** What a transition asks of the caller. */
   static final class Plan {
@@ -68,6 +84,18 @@ final class Slot {
    * cache, a request's lease) goes. Thread-safe without the monitor: leases close on request threads.
    */
   final Set<LoadedPolicy> alive = ConcurrentHashMap.newKeySet();
+  /**
+   * Requests on this policy: counted from before a request reads the routing until its lease closes
+   * (including while it waits for a first-use load). A slot with users is never evicted. Written by
+   * request threads without the monitor; {@link #evict} reads it after hiding the routing.
+   */
+  final AtomicInteger users = new AtomicInteger();
+  /** The resident set's logical clock at this policy's last lease (0: never used); for LRU eviction. */
+  volatile long lastUse;
+  /** The first-use load in progress, which later first uses wait for; null when none. Under the monitor. */
+  CompletableFuture<Void> firstUse;
+  /** The stable version routed when the slot went cold (0 when never loaded): a fallback for its first use. */
+  private long stableWhenCold;
 
   private static final class Known {
     final PolicyUpdate update;
@@ -78,16 +106,27 @@ final class Slot {
     }
   }
 
+  /** A resident slot that serves the base weights until a version is routed. */
   Slot(String policyId, LoadedPolicy base, RolloutMode defaultMode) {
+    this(policyId, base, defaultMode, false);
+  }
+
+  /** @param cold whether it starts cold (under a resident budget: loaded on first use) */
+  Slot(String policyId, LoadedPolicy base, RolloutMode defaultMode, boolean cold) {
     this.policyId = policyId;
     this.base = base;
     this.defaultMode = defaultMode;
-    this.routing = new AtomicReference<>(new Routing(base, null, 0));
+    this.routing = new AtomicReference<>(cold ? null : new Routing(base, null, 0));
   }
 
-  /** Lock-free: what a request reads. */
+  /** Lock-free: what a request reads; null while the slot is cold (its first use must load it). */
   Routing routing() {
     return routing.get();
+  }
+
+  /** Whether the slot has no routing: never used under a budget, or evicted. */
+  boolean cold() {
+    return routing.get() == null;
   }
 
   RolloutState desired() {
@@ -154,6 +193,11 @@ final class Slot {
    */
   boolean stillWanted(long v) {
     Known k = known.get(v);
+    if (cold()) { // evicted while this load waited: its first use loads what it needs then
+      loading.remove(v);
+      if (k.state.equals("loading")) k.state = "available";
+      return false;
+    }
     if (needed(v) || pendingPromotion.contains(v)) return true;
     boolean autoCandidate = mode() == RolloutMode.AUTO && v > RolloutDecisions.stableOf(desired);
     // Under a burst of updates only the newest eligible one is worth loading in AUTO mode.
@@ -171,6 +215,13 @@ final class Slot {
   /** {@code v} is resident: route it if desired, or decide whether automation promotes it. */
   Plan loaded(long v, LoadedPolicy lp, PromotionGate gate, RolloutDecisions.Author automation) {
     loading.remove(v);
+    if (cold() || resident.containsKey(v)) {
+      // Evicted while it loaded, or a first use loaded the same version meanwhile: this copy is not needed.
+      Plan plan = new Plan();
+      plan.retire.add(lp);
+      if (known.get(v).state.equals("loading")) known.get(v).state = "available";
+      return plan;
+    }
     resident.put(v, lp);
     Known k = known.get(v);
     k.state = "loaded";
@@ -257,7 +308,7 @@ final class Slot {
   }
 
   private void requestLoad(long v, Plan plan) {
-    if (v == 0 || resident.containsKey(v) || loading.contains(v) || refused.containsKey(v) || unavailable.containsKey(v)) {
+    if (cold() || v == 0 || resident.containsKey(v) || loading.contains(v) || refused.containsKey(v) || unavailable.containsKey(v)) {
       return;
     }
     Known k = known.get(v);
@@ -278,6 +329,7 @@ final class Slot {
   private void reconcile(Plan plan) {
     RolloutState d = desired;
     Routing cur = routing.get();
+    if (cur == null) return; // cold: nothing routed, nothing resident; the first use picks the desired versions
     LoadedPolicy stable = d == null ? cur.stable() : pick(RolloutDecisions.stableOf(d), plan);
     if (stable == null) stable = cur.stable(); // keep serving until the desired version is resident
     Long wantedCanary = activeCanary(d);
@@ -307,6 +359,100 @@ final class Slot {
       if (k.state.equals("loaded") || k.state.equals("serving")) {
         long v = k.update.getVersion();
         k.state = v == next.stable().version() || (next.canary() != null && v == next.canary().version()) ? "serving" : "loaded";
+      }
+    }
+  }
+
+  // ---- resident budget -----------------------------------------------------------------------
+
+  /**
+   * Makes the slot cold: every copy (routed, preloaded, reference snapshots) is retired; versions,
+   * desired state, refusals and pending promotions stay. Null (and nothing changes) when the slot
+   * has users: the routing is hidden before {@link #users} is read, so a request either counted
+   * itself first (and the slot stays) or finds no routing and loads it again.
+   */
+  Plan evict() {
+    Routing r = routing.getAndSet(null);
+    if (users.get() > 0) {
+      routing.set(r);
+      return null;
+    }
+    if (r != null) stableWhenCold = r.stable().version();
+    Plan plan = new Plan();
+    for (var e : resident.entrySet()) {
+      Known k = known.get(e.getKey());
+      if (k.state.equals("loaded") || k.state.equals("serving")) k.state = "evicted: loaded again on first use";
+      plan.retire.add(e.getValue());
+    }
+    resident.clear();
+    plan.retire.addAll(references.values());
+    references.clear();
+    return plan;
+  }
+
+  /**
+   * What a first use loads: the desired stable version (else, when it is refused or not yet known,
+   * the one routed when the slot went cold; none for the base) and the active canary, when known
+   * and not refused.
+   */
+  FirstUse firstUseTargets() {
+    Long canary = activeCanary(desired);
+    return new FirstUse(update(firstUseStable()).orElse(null), canary != null && usable(canary) ? known.get(canary).update : null);
+  }
+
+  private long firstUseStable() {
+    if (desired != null) {
+      long wanted = RolloutDecisions.stableOf(desired);
+      if (wanted == 0 || usable(wanted)) return wanted;
+    }
+    return usable(stableWhenCold) ? stableWhenCold : 0;
+  }
+
+  private boolean usable(long v) {
+    return v != 0 && known.containsKey(v) && !refused.containsKey(v);
+  }
+
+  /**
+   * A first use loaded {@code copies} (version to copy, each holding one reference the slot takes)
+   * for {@code target}: the slot routes to them and is resident again, loads in the background
+   * from here on, and in AUTO mode reconsiders the newest version announced while it was cold.
+   */
+  Plan warmed(Map<Long, LoadedPolicy> copies, FirstUse target, PromotionGate gate, RolloutDecisions.Author automation) {
+    Plan plan = new Plan();
+    if (!cold()) { // cannot happen while first uses are coalesced; never leak a copy if it does
+      plan.retire.addAll(copies.values());
+      return plan;
+    }
+    copies.forEach((v, lp) -> {
+      resident.put(v, lp);
+      unavailable.remove(v);
+      known.get(v).state = "loaded";
+    });
+    LoadedPolicy stable = target.stable() == null ? base : resident.get(target.stableVersion());
+    LoadedPolicy canary = target.canary() == null ? null : resident.get(target.canary().getVersion());
+    routing.set(new Routing(stable, canary, canary == null || desired == null ? 0 : desired.getCanaryPercent()));
+    stableWhenCold = 0;
+    reconsiderAutomation(plan, gate, automation);
+    reconcile(plan); // a desired state applied while the copies loaded moves the routing on from here
+    return plan;
+  }
+
+  /** Announced while cold, automation's candidates were not loaded: the newest one the gate passes is now. */
+  private void reconsiderAutomation(Plan plan, PromotionGate gate, RolloutDecisions.Author automation) {
+    if (mode() != RolloutMode.AUTO) return;
+    long stable = RolloutDecisions.stableOf(desired);
+    for (long v : known.descendingKeySet()) {
+      if (v <= stable) return;
+      if (refused.containsKey(v) || unavailable.containsKey(v) || pendingPromotion.contains(v)) continue;
+      switch (decide(desired, v, gate, automation)) {
+        case RolloutDecisions.Auto.Promote p -> {
+          requestLoad(v, plan);
+          return;
+        }
+        case RolloutDecisions.Auto.Held h -> known.get(v).state = h.reason();
+        case RolloutDecisions.Auto.NotApplicable n -> {
+          return;
+        }
       }
     }
   }
@@ -358,6 +504,22 @@ final class Slot {
     if (refused.containsKey(version)) {
       throw new IllegalStateException("policy '" + policyId + "' v" + version + " was refused: " + refused.get(version));
     }
+  }
+
+  /**
+   * Version numbers requests are served by: the routed ones, or while cold those its first use
+   * would load (stable, canary or -1).
+   */
+  long[] servedVersions() {
+    Routing r = routing.get();
+    if (r != null) return new long[] {r.stable().version(), r.canary() == null ? -1 : r.canary().version()};
+    FirstUse f = firstUseTargets();
+    return new long[] {f.stableVersion(), f.canary() == null ? -1 : f.canary().getVersion()};
+  }
+
+  /** The reference a version was trained against ("base" for the base weights or an unknown version). */
+  String referenceIdOf(long version) {
+    return update(version).map(PolicyUpdate::getReferenceId).orElse(PolicyRegistry.BASE_REFERENCE);
   }
 
   /** "v&lt;n&gt;: reason" for each refused version. */

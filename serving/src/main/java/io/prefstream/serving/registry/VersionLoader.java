@@ -6,8 +6,11 @@ import io.prefstream.model.checkpoint.CorruptCheckpointException;
 import io.prefstream.model.checkpoint.VersionStore;
 import io.prefstream.model.io.ModelFormatException;
 import io.prefstream.model.llama.LlamaModel;
+import io.prefstream.model.lora.LoraAdapter;
 import io.prefstream.model.policy.PolicyCheckpoint;
 import io.prefstream.model.safetensors.InvalidSafetensorsException;
+import io.prefstream.model.tensor.NamedTensor;
+import io.prefstream.model.train.Parameter;
 import io.prefstream.schemas.avro.PolicyUpdate;
 import java.io.IOException;
 import java.net.URI;
@@ -24,7 +27,8 @@ import java.util.function.Consumer;
  * manifest check (every file's size and sha256), have the manifest sha256 the update announces, match the update's format, fit the base model's
  * shapes, and hold only finite values. Each refusal is a {@link RefusedVersionException} whose
  * message says what was wrong. A checkpoint that cannot be read now (its directory not yet visible,
- * a read error) is not refused: that is an {@link IOException}, which the registry retries.
+ * a read error) is not refused: that is an {@link IOException}, which the registry retries. Each
+ * copy carries its size beyond the base ({@link LoadedPolicy#bytes()}) for the resident budget.
  */
 public final class VersionLoader implements PolicyLoader {
   private final BaseModel base;
@@ -89,19 +93,37 @@ public final class VersionLoader implements PolicyLoader {
       }
       PolicyCheckpoint.Loaded loaded = PolicyCheckpoint.load(cp, base.config());
       LlamaModel m;
+      long bytes;
       if (loaded.isLora()) {
         m = shared.sibling();
-        m.attachLora(loaded.adapter().orElseThrow().config(), loaded.adapter().orElseThrow().tensors());
+        LoraAdapter adapter = m.attachLora(loaded.adapter().orElseThrow().config(), loaded.adapter().orElseThrow().tensors());
+        bytes = adapterBytes(adapter);
       } else {
         m = LlamaModel.create(base.config(), loaded.fullWeights().orElseThrow(), base.backend());
+        bytes = tensorBytes(loaded.fullWeights().orElseThrow());
       }
-      return new LoadedPolicy(u.getVersion(), u.getReferenceId(), u.getMetrics() == null ? Map.of() : Map.copyOf(u.getMetrics()), m, onRelease);
+      return new LoadedPolicy(u.getVersion(), u.getReferenceId(), u.getMetrics() == null ? Map.of() : Map.copyOf(u.getMetrics()), m,
+          bytes, onRelease);
     } catch (CorruptCheckpointException | ModelFormatException | InvalidSafetensorsException | RuntimeException e) {
       // The bytes are there and wrong (manifest, hash, shape, non-finite, format): reading again cannot help.
       throw new RefusedVersionException(what + ": " + message(e), e);
     } catch (IOException e) {
       throw new IOException(what + ": cannot read the checkpoint now: " + message(e), e);
     }
+  }
+
+  /** An adapter's factors and the gradient buffers allocated beside them, as the backend holds them (float32). */
+  static long adapterBytes(LoraAdapter adapter) {
+    long floats = 0;
+    for (Parameter p : adapter.parameters()) floats += p.value().size() + p.grad().size();
+    return floats * Float.BYTES;
+  }
+
+  /** Full weights in float32: what a version built from them holds in place of the shared base. */
+  static long tensorBytes(Map<String, NamedTensor> tensors) {
+    long floats = 0;
+    for (NamedTensor t : tensors.values()) floats += t.data().length;
+    return floats * Float.BYTES;
   }
 
   private static String message(Exception e) {
