@@ -5,7 +5,7 @@
 # (bench/peer/serving_load.py, Debian's python3-grpcio) at 1 and 8 concurrent clients, 64 new
 # tokens, sampled. With --baseline REF the same measurement runs first against that git revision
 # (built from `git archive` in a temporary folder), so both servers are measured in one run on the
-# same machine. Then one replica serves 8 policies, each with a LoRA r=8 version published as a learner
+# same machine; the engine is measured with and without its prefix cache. Then one replica serves 8 policies, each with a LoRA r=8 version published as a learner
 # would (PublishPolicies), to 8 clients on one policy and to 8 clients spread over all 8; and the in-process
 # EngineBench compares 8 policies x LoRA r=8 with one policy.
 # Prints a table and writes bench/results/<date>-serving-engine.md unless --no-write.
@@ -54,11 +54,12 @@ cli() { # $1 = tree, rest = CLI arguments
 cli "$ROOT" init-model --preset tiny --hidden 576 --layers 30 --heads 9 --kv-heads 3 --intermediate 1536 \
   --max-positions 1024 --out "$WORK/model" >&2
 
-measure() { # $1 = tree, $2 = label; prints "label clients tokens/s p50"
+measure() { # $1 = tree, $2 = label, rest = more serve flags; prints "label clients tokens/s p50"
   local tree=$1 label=$2 port kport
+  shift 2
   port=$(free_port); kport=$(free_port)
   cli "$tree" serve --model "$WORK/model" --device cpu --host 127.0.0.1 --port "$port" --metrics-port -1 \
-    --embedded-port "$kport" --embedded-data-dir "$WORK/kafka-$label" --checkpoints "$WORK/ckpt-$label" \
+    --embedded-port "$kport" --embedded-data-dir "$WORK/kafka-$label" --checkpoints "$WORK/ckpt-$label" "$@" \
     > "$WORK/serve-$label.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 120); do grep -q "serving policy" "$WORK/serve-$label.log" && break; sleep 1; done
@@ -108,6 +109,9 @@ RESULTS=$WORK/results.txt
 : > "$RESULTS"
 if [ -n "$BASE_DIR" ]; then measure "$BASE_DIR" before >> "$RESULTS"; fi
 measure "$ROOT" engine >> "$RESULTS"
+# The client's prompts share their first 25 bytes ("Once upon a time, client "): the same engine with its prefix
+# cache off shows what that sharing is worth.
+measure "$ROOT" engine-no-prefix-cache --prefix-cache-mib 0 >> "$RESULTS"
 measure_policies >> "$RESULTS"
 # shellcheck disable=SC2086
 ENGINE_BENCH=$("$JAVA_HOME/bin/java" $FLAGS -cp "$ROOT/bench/target/prefstream-bench-0.1.0-SNAPSHOT.jar:$ROOT/bench/target/lib/*" \

@@ -78,6 +78,7 @@ public final class EngineBench {
       throws Exception {
     ExecutorService pool = Executors.newFixedThreadPool(clients);
     List<Future<long[]>> fs = new ArrayList<>();
+    long steps0 = engine.stats().steps(), rows0 = engine.stats().rows(), nanos0 = engine.stats().stepNanos();
     long t0 = System.nanoTime();
     for (int c = 0; c < clients; c++) {
       int client = c;
@@ -107,8 +108,11 @@ public final class EngineBench {
     pool.shutdown();
     lat.sort(null);
     double tps = total / secs;
-    System.out.printf(Locale.ROOT, "%-40s %6d tokens in %6.2f s: %8.1f tokens/s, p50 %.2f s%n", label, total, secs, tps,
-        lat.get(lat.size() / 2) / 1e9);
+    long steps = engine.stats().steps() - steps0;
+    double inSteps = (engine.stats().stepNanos() - nanos0) / 1e9;
+    System.out.printf(Locale.ROOT, "%-40s %6d tokens in %6.2f s: %8.1f tokens/s, p50 %.2f s; %d steps, %.1f rows/step, %.1f ms/step, %.0f%% of the time in steps%n",
+        label, total, secs, tps, lat.get(lat.size() / 2) / 1e9, steps, (engine.stats().rows() - rows0) / (double) Math.max(1, steps),
+        1e3 * inSteps / Math.max(1, steps), 100 * inSteps / secs);
     return tps;
   }
 }

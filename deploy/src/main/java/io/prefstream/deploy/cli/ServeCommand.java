@@ -10,6 +10,7 @@ import io.prefstream.serving.ServingNode;
 import io.prefstream.serving.feedback.RecentResponses;
 import io.prefstream.serving.engine.EngineConfig;
 import io.prefstream.serving.grpc.ServingConfig;
+import io.prefstream.serving.registry.ByteSize;
 import io.prefstream.serving.registry.RegistrySettings;
 import io.prefstream.serving.rollout.PromotionGate;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;
@@ -104,6 +105,13 @@ public final class ServeCommand implements Callable<Integer> {
           + " NOT_FOUND and their updates are not loaded. Default: every policy that appears on the topics.")
   List<String> policies = List.of();
 
+  @Option(names = "--resident-budget", paramLabel = "SIZE", defaultValue = "0",
+      description = "Memory for policy version copies beyond the base weights (adapters, full-weight versions, reference"
+          + " snapshots), e.g. 2GiB. With a budget each policy is loaded on its first request and the least recently"
+          + " used policies' copies are evicted when it is exceeded (their rollout state stays; their next request loads"
+          + " them again). 0: no budget, every served policy is loaded as its updates arrive. Default: ${DEFAULT-VALUE}.")
+  String residentBudget;
+
   @Option(names = "--mode", paramLabel = "AUTO|MANUAL", defaultValue = "AUTO",
       description = "Rollout mode of a policy whose desired state was never written: AUTO promotes each update"
           + " that passes the gate, MANUAL waits for `prefstream rollout promote`. Default: ${DEFAULT-VALUE}.")
@@ -145,6 +153,12 @@ public final class ServeCommand implements Callable<Integer> {
       description = "Memory the running sequences' KV caches may take together; a request reserves prompt + max new"
           + " tokens (rounded up to 64 positions) when admitted, and waits while that does not fit. Default: ${DEFAULT-VALUE}.")
   long kvCacheMib;
+
+  @Option(names = "--prefix-cache-mib", paramLabel = "MIB", defaultValue = "" + (EngineConfig.DEFAULT_PREFIX_CACHE_BYTES >> 20),
+      description = "Memory for finished requests' KV caches, kept so a request that starts with the same tokens (a shared"
+          + " system prompt or template, the next turn of a chat) skips prefilling them; on top of --kv-cache-mib;"
+          + " 0 turns prefix caching off. Default: ${DEFAULT-VALUE}.")
+  long prefixCacheMib;
 
   @Option(names = "--queue-bound", paramLabel = "N", defaultValue = "" + EngineConfig.DEFAULT_QUEUE_BOUND,
       description = "Requests that may wait for a batch place or KV memory; beyond it RESOURCE_EXHAUSTED with a"
@@ -224,7 +238,7 @@ public final class ServeCommand implements Callable<Integer> {
 
   EngineConfig engineConfig() {
     try {
-      return new EngineConfig(maxBatch, kvCacheMib << 20, queueBound, prefillChunk, streamStallTimeout);
+      return new EngineConfig(maxBatch, kvCacheMib << 20, queueBound, prefillChunk, streamStallTimeout, prefixCacheMib << 20);
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
     }
@@ -256,10 +270,16 @@ public final class ServeCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(spec.commandLine(), "--gate-margin: " + e.getMessage());
     }
     String replica = replicaId != null ? replicaId : hostName() + "-" + port;
+    long residentBytes;
+    try {
+      residentBytes = ByteSize.parse(residentBudget);
+    } catch (IllegalArgumentException e) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--resident-budget: " + e.getMessage());
+    }
     RegistrySettings settings;
     try {
       settings = new RegistrySettings(policy, mode, gate, replica, Duration.ofSeconds(10))
-          .withServedPolicies(java.util.Set.copyOf(policies));
+          .withServedPolicies(java.util.Set.copyOf(policies)).withResidentBytes(residentBytes);
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--policies: " + e.getMessage());
     }

@@ -292,7 +292,9 @@ class ServingReplicasTest {
 
       String metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create(m.group(2))).build(),
           HttpResponse.BodyHandlers.ofString()).body();
-      assertThat(metrics).contains("prefstream_serving_requests_total").contains("prefstream_serving_version");
+      assertThat(metrics).contains("prefstream_serving_requests_total").contains("prefstream_serving_version")
+          .contains("prefstream_serving_engine_prefix_cache_bytes").contains("prefstream_serving_engine_step_seconds_total")
+          .contains("prefstream_serving_resident_bytes");
     } finally {
       t.interrupt();
       t.join(30_000);
