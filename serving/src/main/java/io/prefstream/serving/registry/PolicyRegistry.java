@@ -14,14 +14,11 @@ import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -30,7 +27,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -84,8 +80,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Locking: each policy's slot is its own monitor; nothing calls the feed while one is held (an
  * in-process feed delivers on the caller's thread). The resident set's monitor is taken before a
- * slot's, never while one is held. Tested in {@code PolicyRegistryTest},
- * {@code RegistryBookkeepingTest}, {@code TransientLoadFailureTest}, {@code ResidentBudgetTest} and,
+ * slot's, never while one is held. Counting the copies and keeping them within the budget is
+ * {@link ResidentPolicies}'s job. Tested in {@code PolicyRegistryTest}, {@code RegistryBookkeepingTest}, {@code TransientLoadFailureTest}, {@code ResidentBudgetTest} and,
  * over a broker, in {@code RolloutRaceTest} and {@code ServingReplicasTest}.
  */
 public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable {
@@ -101,7 +97,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   private final ScheduledExecutorService loads;
   private final Proposals proposals;
   private final LoadedPolicy base;
-  private final ResidentSet residents;
+  private final ResidentPolicies residents;
   private final Map<String, Slot> slots = new ConcurrentHashMap<>();
   private volatile boolean closed;
 
@@ -127,7 +123,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
       return t;
     });
     this.proposals = new Proposals(feed, settings, metrics, hooks, this::execute);
-    this.residents = new ResidentSet(settings.residentBytes());
+    this.residents = new ResidentPolicies(loader, settings, metrics, slots.values(), this::execute, this::automation);
     this.base = loader.loadBase(lp -> {});
     metrics.residentVersions.set(1);
     slot(settings.defaultPolicy());
@@ -186,7 +182,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
       while (true) {
         Slot.Routing r = s.routing();
         if (r == null) { // cold: load it (or wait for the request loading it), then read again
-          firstUse(s);
+          residents.firstUse(s);
           continue;
         }
         boolean canary = r.canary() != null && CanaryRouter.inCanary(userId, r.percent());
@@ -194,11 +190,11 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
         // Fails only when the version drained between reading the routing and here: read again.
         if (lp.tryAcquire()) {
           leased = true;
-          return new Lease(policyId, lp, canary, () -> leaseClosed(s));
+          return new Lease(policyId, lp, canary, () -> residents.leaseClosed(s));
         }
       }
     } finally {
-      if (!leased) leaseClosed(s);
+      if (!leased) residents.leaseClosed(s);
     }
   }
 
@@ -224,7 +220,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
       leased = true;
       return lease;
     } finally {
-      if (!leased) leaseClosed(s);
+      if (!leased) residents.leaseClosed(s);
     }
   }
 
@@ -242,141 +238,23 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
         Slot.Plan plan = new Slot.Plan();
         LoadedPolicy cached = s.cachedReference(referenceId, u.getVersion(), plan);
         execute(s, plan);
-        if (cached != null && cached.tryAcquire()) return new Lease(policyId, cached, false, () -> leaseClosed(s));
+        if (cached != null && cached.tryAcquire()) return new Lease(policyId, cached, false, () -> residents.leaseClosed(s));
       }
       LoadedPolicy lp;
       try {
-        lp = loader.load(u, released -> onReleased(s, released));
+        lp = loader.load(u, released -> residents.released(s, released));
       } catch (IOException e) {
         throw new VersionUnavailableException("reference '" + referenceId + "' of policy '" + policyId + "': "
             + e.getMessage() + "; try again", e);
       }
-      track(s, lp);
+      residents.track(s, lp);
       synchronized (s) {
         Slot.Plan plan = new Slot.Plan();
         s.cacheReference(referenceId, lp, plan);
         execute(s, plan);
       }
-      enforceBudget();
+      residents.enforce();
     }
-  }
-
-  // ---- resident budget -----------------------------------------------------------------------
-
-  /**
-   * Makes a cold slot resident on a request's thread: the first caller loads, later ones wait for
-   * its outcome (a failure reaches each of them as {@link VersionUnavailableException}).
-   */
-  private void firstUse(Slot s) {
-    CompletableFuture<Void> mine = new CompletableFuture<>();
-    CompletableFuture<Void> running;
-    synchronized (s) {
-      if (!s.cold()) return;
-      running = s.firstUse;
-      if (running == null) s.firstUse = mine;
-    }
-    if (running != null) {
-      try {
-        running.join();
-      } catch (CompletionException e) {
-        Throwable cause = e.getCause();
-        throw new VersionUnavailableException("policy '" + s.policyId + "' could not be loaded: "
-            + (cause.getMessage() == null ? cause : cause.getMessage()), cause);
-      }
-      return;
-    }
-    try {
-      warm(s);
-    } catch (RuntimeException | Error e) {
-      synchronized (s) {
-        s.firstUse = null;
-      }
-      mine.completeExceptionally(e);
-      throw e;
-    }
-    mine.complete(null);
-    enforceBudget();
-  }
-
-  /** Loads a cold slot's first-use targets; a refused one is recorded and the next target tried. */
-  private void warm(Slot s) {
-    Map<Long, LoadedPolicy> copies = new HashMap<>();
-    try {
-      while (true) {
-        Slot.FirstUse target;
-        synchronized (s) {
-          target = s.firstUseTargets();
-        }
-        PolicyUpdate missing = Stream.of(target.stable(), target.canary())
-            .filter(u -> u != null && !copies.containsKey(u.getVersion())).findFirst().orElse(null);
-        if (missing == null) {
-          synchronized (s) {
-            execute(s, s.warmed(copies, target, settings.gate(), automation()));
-            s.firstUse = null;
-          }
-          LOG.info("policy '{}' is resident again: serving v{} ({} held by all policies)", s.policyId,
-              target.stableVersion(), ByteSize.format(residents.bytes()));
-          return;
-        }
-        try {
-          copies.put(missing.getVersion(), loadOnFirstUse(s, missing));
-        } catch (RefusedVersionException e) {
-          String reason = e.getMessage() == null ? e.toString() : e.getMessage();
-          LOG.warn("policy '{}' v{} refused on first use: {}", s.policyId, missing.getVersion(), reason);
-          metrics.versionsRefused.labelValues(s.policyId).inc();
-          synchronized (s) {
-            execute(s, s.refused(missing.getVersion(), reason));
-          }
-        }
-      }
-    } catch (RuntimeException | Error e) {
-      copies.values().forEach(LoadedPolicy::retire);
-      throw e;
-    }
-  }
-
-  private LoadedPolicy loadOnFirstUse(Slot s, PolicyUpdate u) throws RefusedVersionException {
-    long t0 = System.nanoTime();
-    LoadedPolicy lp;
-    try {
-      lp = loader.load(u, released -> onReleased(s, released));
-    } catch (IOException e) {
-      throw new VersionUnavailableException("policy '" + s.policyId + "' v" + u.getVersion() + " is not resident and"
-          + " its checkpoint cannot be read now: " + e.getMessage() + "; try again", e);
-    }
-    double seconds = (System.nanoTime() - t0) / 1e9;
-    metrics.loadSeconds.observe(seconds);
-    metrics.versionsLoaded.labelValues(s.policyId).inc();
-    metrics.firstUseLoads.labelValues(s.policyId).inc();
-    track(s, lp);
-    LOG.info("policy '{}' v{} loaded and verified on first use in {} ms ({})", s.policyId, u.getVersion(),
-        Math.round(seconds * 1000), ByteSize.format(lp.bytes()));
-    return lp;
-  }
-
-  /** A request on {@code s} ended (its lease closed, or it failed before taking one). */
-  private void leaseClosed(Slot s) {
-    s.users.decrementAndGet();
-    enforceBudget();
-  }
-
-  /** Evicts least recently used policies while the copies exceed the budget. Holds no slot. */
-  private void enforceBudget() {
-    if (residents.overBudget()) residents.enforce(slots.values(), this::evict);
-  }
-
-  private boolean evict(Slot s) {
-    long before = ResidentSet.bytesOf(s);
-    synchronized (s) {
-      Slot.Plan plan = s.evict();
-      if (plan == null) return false; // a request arrived meanwhile
-      execute(s, plan);
-    }
-    metrics.evictions.labelValues(s.policyId).inc();
-    LOG.info("policy '{}' evicted to keep within the resident budget of {} ({} of its copies freed or freed when their"
-        + " last request ends; {} held now); its next request loads it again", s.policyId,
-        ByteSize.format(settings.residentBytes()), ByteSize.format(before), ByteSize.format(residents.bytes()));
-    return true;
   }
 
   // ---- feed ----------------------------------------------------------------------------------
@@ -456,7 +334,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
     long t0 = System.nanoTime();
     LoadedPolicy lp;
     try {
-      lp = loader.load(u, released -> onReleased(s, released));
+      lp = loader.load(u, released -> residents.released(s, released));
     } catch (IOException e) {
       loadFailedForNow(s, u, attempt, e);
       return;
@@ -477,7 +355,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
     double seconds = (System.nanoTime() - t0) / 1e9;
     metrics.loadSeconds.observe(seconds);
     metrics.versionsLoaded.labelValues(u.getPolicyId()).inc();
-    track(s, lp);
+    residents.track(s, lp);
     LOG.info("policy '{}' v{} loaded and verified in {} ms", u.getPolicyId(), v, Math.round(seconds * 1000));
     Slot.Plan plan;
     synchronized (s) {
@@ -485,7 +363,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
       execute(s, plan);
     }
     if (plan.proposal != null) proposals.automation(s, v, plan.proposal);
-    enforceBudget();
+    residents.enforce();
   }
 
   /** A transient read error: try again after a backoff, or give up for now after the last attempt. */
@@ -510,23 +388,6 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
         execute(s, s.unavailable(v, "unreadable after " + attempt + " attempts: " + reason));
       }
     }
-  }
-
-  private void track(Slot s, LoadedPolicy lp) {
-    s.alive.add(lp);
-    residents.added(lp);
-    metrics.residentVersions.inc();
-    metrics.residentBytes.inc(lp.bytes());
-  }
-
-  /** The last reference to a copy went (it may hold a slot's monitor: only counts here). */
-  private void onReleased(Slot s, LoadedPolicy lp) {
-    s.alive.remove(lp);
-    residents.released(lp);
-    metrics.versionsReleased.labelValues(s.policyId).inc();
-    metrics.residentVersions.dec();
-    metrics.residentBytes.dec(lp.bytes());
-    LOG.info("policy '{}' v{} released after its last reference", s.policyId, lp.version());
   }
 
   // ---- authors of proposals (written by Proposals) --------------------------------------------
