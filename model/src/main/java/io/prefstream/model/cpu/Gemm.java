@@ -12,9 +12,9 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Each C element is {@code fma}-accumulated over k = 0..K-1 in order, starting from 0 (or from
  * C when accumulating), in one vector lane: tiling and the split over threads change which lanes
  * compute which element, never the arithmetic, so results are identical for any thread count.
- * Register tiles: 8 rows × 3 vectors (24 accumulators), then 4 × 3, 1 × 3 for the rows left over,
- * masked 4 × 1-vector tiles at the right edge (a short row block there repeats its last row and
- * drops the copies).
+ * Register tiles: 8 rows × 3 vectors (24 accumulators); the rows left over go in one 8 × 3 or 4 × 3
+ * tile that repeats its last row (or a 1 × 3 tile for one row); masked 4 × 1-vector tiles at the
+ * right edge (a short row block there repeats its last row too).
  */
 final class Gemm {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -137,21 +137,24 @@ final class Gemm {
   private static void blockK(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
       float[] b, int bOff, int ldb, int panelStride, int i0, int i1, int j0, int j1, int k, boolean acc) {
     // Column panels outermost: one panel of B (k × 3 vectors) stays in cache across the row blocks.
-    // Rows past the last full block of 4 go one at a time (decode steps have a single row).
-    int full = i0 + (i1 - i0) / MR * MR;
+    // Rows past the last full block of 8 go in one more tile that repeats its last row (5-7 rows:
+    // an 8-row tile; 2-4: a 4-row one; a single row alone), so a decode batch of any size streams
+    // each panel once or twice, never once per leftover row. The repeated rows compute the same
+    // chain as the row they copy and store the same values over it.
     int full8 = i0 + (i1 - i0) / (2 * MR) * (2 * MR);
+    int rest = i1 - full8;
     int j = j0;
     for (; j + NR <= j1; j += NR) {
       int bo = panelStride == 0 ? bOff + j : bOff + (j / NR) * panelStride; // B at (k-block start, column j)
-      int i = i0;
-      for (; i < full8; i += 2 * MR) {
-        tile8x3(c, cOff, ldc, a, aOff, ars, acs, b, bo, ldb, i, j, k, acc);
+      for (int i = i0; i < full8; i += 2 * MR) {
+        tile8x3(c, cOff, ldc, a, aOff, ars, acs, b, bo, ldb, i, i1, j, k, acc);
       }
-      for (; i < full; i += MR) {
-        tile4x3(c, cOff, ldc, a, aOff, ars, acs, b, bo, ldb, i, i1, j, k, acc);
-      }
-      for (i = full; i < i1; i++) {
-        tile1x3(c, cOff, ldc, a, aOff, ars, acs, b, bo, ldb, i, j, k, acc);
+      if (rest > MR) {
+        tile8x3(c, cOff, ldc, a, aOff, ars, acs, b, bo, ldb, full8, i1, j, k, acc);
+      } else if (rest > 1) {
+        tile4x3(c, cOff, ldc, a, aOff, ars, acs, b, bo, ldb, full8, i1, j, k, acc);
+      } else if (rest == 1) {
+        tile1x3(c, cOff, ldc, a, aOff, ars, acs, b, bo, ldb, full8, j, k, acc);
       }
     }
     for (; j < j1; j += L) {
@@ -167,28 +170,25 @@ final class Gemm {
    * rows streams every weight panel once (a 4-row tile streams it twice). Same per-element fma chain.
    */
   private static void tile8x3(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
-      float[] b, int bo, int ldb, int i, int j, int k, boolean acc) {
-    int a0 = aOff + i * ars, a1 = a0 + ars, a2 = a1 + ars, a3 = a2 + ars;
-    int a4 = a3 + ars, a5 = a4 + ars, a6 = a5 + ars, a7 = a6 + ars;
+      float[] b, int bo, int ldb, int i, int iEnd, int j, int k, boolean acc) {
+    int last = iEnd - 1; // rows past it repeat it (see blockK)
+    int r1 = Math.min(i + 1, last), r2 = Math.min(i + 2, last), r3 = Math.min(i + 3, last);
+    int r4 = Math.min(i + 4, last), r5 = Math.min(i + 5, last), r6 = Math.min(i + 6, last), r7 = Math.min(i + 7, last);
+    int a0 = aOff + i * ars, a1 = aOff + r1 * ars, a2 = aOff + r2 * ars, a3 = aOff + r3 * ars;
+    int a4 = aOff + r4 * ars, a5 = aOff + r5 * ars, a6 = aOff + r6 * ars, a7 = aOff + r7 * ars;
     FloatVector c00, c01, c02, c10, c11, c12, c20, c21, c22, c30, c31, c32;
     FloatVector c40, c41, c42, c50, c51, c52, c60, c61, c62, c70, c71, c72;
-    int o = cOff + i * ldc + j;
+    int o0 = cOff + i * ldc + j, o1 = cOff + r1 * ldc + j, o2 = cOff + r2 * ldc + j, o3 = cOff + r3 * ldc + j;
+    int o4 = cOff + r4 * ldc + j, o5 = cOff + r5 * ldc + j, o6 = cOff + r6 * ldc + j, o7 = cOff + r7 * ldc + j;
     if (acc) {
-      c00 = FloatVector.fromArray(S, c, o); c01 = FloatVector.fromArray(S, c, o + L); c02 = FloatVector.fromArray(S, c, o + 2 * L);
-      o += ldc;
-      c10 = FloatVector.fromArray(S, c, o); c11 = FloatVector.fromArray(S, c, o + L); c12 = FloatVector.fromArray(S, c, o + 2 * L);
-      o += ldc;
-      c20 = FloatVector.fromArray(S, c, o); c21 = FloatVector.fromArray(S, c, o + L); c22 = FloatVector.fromArray(S, c, o + 2 * L);
-      o += ldc;
-      c30 = FloatVector.fromArray(S, c, o); c31 = FloatVector.fromArray(S, c, o + L); c32 = FloatVector.fromArray(S, c, o + 2 * L);
-      o += ldc;
-      c40 = FloatVector.fromArray(S, c, o); c41 = FloatVector.fromArray(S, c, o + L); c42 = FloatVector.fromArray(S, c, o + 2 * L);
-      o += ldc;
-      c50 = FloatVector.fromArray(S, c, o); c51 = FloatVector.fromArray(S, c, o + L); c52 = FloatVector.fromArray(S, c, o + 2 * L);
-      o += ldc;
-      c60 = FloatVector.fromArray(S, c, o); c61 = FloatVector.fromArray(S, c, o + L); c62 = FloatVector.fromArray(S, c, o + 2 * L);
-      o += ldc;
-      c70 = FloatVector.fromArray(S, c, o); c71 = FloatVector.fromArray(S, c, o + L); c72 = FloatVector.fromArray(S, c, o + 2 * L);
+      c00 = FloatVector.fromArray(S, c, o0); c01 = FloatVector.fromArray(S, c, o0 + L); c02 = FloatVector.fromArray(S, c, o0 + 2 * L);
+      c10 = FloatVector.fromArray(S, c, o1); c11 = FloatVector.fromArray(S, c, o1 + L); c12 = FloatVector.fromArray(S, c, o1 + 2 * L);
+      c20 = FloatVector.fromArray(S, c, o2); c21 = FloatVector.fromArray(S, c, o2 + L); c22 = FloatVector.fromArray(S, c, o2 + 2 * L);
+      c30 = FloatVector.fromArray(S, c, o3); c31 = FloatVector.fromArray(S, c, o3 + L); c32 = FloatVector.fromArray(S, c, o3 + 2 * L);
+      c40 = FloatVector.fromArray(S, c, o4); c41 = FloatVector.fromArray(S, c, o4 + L); c42 = FloatVector.fromArray(S, c, o4 + 2 * L);
+      c50 = FloatVector.fromArray(S, c, o5); c51 = FloatVector.fromArray(S, c, o5 + L); c52 = FloatVector.fromArray(S, c, o5 + 2 * L);
+      c60 = FloatVector.fromArray(S, c, o6); c61 = FloatVector.fromArray(S, c, o6 + L); c62 = FloatVector.fromArray(S, c, o6 + 2 * L);
+      c70 = FloatVector.fromArray(S, c, o7); c71 = FloatVector.fromArray(S, c, o7 + L); c72 = FloatVector.fromArray(S, c, o7 + 2 * L);
     } else {
       FloatVector z = FloatVector.zero(S);
       c00 = z; c01 = z; c02 = z; c10 = z; c11 = z; c12 = z; c20 = z; c21 = z; c22 = z; c30 = z; c31 = z; c32 = z;
@@ -224,22 +224,15 @@ final class Gemm {
       c70 = b0.fma(x, c70); c71 = b1.fma(x, c71); c72 = b2.fma(x, c72);
     }
     if (touched == Float.MIN_VALUE) readAheadSink = touched; // practically never true, but the compiler cannot know
-    o = cOff + i * ldc + j;
-    c00.intoArray(c, o); c01.intoArray(c, o + L); c02.intoArray(c, o + 2 * L);
-    o += ldc;
-    c10.intoArray(c, o); c11.intoArray(c, o + L); c12.intoArray(c, o + 2 * L);
-    o += ldc;
-    c20.intoArray(c, o); c21.intoArray(c, o + L); c22.intoArray(c, o + 2 * L);
-    o += ldc;
-    c30.intoArray(c, o); c31.intoArray(c, o + L); c32.intoArray(c, o + 2 * L);
-    o += ldc;
-    c40.intoArray(c, o); c41.intoArray(c, o + L); c42.intoArray(c, o + 2 * L);
-    o += ldc;
-    c50.intoArray(c, o); c51.intoArray(c, o + L); c52.intoArray(c, o + 2 * L);
-    o += ldc;
-    c60.intoArray(c, o); c61.intoArray(c, o + L); c62.intoArray(c, o + 2 * L);
-    o += ldc;
-    c70.intoArray(c, o); c71.intoArray(c, o + L); c72.intoArray(c, o + 2 * L);
+    // A row that repeats the last one stores the same values over it.
+    c70.intoArray(c, o7); c71.intoArray(c, o7 + L); c72.intoArray(c, o7 + 2 * L);
+    c60.intoArray(c, o6); c61.intoArray(c, o6 + L); c62.intoArray(c, o6 + 2 * L);
+    c50.intoArray(c, o5); c51.intoArray(c, o5 + L); c52.intoArray(c, o5 + 2 * L);
+    c40.intoArray(c, o4); c41.intoArray(c, o4 + L); c42.intoArray(c, o4 + 2 * L);
+    c30.intoArray(c, o3); c31.intoArray(c, o3 + L); c32.intoArray(c, o3 + 2 * L);
+    c20.intoArray(c, o2); c21.intoArray(c, o2 + L); c22.intoArray(c, o2 + 2 * L);
+    c10.intoArray(c, o1); c11.intoArray(c, o1 + L); c12.intoArray(c, o1 + 2 * L);
+    c00.intoArray(c, o0); c01.intoArray(c, o0 + L); c02.intoArray(c, o0 + 2 * L);
   }
 
   private static void tile4x3(float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,

@@ -186,4 +186,27 @@ class CpuBackendTest extends BackendContractTest {
     assertThatThrownBy(() -> be.loraGroups(y, buf(be, x), start, a, b, rank, scaling, in, out, be.alloc(rows)))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("scratch");
   }
+
+  @Test
+  void everyRowOfAProductIsBitIdenticalToThatRowAloneForAnyRowCount() {
+    // Rows left over after the 8-row tiles go in one tile that repeats its last row; each row's
+    // result must not depend on which tile computed it, nor the copies leak into other rows.
+    CpuBackend be = new CpuBackend(POOL);
+    for (int out : new int[] {96, 100}) { // packed panels (a multiple of 3 vectors) and a masked right edge
+      int in = 300;
+      Buf w = be.weight(random(out * in), out, in);
+      for (int n = 1; n <= 24; n++) {
+        float[] x = random(n * in), y0 = random(n * out);
+        Buf y = buf(be, y0);
+        be.matmulForward(y, buf(be, x), w, null, n, in, out, true);
+        float[] all = host(y);
+        for (int r = 0; r < n; r++) {
+          Buf one = buf(be, java.util.Arrays.copyOfRange(y0, r * out, (r + 1) * out));
+          be.matmulForward(one, buf(be, java.util.Arrays.copyOfRange(x, r * in, (r + 1) * in)), w, null, 1, in, out, true);
+          assertThat(java.util.Arrays.copyOfRange(all, r * out, (r + 1) * out)).as("row %d of %d, out %d", r, n, out)
+              .containsExactly(host(one));
+        }
+      }
+    }
+  }
 }
