@@ -59,7 +59,10 @@ public final class EngineBench {
     System.out.printf(Locale.ROOT, "model: %d parameters (hidden %d, %d layers, %d/%d heads, MLP %d, vocab %d), F32, CPU%n",
         params(cfg), hidden, layers, heads, kvHeads, inter, cfg.vocabSize());
     try (BatchEngine engine = new BatchEngine(EngineConfig.defaults(), cfg, be)) {
-      run(engine, List.of(base), 1, 1, tokens, "warm-up");
+      // Warm both shapes of step (one row, a full batch) until the JIT has compiled them, or the first
+      // measured level pays for compilation and the ratios lean on it.
+      run(engine, List.of(base), 1, 2, tokens, "warm-up, 1 client");
+      run(engine, List.of(base), clients, 1, tokens, "warm-up, " + clients + " clients");
       double one = run(engine, List.of(base), 1, requests, tokens, "1 client, one policy");
       double single = run(engine, List.of(base), clients, requests, tokens, clients + " clients, one policy");
       double multi = run(engine, policies, clients, requests, tokens, clients + " clients, " + adapters + " policies x LoRA r=" + rank);
