@@ -81,8 +81,9 @@ import org.slf4j.LoggerFactory;
  * <p>Locking: each policy's slot is its own monitor; nothing calls the feed while one is held (an
  * in-process feed delivers on the caller's thread). The resident set's monitor is taken before a
  * slot's, never while one is held. Counting the copies and keeping them within the budget is
- * {@link ResidentPolicies}'s job. Tested in {@code PolicyRegistryTest}, {@code RegistryBookkeepingTest}, {@code TransientLoadFailureTest}, {@code ResidentBudgetTest} and,
- * over a broker, in {@code RolloutRaceTest} and {@code ServingReplicasTest}.
+ * {@link ResidentPolicies}'s job. Tested in {@code PolicyRegistryTest}, {@code RegistryBookkeepingTest},
+ * {@code TransientLoadFailureTest}, {@code ResidentBudgetTest} and, over a broker, in
+ * {@code RolloutRaceTest} and {@code ServingReplicasTest}.
  */
 public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(PolicyRegistry.class);
