@@ -116,31 +116,16 @@ final class AttentionKernel {
       x[o + j] *= scale;
       max = Math.max(max, x[o + j]);
     }
-    FloatVector acc = FloatVector.zero(S);
-    int j = 0;
-    for (; j <= valid - L; j += L) {
-      FloatVector e = VecMath.exp(FloatVector.fromArray(S, x, o + j).sub(max));
-      e.intoArray(x, o + j);
-      acc = acc.add(e);
-    }
-    float sum = VecMath.sumLanes(acc);
-    for (; j < valid; j++) {
-      x[o + j] = VecMath.exp(x[o + j] - max);
-      sum += x[o + j];
-    }
+    float sum = VecMath.expAffine(x, o, x, o, valid, 1f, max);
     float inv = 1f / sum;
-    for (j = 0; j < valid; j++) x[o + j] *= inv;
+    for (int j = 0; j < valid; j++) x[o + j] *= inv;
     java.util.Arrays.fill(x, o + valid, o + keys, 0f);
     return max + (float) Math.log(sum);
   }
 
   /** p = exp(scale·x − lse) over the first {@code valid} keys, zero after (backward's recompute). */
   private static void probabilities(float[] x, int o, int valid, int keys, float scale, float lse) {
-    int j = 0;
-    for (; j <= valid - L; j += L) {
-      VecMath.exp(FloatVector.fromArray(S, x, o + j).mul(scale).sub(lse)).intoArray(x, o + j);
-    }
-    for (; j < valid; j++) x[o + j] = VecMath.exp(x[o + j] * scale - lse);
+    VecMath.expAffine(x, o, x, o, valid, scale, lse);
     java.util.Arrays.fill(x, o + valid, o + keys, 0f);
   }
 
@@ -250,19 +235,7 @@ final class AttentionKernel {
 
   /** x[j] = exp(x[j] − max) for j < n; returns Σ x[j] in a fixed order. */
   private static float expInPlace(float[] x, int n, float max) {
-    FloatVector acc = FloatVector.zero(S);
-    int j = 0;
-    for (; j <= n - L; j += L) {
-      FloatVector e = VecMath.exp(FloatVector.fromArray(S, x, j).sub(max));
-      e.intoArray(x, j);
-      acc = acc.add(e);
-    }
-    float sum = VecMath.sumLanes(acc);
-    for (; j < n; j++) {
-      x[j] = VecMath.exp(x[j] - max);
-      sum += x[j];
-    }
-    return sum;
+    return VecMath.expAffine(x, 0, x, 0, n, 1f, max);
   }
 
   /**

@@ -55,12 +55,9 @@ final class LogSoftmaxKernel {
       pool.forEach(rows, r -> {
         int o = r * vocab;
         float gi = g[base + r], rowLse = lse[base + r];
-        int j = 0;
-        FloatVector gv = FloatVector.broadcast(S, -gi);
-        for (; j <= vocab - L; j += L) {
-          VecMath.exp(FloatVector.fromArray(S, lg, o + j).sub(rowLse)).mul(gv).intoArray(lg, o + j);
-        }
-        for (; j < vocab; j++) lg[o + j] = VecMath.exp(lg[o + j] - rowLse) * -gi;
+        VecMath.expAffine(lg, o, lg, o, vocab, 1f, rowLse);
+        float ng = -gi;
+        for (int j = 0; j < vocab; j++) lg[o + j] *= ng;
         lg[o + targets[base + r]] += gi;
       });
       // dHidden[rows, c] = dlogits[rows, vocab]·head[vocab, c]
@@ -78,11 +75,7 @@ final class LogSoftmaxKernel {
     for (; j <= n - L; j += L) mv = mv.max(FloatVector.fromArray(S, x, o + j));
     float max = mv.reduceLanes(VectorOperators.MAX); // max is exact in any order
     for (; j < n; j++) max = Math.max(max, x[o + j]);
-    FloatVector acc = FloatVector.zero(S);
-    j = 0;
-    for (; j <= n - L; j += L) acc = acc.add(VecMath.exp(FloatVector.fromArray(S, x, o + j).sub(max)));
-    float sum = VecMath.sumLanes(acc);
-    for (; j < n; j++) sum += VecMath.exp(x[o + j] - max);
+    float sum = VecMath.expAffine(x, o, null, 0, n, 1f, max);
     return max + (float) Math.log(sum);
   }
 }

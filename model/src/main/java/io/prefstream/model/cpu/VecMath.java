@@ -2,6 +2,7 @@ package io.prefstream.model.cpu;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -27,25 +28,45 @@ public final class VecMath {
 
   private VecMath() {}
 
-  /** e^x per lane, relative error about 2 ulp, inputs clamped to [-87, 88]. */
-  public static FloatVector exp(FloatVector x) {
-    x = x.max(LO).min(HI);
-    FloatVector t = x.fma(LOG2E, MAGIC);
-    FloatVector n = t.sub(MAGIC);
-    FloatVector r = n.fma(FloatVector.broadcast(S, -LN2_HI), x);
-    r = n.fma(FloatVector.broadcast(S, -LN2_LO), r);
-    FloatVector p = r.fma(C7, C6);
-    p = p.fma(r, FloatVector.broadcast(S, C5));
-    p = p.fma(r, FloatVector.broadcast(S, C4));
-    p = p.fma(r, FloatVector.broadcast(S, C3));
-    p = p.fma(r, FloatVector.broadcast(S, C2));
-    p = p.fma(r, FloatVector.broadcast(S, 1f));
-    p = p.fma(r, FloatVector.broadcast(S, 1f));
-    IntVector bits = ((IntVector) t.reinterpretAsInts()).sub(MAGIC_BITS).add(127).lanewise(VectorOperators.LSHL, 23);
-    return p.mul(bits.reinterpretAsFloats());
+  /**
+   * dst[dOff+j] = e^(src[sOff+j]·scale − shift) for j &lt; n (when dst is not null) and returns the sum
+   * of those n values in a fixed order (per lane over the vectors, the last one masked, then the lanes
+   * left to right). Every lane does the arithmetic of {@link #exp(float)} on {@code x·scale − shift}.
+   *
+   * <p>All vector values live inside this one method on purpose: the Vector API is only fast where
+   * C2 inlines the whole chain of vector operations, and a helper taking or returning a vector (a
+   * {@code exp(FloatVector)}) that gets compiled on its own boxes every vector it passes. That
+   * happened: with 200 bytes of bytecode such a helper was compiled alone after C1's profiling, C2
+   * then refused to inline it, and the decode step's attention spent a third of its time in the
+   * interpreter's vector fallbacks. An array in, an array out, and nothing else crosses the call.
+   */
+  public static float expAffine(float[] src, int sOff, float[] dst, int dOff, int n, float scale, float shift) {
+    FloatVector acc = FloatVector.zero(S);
+    for (int j = 0; j < n; j += L) {
+      VectorMask<Float> m = S.indexInRange(j, n);
+      FloatVector x = FloatVector.fromArray(S, src, sOff + j, m).mul(scale).sub(shift).max(LO).min(HI);
+      FloatVector t = x.fma(LOG2E, MAGIC);
+      FloatVector k = t.sub(MAGIC);
+      FloatVector r = k.fma(FloatVector.broadcast(S, -LN2_HI), x);
+      r = k.fma(FloatVector.broadcast(S, -LN2_LO), r);
+      FloatVector p = r.fma(C7, C6);
+      p = p.fma(r, FloatVector.broadcast(S, C5));
+      p = p.fma(r, FloatVector.broadcast(S, C4));
+      p = p.fma(r, FloatVector.broadcast(S, C3));
+      p = p.fma(r, FloatVector.broadcast(S, C2));
+      p = p.fma(r, FloatVector.broadcast(S, 1f));
+      p = p.fma(r, FloatVector.broadcast(S, 1f));
+      IntVector bits = ((IntVector) t.reinterpretAsInts()).sub(MAGIC_BITS).add(127).lanewise(VectorOperators.LSHL, 23);
+      FloatVector e = p.mul(bits.reinterpretAsFloats());
+      if (dst != null) e.intoArray(dst, dOff + j, m);
+      acc = acc.add(e, m);
+    }
+    float sum = 0f;
+    for (int i = 0; i < L; i++) sum += acc.lane(i);
+    return sum;
   }
 
-  /** Scalar twin of {@link #exp(FloatVector)}: the same operations in the same order. */
+  /** e^x, relative error about 2 ulp, x clamped to [-87, 88]; each lane of {@link #expAffine} does these operations in this order. */
   public static float exp(float x) {
     x = Math.min(Math.max(x, LO), HI);
     float t = Math.fma(x, LOG2E, MAGIC);

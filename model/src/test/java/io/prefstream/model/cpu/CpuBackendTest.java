@@ -86,14 +86,27 @@ class CpuBackendTest extends BackendContractTest {
     float[] xs = new float[VecMath.L * 64];
     for (int i = 0; i < xs.length; i++) xs[i] = (float) (-87 + 175.0 * i / xs.length);
     float[] vec = new float[xs.length];
-    for (int i = 0; i < xs.length; i += VecMath.L) {
-      VecMath.exp(jdk.incubator.vector.FloatVector.fromArray(VecMath.S, xs, i)).intoArray(vec, i);
-    }
+    VecMath.expAffine(xs, 0, vec, 0, xs.length, 1f, 0f);
     for (int i = 0; i < xs.length; i++) {
       assertThat(vec[i]).isEqualTo(VecMath.exp(xs[i]));
       double want = Math.exp(xs[i]);
       assertThat(Math.abs(vec[i] - want) / want).as("exp(%s)", xs[i]).isLessThan(1e-6);
     }
+    // A range that ends inside a vector, at an offset, scaled and shifted: the last lanes are masked.
+    int off = 3, n = 2 * VecMath.L + 5;
+    float scale = 0.125f, shift = 1.5f;
+    float[] out = new float[n + 2];
+    java.util.Arrays.fill(out, -7f);
+    float sum = VecMath.expAffine(xs, off, out, 1, n, scale, shift);
+    double want = 0;
+    for (int j = 0; j < n; j++) {
+      assertThat(out[1 + j]).isEqualTo(VecMath.exp(xs[off + j] * scale - shift));
+      want += out[1 + j];
+    }
+    assertThat(out[0]).isEqualTo(-7f);
+    assertThat(out[n + 1]).as("nothing written past n").isEqualTo(-7f);
+    assertThat(Math.abs(sum - want) / want).isLessThan(1e-6);
+    assertThat(VecMath.expAffine(xs, off, null, 0, n, scale, shift)).as("the sum alone").isEqualTo(sum);
   }
 
   @Test
