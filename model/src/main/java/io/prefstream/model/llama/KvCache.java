@@ -32,6 +32,11 @@ public final class KvCache {
     return capacity;
   }
 
+  /** Positions allocated: the capacity rounded up to {@code Backend.KV_CACHE_ALIGN}. */
+  public int rows() {
+    return rows;
+  }
+
   /** Forgets the cached tokens (the buffers are kept for the next sequence). */
   public void reset() {
     length = 0;

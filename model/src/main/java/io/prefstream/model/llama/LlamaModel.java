@@ -535,11 +535,42 @@ public final class LlamaModel {
 
   /** A KV cache for one generation session of up to {@code capacity} tokens. */
   public KvCache newKvCache(int capacity) {
+    return newKvCache(capacity, null);
+  }
+
+  /**
+   * Positions a cache of {@code capacity} tokens allocates (capacity rounded up to
+   * {@link Backend#KV_CACHE_ALIGN}): caches with the same rows are interchangeable.
+   */
+  public static int kvCacheRows(int capacity) {
+    return (capacity + Backend.KV_CACHE_ALIGN - 1) / Backend.KV_CACHE_ALIGN * Backend.KV_CACHE_ALIGN;
+  }
+
+  /**
+   * A KV cache of up to {@code capacity} tokens on the buffers of {@code spare} (a cache nobody uses
+   * any more, made by a model with this one's configuration on this backend) when it has the same
+   * {@link #kvCacheRows rows}; otherwise, or when spare is null, on new buffers. Reusing a retired
+   * sequence's buffers saves allocating (and the garbage collector copying) megabytes per request.
+   * The old contents need no clearing: a session only reads positions it has written.
+   */
+  public KvCache newKvCache(int capacity, KvCache spare) {
     if (capacity < 1 || capacity > cfg.maxPositions()) {
       throw new IllegalArgumentException("KV cache capacity must be in [1, " + cfg.maxPositions() + "], got " + capacity);
     }
     long kd = (long) cfg.numKvHeads() * cfg.headDim();
-    int rows = (capacity + Backend.KV_CACHE_ALIGN - 1) / Backend.KV_CACHE_ALIGN * Backend.KV_CACHE_ALIGN;
+    int rows = kvCacheRows(capacity);
+    if (spare != null && spare.rows == rows && spare.k.length == layers.length && spare.k[0].size() == rows * kd) {
+      KvCache c = new KvCache(spare.k, spare.v, capacity, rows);
+      c.scratch = spare.scratch;
+      c.scratchCap = spare.scratchCap;
+      c.x = spare.x;
+      c.x2 = spare.x2;
+      c.xf = spare.xf;
+      c.rstdF = spare.rstdF;
+      c.logits = spare.logits;
+      c.su = spare.su;
+      return c;
+    }
     Buf[] k = new Buf[layers.length], v = new Buf[layers.length];
     for (int l = 0; l < layers.length; l++) {
       k[l] = be.alloc(rows * kd);

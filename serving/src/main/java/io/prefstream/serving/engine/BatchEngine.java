@@ -82,6 +82,11 @@ public final class BatchEngine implements AutoCloseable {
     return admission.reservedBytes();
   }
 
+  /** Bytes of retired sequences' KV caches kept to be reused by new ones (at most the KV budget). */
+  public long spareKvBytes() {
+    return scheduler.spareKvBytes();
+  }
+
   /** KV-cache bytes kept for prefix reuse (see {@link EngineConfig#prefixCacheBytes}). */
   public long prefixCacheBytes() {
     return scheduler.prefixCacheBytes();

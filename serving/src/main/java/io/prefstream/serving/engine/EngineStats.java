@@ -4,7 +4,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Counters of the scheduler's steps (written by its thread, read anywhere): steps run, rows stepped,
- * the largest batch seen, sequences stopped for a stalled reader, prefix-cache reuse, and a moving average of the step time, from which the retry hint given
+ * the largest batch seen, sequences stopped for a stalled reader, prefix-cache and KV-buffer reuse, and a moving average of the step time, from which the retry hint given
  * to refused requests is estimated.
  */
 public final class EngineStats {
@@ -15,6 +15,7 @@ public final class EngineStats {
   private final AtomicLong stalled = new AtomicLong();
   private final AtomicLong prefixHits = new AtomicLong();
   private final AtomicLong prefixTokens = new AtomicLong();
+  private final AtomicLong kvReused = new AtomicLong();
   private volatile double stepNanosEwma = 50e6;
 
   void recordStep(int rowsStepped, long nanos) {
@@ -32,6 +33,15 @@ public final class EngineStats {
   void recordPrefixReuse(int tokens) {
     prefixHits.incrementAndGet();
     prefixTokens.addAndGet(tokens);
+  }
+
+  void recordKvReuse() {
+    kvReused.incrementAndGet();
+  }
+
+  /** Sequences whose KV cache was a retired sequence's buffers rather than a new allocation. */
+  public long kvCachesReused() {
+    return kvReused.get();
   }
 
   /** Sequences that started from a cached prefix. */

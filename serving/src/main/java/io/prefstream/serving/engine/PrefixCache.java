@@ -23,14 +23,17 @@ import java.util.List;
  * sequences' KV budget; the least recently used go first. Scheduler thread only.
  */
 final class PrefixCache {
-  private record Entry(WeakReference<LlamaModel> model, int[] tokens, KvCache cache, long bytes) {}
+  private record Entry(WeakReference<LlamaModel> model, int[] tokens, KvCache cache, long bytes, KvPool.Shape shape) {}
 
   private final long budgetBytes;
+  private final KvPool pool;
   private final List<Entry> entries = new ArrayList<>(); // least recently used first
   private volatile long bytes; // written by the scheduler thread only
 
-  PrefixCache(long budgetBytes) {
+  /** Caches it drops (or declines) go to {@code pool}. */
+  PrefixCache(long budgetBytes, KvPool pool) {
     this.budgetBytes = budgetBytes;
+    this.pool = pool;
   }
 
   /** Bytes the kept caches take now. */
@@ -49,19 +52,28 @@ final class PrefixCache {
    */
   void offer(LlamaModel model, int[] tokens, KvCache cache, long cacheBytes) {
     int n = cache.length();
-    if (n == 0 || cacheBytes > budgetBytes) return;
+    KvPool.Shape shape = KvPool.shapeOf(model, cache);
+    if (n == 0 || cacheBytes > budgetBytes) {
+      pool.give(shape, cache, cacheBytes);
+      return;
+    }
     int[] held = java.util.Arrays.copyOf(tokens, n);
     for (Iterator<Entry> it = entries.iterator(); it.hasNext(); ) {
       Entry e = it.next();
       LlamaModel m = e.model.get();
       if (m == null || (m == model && e.tokens.length <= n && common(e.tokens, held) == e.tokens.length)) {
         it.remove();
-        bytes -= e.bytes;
+        drop(e);
       }
     }
-    entries.add(new Entry(new WeakReference<>(model), held, cache, cacheBytes));
+    entries.add(new Entry(new WeakReference<>(model), held, cache, cacheBytes, shape));
     bytes += cacheBytes;
-    while (bytes > budgetBytes) bytes -= entries.remove(0).bytes;
+    while (bytes > budgetBytes) drop(entries.remove(0));
+  }
+
+  private void drop(Entry e) {
+    bytes -= e.bytes;
+    pool.give(e.shape, e.cache, e.bytes);
   }
 
   /**
@@ -77,7 +89,7 @@ final class PrefixCache {
       LlamaModel m = e.model.get();
       if (m == null) { // the version was dropped
         it.remove();
-        bytes -= e.bytes;
+        drop(e);
         continue;
       }
       if (m != model) continue;

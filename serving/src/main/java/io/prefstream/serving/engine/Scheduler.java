@@ -25,6 +25,7 @@ final class Scheduler {
   private final BatchDecoder decoder;
   private final Admission admission;
   private final EngineStats stats;
+  private final KvPool pool;
   private final PrefixCache prefixes;
   private final List<EngineSequence> active = new ArrayList<>();
 
@@ -33,7 +34,14 @@ final class Scheduler {
     this.decoder = decoder;
     this.admission = admission;
     this.stats = stats;
-    this.prefixes = new PrefixCache(cfg.prefixCacheBytes());
+    // Spare caches up to the running sequences' own budget: enough to recycle a full batch's.
+    this.pool = new KvPool(cfg.kvCacheBytes(), stats);
+    this.prefixes = new PrefixCache(cfg.prefixCacheBytes(), pool);
+  }
+
+  /** Bytes of spare KV caches kept for new sequences (readable from any thread). */
+  long spareKvBytes() {
+    return pool.bytes();
   }
 
   /** Bytes the prefix cache keeps (readable from any thread). */
@@ -48,7 +56,7 @@ final class Scheduler {
         List<EngineSequence> fresh = admission.take(!active.isEmpty());
         if (fresh == null) break;
         for (EngineSequence s : fresh) {
-          s.cache = s.model.newKvCache(s.capacity());
+          s.cache = pool.take(s.model, s.capacity());
           // At least the prompt's last token is fed: its logits give the first new token. A scoring
           // sequence computes every position that predicts a target.
           s.fed = prefixes.reuse(s.model, s.prompt, s.cache, Math.min(s.prompt.length - 1, s.firstTarget));
@@ -171,6 +179,8 @@ final class Scheduler {
     RuntimeException e = t instanceof RuntimeException r ? r : new IllegalStateException("generation failed: " + t, t);
     s.events.add(new EngineSequence.Event(-1, null, e));
     if (active.contains(s)) {
+      // Its positions may be half written by a failed step: the buffers are reusable, the contents are not.
+      if (s.cache != null) pool.give(KvPool.shapeOf(s.model, s.cache), s.cache, s.kvBytes);
       s.cache = null;
       active.remove(s);
       admission.retire(s);

@@ -140,6 +140,16 @@ public final class ServingServer implements AutoCloseable {
       public long prefixCacheBytes() {
         return engine.prefixCacheBytes();
       }
+
+      @Override
+      public long kvCachesReused() {
+        return engine.stats().kvCachesReused();
+      }
+
+      @Override
+      public long spareKvBytes() {
+        return engine.spareKvBytes();
+      }
     });
     return engine;
   }

@@ -115,6 +115,12 @@ public final class ServingMetrics {
 
     /** Bytes of KV cache the prefix cache holds. */
     long prefixCacheBytes();
+
+    /** Sequences that got a retired sequence's KV buffers instead of new ones. */
+    long kvCachesReused();
+
+    /** Bytes of spare KV caches kept for new sequences. */
+    long spareKvBytes();
   }
 
   private final java.util.concurrent.atomic.AtomicReference<EngineGauges> engine = new java.util.concurrent.atomic.AtomicReference<>();
@@ -151,6 +157,12 @@ public final class ServingMetrics {
     io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("prefstream_serving_engine_prefix_cache_bytes")
         .help("KV-cache bytes kept by the prefix cache (bounded by --prefix-cache-mib)")
         .callback(cb -> cb.call(engine.get().prefixCacheBytes())).register(registry);
+    io.prometheus.metrics.core.metrics.CounterWithCallback.builder().name("prefstream_serving_engine_kv_caches_reused")
+        .help("Sequences whose KV cache reused a retired sequence's buffers instead of allocating new ones")
+        .callback(cb -> cb.call(engine.get().kvCachesReused())).register(registry);
+    io.prometheus.metrics.core.metrics.GaugeWithCallback.builder().name("prefstream_serving_engine_spare_kv_cache_bytes")
+        .help("Bytes of retired sequences' KV caches kept for new sequences (at most --kv-cache-mib)")
+        .callback(cb -> cb.call(engine.get().spareKvBytes())).register(registry);
   }
 
   public PrometheusRegistry registry() {
