@@ -95,7 +95,9 @@ final class Gemm {
   /** C[M, w.out] (+)= A·Wᵀ from a weight's derived layout (packed panels or plain transpose). */
   static void gemmWt(WorkerPool pool, float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
       CpuBuf w, int m, boolean accumulate) {
-    if (w.packed) {
+    if (NarrowGemm.applies(w, acs)) {
+      NarrowGemm.gemmWt(pool, c, cOff, ldc, a, aOff, ars, w, m, accumulate);
+    } else if (w.packed) {
       gemmPacked(pool, c, cOff, ldc, a, aOff, ars, acs, w.t, m, w.out, w.in, accumulate);
     } else {
       gemm(pool, c, cOff, ldc, a, aOff, ars, acs, w.t, 0, w.out, m, w.out, w.in, accumulate);

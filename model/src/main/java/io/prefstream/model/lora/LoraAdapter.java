@@ -26,11 +26,19 @@ public final class LoraAdapter {
   private static final Logger log = LoggerFactory.getLogger(LoraAdapter.class);
   private final LoraConfig config;
   private final Map<String, LoraLinear> linears; // key: "<layer>.<module>"
+  /** The same by layer, then by module name: looked up on every adapted product without building a key. */
+  private final List<Map<String, LoraLinear>> byLayer = new ArrayList<>();
   private final List<Parameter> parameters;
 
   private LoraAdapter(LoraConfig config, Map<String, LoraLinear> linears) {
     this.config = config;
     this.linears = linears;
+    for (Map.Entry<String, LoraLinear> e : linears.entrySet()) {
+      int dot = e.getKey().indexOf('.');
+      int layer = Integer.parseInt(e.getKey().substring(0, dot));
+      while (byLayer.size() <= layer) byLayer.add(new java.util.HashMap<>());
+      byLayer.get(layer).put(e.getKey().substring(dot + 1), e.getValue());
+    }
     List<Parameter> ps = new ArrayList<>();
     for (LoraLinear l : linears.values()) {
       ps.add(l.a());
@@ -135,7 +143,7 @@ public final class LoraAdapter {
 
   /** The update of one projection, or null when the module is not targeted. */
   public LoraLinear linear(int layer, String module) {
-    return linears.get(layer + "." + module);
+    return layer >= 0 && layer < byLayer.size() ? byLayer.get(layer).get(module) : null;
   }
 
   /** A then B for each adapted projection, layer by layer, in a fixed order. */

@@ -205,10 +205,13 @@ class CpuBackendTest extends BackendContractTest {
     // Rows left over after the 8-row tiles go in one tile that repeats its last row; each row's
     // result must not depend on which tile computed it, nor the copies leak into other rows.
     CpuBackend be = new CpuBackend(POOL);
-    for (int out : new int[] {96, 100}) { // packed panels (a multiple of 3 vectors) and a masked right edge
+    // packed panels (a multiple of 3 vectors), a masked right edge, and narrow weights (LoRA A
+    // factors: NarrowGemm's dot products, 4 rows of W at a time and single ones)
+    for (int out : new int[] {96, 100, 8, 13}) {
       int in = 300;
       Buf w = be.weight(random(out * in), out, in);
-      for (int n = 1; n <= 24; n++) {
+      for (int n : java.util.stream.IntStream.concat(java.util.stream.IntStream.rangeClosed(1, 24),
+          java.util.stream.IntStream.of(out < NarrowGemm.MAX_OUT ? 150 : 24)).toArray()) {
         float[] x = random(n * in), y0 = random(n * out);
         Buf y = buf(be, y0);
         be.matmulForward(y, buf(be, x), w, null, n, in, out, true);
@@ -218,6 +221,14 @@ class CpuBackendTest extends BackendContractTest {
           be.matmulForward(one, buf(be, java.util.Arrays.copyOfRange(x, r * in, (r + 1) * in)), w, null, 1, in, out, true);
           assertThat(java.util.Arrays.copyOfRange(all, r * out, (r + 1) * out)).as("row %d of %d, out %d", r, n, out)
               .containsExactly(host(one));
+        }
+        float[] wa = host(w);
+        for (int r = 0; r < n; r++) {
+          for (int j = 0; j < out; j++) { // and each element is y0 + x·wᵀ to float accuracy
+            double want = y0[r * out + j];
+            for (int k = 0; k < in; k++) want += (double) x[r * in + k] * wa[j * in + k];
+            assertThat((double) all[r * out + j]).as("y[%d,%d], out %d", r, j, out).isCloseTo(want, org.assertj.core.api.Assertions.within(1e-4 * (1 + Math.abs(want))));
+          }
         }
       }
     }
