@@ -249,25 +249,10 @@ public final class CpuBackend implements Backend, BatchedAttention, BatchedLora 
   @Override
   public void appendAttendBatch(Buf out, Buf q, Buf k, Buf v, Buf[] kCaches, Buf[] vCaches, int[] past, int[] capacity,
       int[] rowStart, int heads, int kvHeads, int headDim) {
+    OpChecks.appendAttendBatch(out, q, k, v, kCaches, vCaches, past, capacity, rowStart, heads, kvHeads, headDim);
     int b = kCaches.length;
-    if (vCaches.length != b || past.length != b || capacity.length != b || rowStart.length != b + 1) {
-      throw new IllegalArgumentException("per-sequence arrays disagree: " + b + " key caches, " + vCaches.length + " value caches, "
-          + past.length + " lengths, " + capacity.length + " capacities, " + rowStart.length + " row starts (need sequences + 1)");
-    }
-    int rows = rowStart[b];
-    check(q, (long) rows * heads * headDim, "q");
-    check(out, (long) rows * heads * headDim, "out");
-    check(k, (long) rows * kvHeads * headDim, "k");
-    check(v, (long) rows * kvHeads * headDim, "v");
     float[][] kcs = new float[b][], vcs = new float[b][];
     for (int s = 0; s < b; s++) {
-      checkCache(kCaches[s], capacity[s], kvHeads, headDim);
-      checkCache(vCaches[s], capacity[s], kvHeads, headDim);
-      int n = rowStart[s + 1] - rowStart[s];
-      if (n < 0 || rowStart[s] < 0) throw new IllegalArgumentException("row starts must not decrease: " + java.util.Arrays.toString(rowStart));
-      if (past[s] < 0 || past[s] + n > capacity[s]) {
-        throw new IllegalArgumentException("sequence " + s + ": cannot append " + n + " tokens at " + past[s] + " to a cache of " + capacity[s]);
-      }
       kcs[s] = a(kCaches[s]);
       vcs[s] = a(vCaches[s]);
     }
@@ -276,25 +261,14 @@ public final class CpuBackend implements Backend, BatchedAttention, BatchedLora 
 
   @Override
   public void loraGroups(Buf y, Buf x, int[] groupStart, Buf[] a, Buf[] b, int[] rank, float[] scaling, int in, int out, Buf scratch) {
+    int maxRank = OpChecks.loraGroups(y, x, groupStart, a, b, rank, scaling, in, out, scratch);
     int groups = a.length;
-    if (b.length != groups || rank.length != groups || scaling.length != groups || groupStart.length != groups + 1) {
-      throw new IllegalArgumentException("per-group arrays disagree: " + groups + " A factors, " + b.length + " B factors, "
-          + rank.length + " ranks, " + scaling.length + " scalings, " + groupStart.length + " group starts (need groups + 1)");
-    }
-    int rows = groupStart[groups], maxRank = 0;
     CpuBuf[] wa = new CpuBuf[groups], wb = new CpuBuf[groups];
     for (int g = 0; g < groups; g++) {
-      if (groupStart[g] < 0 || groupStart[g + 1] < groupStart[g]) {
-        throw new IllegalArgumentException("group starts must not decrease: " + java.util.Arrays.toString(groupStart));
-      }
       if (a[g] == null) continue;
       wa[g] = weightOf(a[g], rank[g], in);
       wb[g] = weightOf(b[g], out, rank[g]);
-      maxRank = Math.max(maxRank, rank[g]);
     }
-    check(y, (long) rows * out, "y");
-    check(x, (long) rows * in, "x");
-    check(scratch, (long) rows * maxRank, "scratch");
     float[] ya = a(y), xa = a(x), su = a(scratch);
     int stride = maxRank;
     pool.forEach(groups, g -> {

@@ -8,6 +8,7 @@ import io.prefstream.model.config.RopeScaling;
 import io.prefstream.model.llama.Ref;
 import java.util.Arrays;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
@@ -221,6 +222,105 @@ public abstract class BackendContractTest {
     assertThat(host(fromCopy)).isEqualTo(host(fromSrc));
     assertThatThrownBy(() -> be.kvCopyPrefix(dstK, dstV, dstCap, srcK, srcV, srcCap, srcCap + 1, kv, hd))
         .isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
+  public void batchedAppendAndAttendMatchesTheReferenceAndTheSingleOpsPerSequence() {
+    Assumptions.assumeTrue(be instanceof BatchedAttention, be + " has no batched attention");
+    BatchedAttention batched = (BatchedAttention) be;
+    int heads = 6, kv = 2, hd = 16, qd = heads * hd, kd = kv * hd, align = Backend.KV_CACHE_ALIGN;
+    // a prompt chunk from position 0, a decode row, an idle sequence, a chunk after a prefix, a full-but-one cache
+    int[] past = {0, 37, 5, 64, align - 1};
+    int[] len = {9, 1, 0, 3, 1};
+    int[] cap = {2 * align, align, align, 2 * align, align};
+    int b = len.length;
+    int[] start = new int[b + 1];
+    for (int s = 0; s < b; s++) start[s + 1] = start[s] + len[s];
+    int rows = start[b];
+    float[] q = random(rows * qd), k = random(rows * kd), v = random(rows * kd);
+    Buf[] kcA = new Buf[b], vcA = new Buf[b], kcB = new Buf[b], vcB = new Buf[b];
+    float[] single = new float[rows * qd];
+    double[] ref = new double[rows * qd];
+    for (int s = 0; s < b; s++) {
+      float[] pk = random(past[s] * kd), pv = random(past[s] * kd);
+      kcA[s] = be.alloc((long) cap[s] * kd);
+      vcA[s] = be.alloc((long) cap[s] * kd);
+      kcB[s] = be.alloc((long) cap[s] * kd);
+      vcB[s] = be.alloc((long) cap[s] * kd);
+      if (past[s] > 0) {
+        be.kvAppend(kcA[s], vcA[s], buf(pk), buf(pv), 0, past[s], cap[s], kv, hd);
+        be.kvAppend(kcB[s], vcB[s], buf(pk), buf(pv), 0, past[s], cap[s], kv, hd);
+      }
+      if (len[s] == 0) continue;
+      float[] ks = Arrays.copyOfRange(k, start[s] * kd, start[s + 1] * kd), vs = Arrays.copyOfRange(v, start[s] * kd, start[s + 1] * kd);
+      float[] qs = Arrays.copyOfRange(q, start[s] * qd, start[s + 1] * qd);
+      // this sequence alone through the single ops
+      Buf out = be.alloc((long) len[s] * qd);
+      be.kvAppend(kcA[s], vcA[s], buf(ks), buf(vs), past[s], len[s], cap[s], kv, hd);
+      be.attentionCached(out, buf(qs), kcA[s], vcA[s], past[s], len[s], cap[s], heads, kv, hd);
+      System.arraycopy(host(out), 0, single, start[s] * qd, len[s] * qd);
+      // float64: causal attention over prefix + new rows (the prefix's queries are not used), its last len rows
+      int t = past[s] + len[s];
+      double[] fq = new double[t * qd], fk = new double[t * kd], fv = new double[t * kd];
+      System.arraycopy(d(qs), 0, fq, past[s] * qd, len[s] * qd);
+      System.arraycopy(d(pk), 0, fk, 0, past[s] * kd);
+      System.arraycopy(d(ks), 0, fk, past[s] * kd, len[s] * kd);
+      System.arraycopy(d(pv), 0, fv, 0, past[s] * kd);
+      System.arraycopy(d(vs), 0, fv, past[s] * kd, len[s] * kd);
+      double[] full = Ref.attention(fq, fk, fv, new int[] {t}, heads, kv, hd);
+      System.arraycopy(full, past[s] * qd, ref, start[s] * qd, len[s] * qd);
+    }
+    float[] nan = new float[rows * qd];
+    Arrays.fill(nan, Float.NaN);
+    Buf out = buf(nan);
+    batched.appendAttendBatch(out, buf(q), buf(k), buf(v), kcB, vcB, past, cap, start, heads, kv, hd);
+    float[] got = host(out);
+    assertThat(Ref.relErr(got, ref)).isLessThan(1e-6);
+    assertThat(got).as("the single ops' arithmetic").containsExactly(single);
+    for (int s = 0; s < b; s++) {
+      assertThat(host(kcB[s])).as("key cache %d", s).containsExactly(host(kcA[s]));
+      assertThat(host(vcB[s])).as("value cache %d", s).containsExactly(host(vcA[s]));
+    }
+    // a sequence whose cache cannot take its rows is refused before anything is written
+    int[] full = past.clone();
+    full[1] = cap[1];
+    Buf untouched = buf(nan);
+    assertThatThrownBy(() -> batched.appendAttendBatch(untouched, buf(q), buf(k), buf(v), kcB, vcB, full, cap, start, heads, kv, hd))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("sequence 1");
+    assertThat(host(untouched)).containsOnly(Float.NaN);
+  }
+
+  @Test
+  public void groupedLoraDeltasMatchTheReferenceAndLeaveRowsWithoutAnAdapterAlone() {
+    Assumptions.assumeTrue(be instanceof BatchedLora, be + " has no batched LoRA");
+    BatchedLora batched = (BatchedLora) be;
+    int in = 40, out = 56;
+    int[] start = {0, 3, 4, 4, 9, 10}; // groups of 3, 1, 0, 5 and 1 rows
+    int[] rank = {4, 0, 8, 2, 16};
+    float[] scaling = {2f, 0f, 0.5f, 1.25f, -0.75f};
+    int groups = rank.length, rows = start[groups], maxRank = 16;
+    float[] x = random(rows * in), y0 = random(rows * out);
+    Buf[] a = new Buf[groups], b = new Buf[groups];
+    double[] ref = d(y0);
+    for (int g = 0; g < groups; g++) {
+      if (rank[g] == 0) continue; // group 1: rows without an adapter
+      float[] fa = random(rank[g] * in), fb = random(out * rank[g]);
+      a[g] = be.weight(fa, rank[g], in);
+      b[g] = be.weight(fb, out, rank[g]);
+      for (int i = start[g]; i < start[g + 1]; i++) {
+        double[] xi = Arrays.copyOfRange(d(x), i * in, (i + 1) * in);
+        double[] delta = Ref.linear(Ref.linear(xi, d(fa), null, 1, in, rank[g]), d(fb), null, 1, rank[g], out);
+        for (int o = 0; o < out; o++) ref[i * out + o] += scaling[g] * delta[o];
+      }
+    }
+    Buf y = buf(y0);
+    batched.loraGroups(y, buf(x), start, a, b, rank, scaling, in, out, be.alloc((long) rows * maxRank));
+    float[] got = host(y);
+    assertThat(Ref.relErr(got, ref)).isLessThan(1e-5);
+    assertThat(Arrays.copyOfRange(got, start[1] * out, start[2] * out)).as("the row without an adapter")
+        .containsExactly(Arrays.copyOfRange(y0, start[1] * out, start[2] * out));
+    assertThatThrownBy(() -> batched.loraGroups(y, buf(x), start, a, b, rank, scaling, in, out, be.alloc(rows)))
+        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("scratch");
   }
 
   @Test
