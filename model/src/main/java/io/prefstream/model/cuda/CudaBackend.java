@@ -2,6 +2,8 @@ package io.prefstream.model.cuda;
 
 import io.prefstream.model.backend.AdamWCoefficients;
 import io.prefstream.model.backend.Backend;
+import io.prefstream.model.backend.BatchedAttention;
+import io.prefstream.model.backend.BatchedLora;
 import io.prefstream.model.backend.Buf;
 import io.prefstream.model.backend.OpChecks;
 import io.prefstream.model.backend.SeqLayout;
@@ -22,16 +24,18 @@ import java.util.Map;
  * frozen weights also keep a bf16 copy and their matrix products run bf16×bf16 with float32
  * accumulation and output; trainable weights (LoRA, {@code weight(.., true)}) and everything else
  * run in float32. Attention is permute → batched GEMM → causal softmax → batched GEMM, GQA by
- * grouping each kv head's query heads into one GEMM. All GPU work happens on one owner thread: ops
+ * grouping each kv head's query heads into one GEMM. The serving engine's batched ops
+ * ({@link BatchedAttention}, {@link BatchedLora}) run in one launch, and one cuBLAS pair per adapter
+ * group, for the whole batch ({@link CudaBatchedOps}). All GPU work happens on one owner thread: ops
  * without a result are queued to it in order and return at once (their host arguments copied), ops
  * that return data (downloads, sums, sampling) wait; an error in a queued op is thrown by the next
  * op that waits. Set {@code -Dprefstream.cuda.debug=true} (or
  * {@code PREFSTREAM_CUDA_DEBUG=1}) to run every op synchronously and check after every launch.
  */
-public final class CudaBackend implements Backend {
+public final class CudaBackend implements Backend, BatchedAttention, BatchedLora {
   /** Rows of the fused log-softmax per chunk: the [chunk, vocab] logits are the only vocab-wide buffer. */
   public static final int LOGSOFTMAX_CHUNK = 1024;
-  private static final int THREADS = 256;
+  static final int THREADS = 256;
   private static final int SUMSQ_BLOCKS = 256;
 
   private final CudaDevice dev;
@@ -40,6 +44,8 @@ public final class CudaBackend implements Backend {
   /** Scratch device buffers by purpose, grown on demand (owner thread only). */
   private final Map<String, long[]> scratch = new HashMap<>();
   private final Map<RopeKey, DeviceRopeTable> ropeTables = new HashMap<>();
+  /** The serving engine's batched ops (attention over many caches, LoRA over adapter groups). */
+  private final CudaBatchedOps batched;
 
   private record RopeKey(Rope rope, int headDim) {}
 
@@ -49,6 +55,7 @@ public final class CudaBackend implements Backend {
   private CudaBackend(CudaDevice dev, boolean bf16Frozen) {
     this.dev = dev;
     this.bf16Frozen = bf16Frozen;
+    this.batched = new CudaBatchedOps(this, dev);
   }
 
   /** Opens device 0 with the libraries found by {@link CudaLibraries#discover()}; throws naming what is missing. */
@@ -97,7 +104,7 @@ public final class CudaBackend implements Backend {
 
   // ---- helpers ---------------------------------------------------------------------------------
 
-  private CudaBuf cuda(Buf b) {
+  CudaBuf cuda(Buf b) {
     if (b instanceof CudaBuf c && c.device == dev) return c;
     throw new IllegalArgumentException("buffer " + b + " was not allocated by this CudaBackend");
   }
@@ -106,7 +113,7 @@ public final class CudaBackend implements Backend {
     if (b.size() < need) throw new IllegalArgumentException(what + " holds " + b.size() + " floats, op needs " + need);
   }
 
-  private CudaBuf weightOf(Buf w, int out, int in) {
+  CudaBuf weightOf(Buf w, int out, int in) {
     CudaBuf c = cuda(w);
     if (!c.isWeight()) throw new IllegalArgumentException("buffer is not a weight; create it with Backend.weight()");
     if (c.out != out || c.in != in) {
@@ -115,12 +122,12 @@ public final class CudaBackend implements Backend {
     return c;
   }
 
-  private static long grid(long n) {
+  static long grid(long n) {
     return Math.max(1, Math.min((n + THREADS - 1) / THREADS, 65_536));
   }
 
   /** A scratch device buffer of at least bytes, reused across ops (owner thread only). */
-  private long scratch(String purpose, long bytes) {
+  long scratch(String purpose, long bytes) {
     long[] s = scratch.get(purpose);
     if (s != null && s[1] >= bytes) return s[0];
     if (s != null) {
@@ -156,7 +163,7 @@ public final class CudaBackend implements Backend {
   }
 
   /** y[rows,out] = x[rows,in]·Wᵀ (beta·y added): bf16 when W is frozen, else fp32. */
-  private void linear(long y, long x, CudaBuf w, int rows, int in, int out, float beta) {
+  void linear(long y, long x, CudaBuf w, int rows, int in, int out, float beta) {
     if (rows == 0) return;
     if (w.bf16 != 0) {
       long xb = toBf16("act_bf16", x, (long) rows * in);
@@ -615,6 +622,17 @@ public final class CudaBackend implements Backend {
     if (shared > 227 * 1024) throw new IllegalArgumentException("decode attention over " + (past + n) + " positions exceeds shared memory");
     dev.post(() -> dev.launch("attn_decode", heads, n, 128, shared, ob.ptr, qb.ptr, kc.ptr, vc.ptr, past, n, heads, kvHeads,
         headDim, (float) (1.0 / Math.sqrt(headDim))));
+  }
+
+  @Override
+  public void appendAttendBatch(Buf out, Buf q, Buf k, Buf v, Buf[] kCaches, Buf[] vCaches, int[] past, int[] capacity,
+      int[] rowStart, int heads, int kvHeads, int headDim) {
+    batched.appendAttendBatch(out, q, k, v, kCaches, vCaches, past, capacity, rowStart, heads, kvHeads, headDim);
+  }
+
+  @Override
+  public void loraGroups(Buf y, Buf x, int[] groupStart, Buf[] a, Buf[] b, int[] rank, float[] scaling, int in, int out, Buf scratch) {
+    batched.loraGroups(y, x, groupStart, a, b, rank, scaling, in, out, scratch);
   }
 
   private static void checkCache(Buf cache, int capacity, int kvHeads, int headDim) {

@@ -22,11 +22,12 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Guards the kernels on machines without a GPU: every kernel resource compiles with nvcc for
  * Hopper (sm_90) and Ampere (sm_80) with warnings as errors, the resource list is complete, and
- * every launch in {@link CudaBackend} names an existing kernel with as many arguments as the
- * kernel has parameters (a mismatch would otherwise only show, as garbage, on a GPU).
+ * every launch in the package's classes ({@link CudaBackend}, {@link CudaBatchedOps}) names an
+ * existing kernel with as many arguments as the kernel has parameters (a mismatch would otherwise
+ * only show, as garbage, on a GPU), and every kernel is launched somewhere.
  */
 class NvccCompileTest {
-  private static final Path SOURCE = Path.of("src/main/java/io/prefstream/model/cuda/CudaBackend.java");
+  private static final Path SOURCES = Path.of("src/main/java/io/prefstream/model/cuda");
 
   private static Optional<Path> nvcc() {
     String path = System.getenv("PATH");
@@ -107,7 +108,11 @@ class NvccCompileTest {
 
   @Test
   void everyLaunchNamesAKernelWithMatchingArgumentCount() throws IOException {
-    String java = Files.readString(SOURCE);
+    StringBuilder all = new StringBuilder();
+    try (Stream<Path> files = Files.list(SOURCES)) {
+      for (Path f : files.filter(p -> p.toString().endsWith(".java")).sorted().toList()) all.append(Files.readString(f)).append('\n');
+    }
+    String java = all.toString();
     Map<String, Integer> arity = kernelArity();
     Pattern launch = Pattern.compile("dev\\.launch\\(\"(\\w+)\",");
     Matcher m = launch.matcher(java);
@@ -122,7 +127,7 @@ class NvccCompileTest {
       }
       List<String> args = topLevelArgs(java.substring(m.end(), i - 1));
       String kernel = m.group(1);
-      assertThat(arity).as("kernel %s launched by CudaBackend", kernel).containsKey(kernel);
+      assertThat(arity).as("kernel %s launched from the cuda package", kernel).containsKey(kernel);
       // launch(name, gridX, gridY, block, sharedBytes, kernel arguments...)
       assertThat(args.size() - 4).as("arguments passed to %s", kernel).isEqualTo(arity.get(kernel));
       launches++;
