@@ -263,6 +263,116 @@ class CudaBackendConformanceTest {
     }
   }
 
+  /** Per-sequence caches on one backend, each filled with its prefix. */
+  private static Buf[][] caches(Backend be, float[][] prefixK, float[][] prefixV, int[] past, int[] cap, int kv, int hd) {
+    int b = past.length, kd = kv * hd;
+    Buf[][] c = new Buf[2][b];
+    for (int s = 0; s < b; s++) {
+      c[0][s] = be.alloc((long) cap[s] * kd);
+      c[1][s] = be.alloc((long) cap[s] * kd);
+      if (past[s] > 0) be.kvAppend(c[0][s], c[1][s], up(be, prefixK[s]), up(be, prefixV[s]), 0, past[s], cap[s], kv, hd);
+    }
+    return c;
+  }
+
+  @Test
+  void batchedAppendAndAttendMatchTheCpuTwinAndTheGpuSingleOps() {
+    int heads = 9, kv = 3, hd = 64, qd = heads * hd, kd = kv * hd, align = Backend.KV_CACHE_ALIGN;
+    // a long prompt chunk from 0, decode rows, an idle sequence, a chunk after a prefix, one filling its cache
+    int[] past = {0, 300, 17, 0, 1000, align - 1};
+    int[] len = {130, 1, 1, 0, 7, 1};
+    int b = len.length;
+    int[] cap = new int[b], start = new int[b + 1];
+    for (int s = 0; s < b; s++) {
+      cap[s] = (past[s] + len[s] + 1 + align - 1) / align * align; // room for one more step
+      start[s + 1] = start[s] + len[s];
+    }
+    cap[5] = align; // ... except this one, which the first step fills
+    float[][] pk = new float[b][], pv = new float[b][];
+    for (int s = 0; s < b; s++) {
+      pk[s] = random(past[s] * kd);
+      pv[s] = random(past[s] * kd);
+    }
+    Buf[][] g = caches(gpu, pk, pv, past, cap, kv, hd), c = caches(cpu, pk, pv, past, cap, kv, hd);
+    Buf[][] g1 = caches(gpu, pk, pv, past, cap, kv, hd); // for the GPU's single ops
+    int rows = start[b];
+    float[] q = random(rows * qd), k = random(rows * kd), v = random(rows * kd);
+    Buf og = poisoned((long) rows * qd), oc = cpu.alloc((long) rows * qd);
+    gpu.appendAttendBatch(og, up(gpu, q), up(gpu, k), up(gpu, v), g[0], g[1], past, cap, start, heads, kv, hd);
+    cpu.appendAttendBatch(oc, up(cpu, q), up(cpu, k), up(cpu, v), c[0], c[1], past, cap, start, heads, kv, hd);
+    close("batched attention, first step", og, oc, FP32);
+    // the same rows one sequence at a time through kvAppend + attentionCached on the GPU: the same arithmetic
+    float[] batched = host(gpu, og), single = new float[rows * qd];
+    for (int s = 0; s < b; s++) {
+      if (len[s] == 0) continue;
+      Buf o1 = poisoned((long) len[s] * qd);
+      gpu.kvAppend(g1[0][s], g1[1][s], up(gpu, Arrays.copyOfRange(k, start[s] * kd, start[s + 1] * kd)),
+          up(gpu, Arrays.copyOfRange(v, start[s] * kd, start[s + 1] * kd)), past[s], len[s], cap[s], kv, hd);
+      gpu.attentionCached(o1, up(gpu, Arrays.copyOfRange(q, start[s] * qd, start[s + 1] * qd)), g1[0][s], g1[1][s], past[s],
+          len[s], cap[s], heads, kv, hd);
+      System.arraycopy(host(gpu, o1), 0, single, start[s] * qd, len[s] * qd);
+    }
+    assertThat(batched).as("batched attention against the GPU's single ops").containsExactly(single);
+    for (int s = 0; s < b; s++) {
+      assertThat(host(gpu, g[0][s])).as("key cache %d", s).containsExactly(host(gpu, g1[0][s]));
+      assertThat(host(gpu, g[1][s])).as("value cache %d", s).containsExactly(host(gpu, g1[1][s]));
+    }
+    // a second step, one decode row for every sequence with room, reads what the first one appended
+    int[] past2 = new int[b], len2 = new int[b], start2 = new int[b + 1];
+    for (int s = 0; s < b; s++) {
+      past2[s] = past[s] + len[s];
+      len2[s] = past2[s] < cap[s] ? 1 : 0;
+      start2[s + 1] = start2[s] + len2[s];
+    }
+    int rows2 = start2[b];
+    float[] q2 = random(rows2 * qd), k2 = random(rows2 * kd), v2 = random(rows2 * kd);
+    Buf og2 = poisoned((long) rows2 * qd), oc2 = cpu.alloc((long) rows2 * qd);
+    gpu.appendAttendBatch(og2, up(gpu, q2), up(gpu, k2), up(gpu, v2), g[0], g[1], past2, cap, start2, heads, kv, hd);
+    cpu.appendAttendBatch(oc2, up(cpu, q2), up(cpu, k2), up(cpu, v2), c[0], c[1], past2, cap, start2, heads, kv, hd);
+    close("batched attention, second step", og2, oc2, FP32);
+  }
+
+  @Test
+  void groupedLoraDeltasMatchTheCpuTwinInFp32ForTrainableAndBf16ForFrozenAdapters() {
+    int in = 576, out = 1536;
+    int[] len = {1, 3, 0, 130, 1, 2};
+    int[] rank = {8, 0, 16, 64, 8, 16}; // group 1 has no adapter
+    float[] scaling = {2f, 0f, 1f, 0.25f, -1.5f, 0.5f};
+    int groups = len.length, maxRank = 64;
+    int[] start = new int[groups + 1];
+    for (int gi = 0; gi < groups; gi++) start[gi + 1] = start[gi] + len[gi];
+    int rows = start[groups];
+    float[] x = random(rows * in), y0 = random(rows * out);
+    float[][] fa = new float[groups][], fb = new float[groups][];
+    for (int gi = 0; gi < groups; gi++) {
+      if (rank[gi] == 0) continue;
+      fa[gi] = random(rank[gi] * in);
+      fb[gi] = random(out * rank[gi]);
+    }
+    for (boolean trainable : new boolean[] {true, false}) {
+      Buf[] ag = new Buf[groups], bg = new Buf[groups], ac = new Buf[groups], bc = new Buf[groups];
+      for (int gi = 0; gi < groups; gi++) {
+        if (rank[gi] == 0) continue;
+        ag[gi] = gpu.weight(fa[gi], rank[gi], in, trainable);
+        bg[gi] = gpu.weight(fb[gi], out, rank[gi], trainable);
+        ac[gi] = cpu.weight(fa[gi], rank[gi], in, trainable);
+        bc[gi] = cpu.weight(fb[gi], out, rank[gi], trainable);
+      }
+      Buf yg = up(gpu, y0), yc = up(cpu, y0);
+      gpu.loraGroups(yg, up(gpu, x), start, ag, bg, rank, scaling, in, out, poisoned((long) rows * maxRank));
+      cpu.loraGroups(yc, up(cpu, x), start, ac, bc, rank, scaling, in, out, cpu.alloc((long) rows * maxRank));
+      String tag = trainable ? "fp32" : "bf16";
+      // the deltas, not y, so that y0 does not hide their error
+      float[] dg = host(gpu, yg), dc = host(cpu, yc);
+      for (int i = 0; i < dg.length; i++) {
+        dg[i] -= y0[i];
+        dc[i] -= y0[i];
+      }
+      assertThat(relErr(dg, dc)).as("LoRA deltas " + tag).isLessThan(trainable ? FP32 : BF16);
+      assertThat(Arrays.copyOfRange(dg, start[1] * out, start[2] * out)).as("rows without an adapter " + tag).containsOnly(0f);
+    }
+  }
+
   @Test
   void swigluForwardAndBackward() {
     int n = 100_003;
