@@ -12,7 +12,9 @@ import io.prefstream.model.config.Rope;
 import io.prefstream.model.config.RopeScaling;
 import io.prefstream.model.cpu.CpuBackend;
 import io.prefstream.model.cpu.WorkerPool;
+import io.prefstream.model.llama.BatchDecoder;
 import io.prefstream.model.llama.ForwardPass;
+import io.prefstream.model.llama.KvCache;
 import io.prefstream.model.llama.LlamaModel;
 import io.prefstream.model.llama.PromptResponse;
 import io.prefstream.model.llama.SequenceLogProbs;
@@ -21,6 +23,8 @@ import io.prefstream.model.lora.LoraAdapter;
 import io.prefstream.model.tensor.NamedTensor;
 import io.prefstream.model.train.GradMode;
 import io.prefstream.model.train.Parameter;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -497,6 +501,80 @@ class CudaBackendConformanceTest {
     assertThat(host(gpu, pg)).containsExactly(host(cpu, pc));
     assertThat(host(gpu, mg)).containsExactly(host(cpu, mc));
     assertThat(host(gpu, vg)).containsExactly(host(cpu, vc));
+  }
+
+  // ---- the serving engine's step ------------------------------------------------------------------
+
+  /** The backend seen only as a {@link Backend}, so {@link BatchDecoder} takes its per-sequence, per-group path. */
+  private static Backend withoutBatchedOps(Backend be) {
+    return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class}, (proxy, m, args) -> {
+      try {
+        return m.invoke(be, args);
+      } catch (InvocationTargetException e) {
+        throw e.getCause();
+      }
+    });
+  }
+
+  /** Logits of every step of a fixed schedule: prompts fed in chunks of 16 beside decode rows, two adapters and none. */
+  private static List<float[]> engineLogits(Backend be, LlamaConfig cfg, Map<String, NamedTensor> w) {
+    LlamaModel base = LlamaModel.create(cfg, w, be);
+    LlamaModel a = base.sibling(), b = base.sibling();
+    randomAdapter(a, new LoraConfig(8, 16, LoraConfig.ALL_TARGETS, 0), 5);
+    randomAdapter(b, new LoraConfig(4, 8, java.util.Set.of("q_proj", "down_proj"), 0), 6);
+    LlamaModel[] models = {base.sibling(), a, a, b};
+    SplittableRandom r = new SplittableRandom(3);
+    int[][] prompts = {Tiny.tokens(r, cfg.vocabSize(), 70), Tiny.tokens(r, cfg.vocabSize(), 5), Tiny.tokens(r, cfg.vocabSize(), 1),
+        Tiny.tokens(r, cfg.vocabSize(), 40)};
+    int[][] next = new int[4][];
+    KvCache[] caches = new KvCache[4];
+    for (int s = 0; s < 4; s++) {
+      next[s] = Tiny.tokens(r, cfg.vocabSize(), 6);
+      caches[s] = models[s].newKvCache(prompts[s].length + next[s].length);
+    }
+    BatchDecoder dec = new BatchDecoder(cfg, be);
+    int[] fed = new int[4], decoded = new int[4];
+    List<float[]> out = new ArrayList<>();
+    while (true) {
+      List<BatchDecoder.Row> rows = new ArrayList<>();
+      for (int s = 0; s < 4; s++) {
+        int[] toks;
+        if (fed[s] < prompts[s].length) {
+          int k = Math.min(16, prompts[s].length - fed[s]);
+          toks = Arrays.copyOfRange(prompts[s], fed[s], fed[s] + k);
+          fed[s] += k;
+        } else if (decoded[s] < next[s].length) {
+          toks = new int[] {next[s][decoded[s]++]};
+        } else {
+          continue;
+        }
+        rows.add(new BatchDecoder.Row(models[s], caches[s], toks));
+      }
+      if (rows.isEmpty()) return out;
+      out.addAll(List.of(dec.step(rows)));
+    }
+  }
+
+  private static void randomAdapter(LlamaModel m, LoraConfig lc, long seed) {
+    SplittableRandom r = new SplittableRandom(seed);
+    for (Parameter p : m.attachNewLora(lc, seed).parameters()) {
+      float[] v = new float[p.numel()];
+      for (int i = 0; i < v.length; i++) v[i] = (float) (r.nextDouble() - 0.5) * 0.2f; // B nonzero: the deltas count
+      p.set(v);
+    }
+  }
+
+  @Test
+  void engineStepsWithTheBatchedOpsMatchTheCpuAndTheGpusPerSequencePath() {
+    LlamaConfig cfg = new LlamaConfig(512, 128, 320, 2, 4, 2, 32, 256, 1e-5, 10000.0, true, false, 1, 2);
+    Map<String, NamedTensor> w = Tiny.weights(cfg, 9);
+    List<float[]> batched = engineLogits(gpu, cfg, w), perSequence = engineLogits(withoutBatchedOps(gpu), cfg, w);
+    List<float[]> onCpu = engineLogits(cpu, cfg, w);
+    assertThat(batched).hasSameSizeAs(onCpu).hasSameSizeAs(perSequence);
+    for (int i = 0; i < batched.size(); i++) {
+      assertThat(relErr(batched.get(i), perSequence.get(i))).as("row %d: batched ops against the per-sequence path", i).isLessThan(FP32);
+      assertThat(relErr(batched.get(i), onCpu.get(i))).as("row %d: GPU against CPU (bf16 base weights)", i).isLessThan(BF16);
+    }
   }
 
   // ---- a whole DPO step ----------------------------------------------------------------------------
