@@ -2,7 +2,8 @@
 # One run on a lent GPU machine (see ../shared/GPU.md): needs the bundle that bench/make-gpu-bundle.sh
 # builds into .gpu-bundle/ on a CPU machine, carried along (device tool: carry [".gpu-bundle"]).
 #   1. unpacks the jlinked Java 25 runtime into a temporary folder
-#   2. the CUDA conformance suite (every kernel against its CPU twin, a DPO step), the NVRTC compile
+#   2. the CUDA conformance suite (every kernel against its CPU twin, the serving engine's batched step,
+#      a DPO step) and the backend contract on the GPU, the NVRTC compile
 #      and header-signature tests, with JUnit's XML reports
 #   3. the benchmarks on the same GPU: GpuBench (Java, this project) and bench/peer/torch_gpu_bench.py
 #      (PyTorch eager, transformers + PEFT, SDPA): DPO step on the SmolLM2-135M shape (16 pairs x 512,

@@ -39,9 +39,10 @@ import org.junit.jupiter.api.Test;
 /**
  * Every op of the CUDA backend against its CPU twin on fresh random inputs, with the device's
  * outputs poisoned (NaN) before each run so an op that skips elements cannot pass; relative error
- * ‖gpu − cpu‖/‖cpu‖ below 1e-5 for float32 paths and 1e-2 for bf16 ones (frozen weights). Ends
- * with a whole DPO-style step on a small Llama with LoRA: log-probs, backward to the adapter,
- * AdamW. Skipped, with the reason, where no CUDA device and libraries are found.
+ * ‖gpu − cpu‖/‖cpu‖ below 1e-5 for float32 paths and 1e-2 for bf16 ones (frozen weights). The
+ * serving engine's batched ops are also checked against the GPU's own single ops, and BatchDecoder
+ * steps against the CPU and against its per-sequence path on the GPU. Ends with a whole DPO-style
+ * step on a small Llama with LoRA: log-probs, backward to the adapter, AdamW. Skipped, with the reason, where no CUDA device and libraries are found.
  */
 class CudaBackendConformanceTest {
   private static final double FP32 = 1e-5;
