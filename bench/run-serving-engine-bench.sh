@@ -5,7 +5,7 @@
 # (bench/peer/serving_load.py, Debian's python3-grpcio) at 1 and 8 concurrent clients, 64 new
 # tokens, sampled. With --baseline REF the same measurement runs first against that git revision
 # (built from `git archive` in a temporary folder), so both servers are measured in one run on the
-# same machine; the engine is measured with and without its prefix cache. Then one replica serves 8 policies, each with a LoRA r=8 version published as a learner
+# same machine; the engine is measured with and without its prefix cache, and on the bundled tiny model. Then one replica serves 8 policies, each with a LoRA r=8 version published as a learner
 # would (PublishPolicies), to 8 clients on one policy and to 8 clients spread over all 8; and the in-process
 # EngineBench compares 8 policies x LoRA r=8 with one policy.
 # Prints a table and writes bench/results/<date>-serving-engine.md unless --no-write.
@@ -54,11 +54,11 @@ cli() { # $1 = tree, rest = CLI arguments
 cli "$ROOT" init-model --preset tiny --hidden 576 --layers 30 --heads 9 --kv-heads 3 --intermediate 1536 \
   --max-positions 1024 --out "$WORK/model" >&2
 
-measure() { # $1 = tree, $2 = label, rest = more serve flags; prints "label clients tokens/s p50"
+measure() { # $1 = tree, $2 = label, rest = more serve flags; MODEL = another model; prints "label clients tokens/s p50"
   local tree=$1 label=$2 port kport
   shift 2
   port=$(free_port); kport=$(free_port)
-  cli "$tree" serve --model "$WORK/model" --device cpu --host 127.0.0.1 --port "$port" --metrics-port -1 \
+  cli "$tree" serve --model "${MODEL:-$WORK/model}" --device cpu --host 127.0.0.1 --port "$port" --metrics-port -1 \
     --embedded-port "$kport" --embedded-data-dir "$WORK/kafka-$label" --checkpoints "$WORK/ckpt-$label" "$@" \
     > "$WORK/serve-$label.log" 2>&1 &
   SERVER_PID=$!
@@ -112,6 +112,9 @@ measure "$ROOT" engine >> "$RESULTS"
 # The client's prompts share their first 25 bytes ("Once upon a time, client "): the same engine with its prefix
 # cache off shows what that sharing is worth.
 measure "$ROOT" engine-no-prefix-cache --prefix-cache-mib 0 >> "$RESULTS"
+# The bundled tiny model (1.7M parameters, chat template, EOS): per-step overheads weigh more than the weights here.
+if [ -n "$BASE_DIR" ]; then MODEL="$ROOT/models/assistant-tiny" measure "$BASE_DIR" tiny-before >> "$RESULTS"; fi
+MODEL="$ROOT/models/assistant-tiny" measure "$ROOT" tiny-engine >> "$RESULTS"
 measure_policies >> "$RESULTS"
 # shellcheck disable=SC2086
 ENGINE_BENCH=$("$JAVA_HOME/bin/java" $FLAGS -cp "$ROOT/bench/target/prefstream-bench-0.1.0-SNAPSHOT.jar:$ROOT/bench/target/lib/*" \

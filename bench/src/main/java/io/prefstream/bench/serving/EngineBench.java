@@ -63,6 +63,8 @@ public final class EngineBench {
       // measured level pays for compilation and the ratios lean on it.
       run(engine, List.of(base), 1, 2, tokens, "warm-up, 1 client");
       run(engine, List.of(base), clients, 1, tokens, "warm-up, " + clients + " clients");
+      // The adapter path (grouped LoRA products) compiles on its first use too.
+      run(engine, policies, clients, 1, tokens, "warm-up, " + clients + " clients, " + adapters + " policies");
       double one = run(engine, List.of(base), 1, requests, tokens, "1 client, one policy");
       double single = run(engine, List.of(base), clients, requests, tokens, clients + " clients, one policy");
       double multi = run(engine, policies, clients, requests, tokens, clients + " clients, " + adapters + " policies x LoRA r=" + rank);
