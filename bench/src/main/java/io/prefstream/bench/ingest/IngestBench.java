@@ -113,7 +113,9 @@ public final class IngestBench {
         ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
         ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false),
         new StringDeserializer(), new ByteArrayDeserializer());
-    List<TopicPartition> parts = List.of(new TopicPartition(Topics.BATCHES, 0), new TopicPartition(Topics.EVAL, 0));
+    List<TopicPartition> parts = java.util.stream.Stream.of(Topics.BATCHES, Topics.EVAL)
+        .flatMap(t -> consumer.partitionsFor(t, Duration.ofSeconds(30)).stream().map(i -> new TopicPartition(t, i.partition())))
+        .toList();
     consumer.assign(parts);
     consumer.seekToEnd(parts);
     parts.forEach(consumer::position); // resolve the end now, before anything is produced

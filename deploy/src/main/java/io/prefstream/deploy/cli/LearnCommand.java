@@ -3,6 +3,7 @@ package io.prefstream.deploy.cli;
 import io.prefstream.deploy.kafka.EmbeddedKafka;
 import io.prefstream.learner.loop.Learner;
 import io.prefstream.learner.loop.LearnerConfig;
+import io.prefstream.learner.loop.LearnerFleet;
 import io.prefstream.learner.loop.LearnerHooks;
 import io.prefstream.learner.policy.PolicySession;
 import io.prefstream.learner.trainer.TrainerConfig;
@@ -13,6 +14,7 @@ import io.prefstream.model.checkpoint.VersionStore;
 import io.prefstream.model.checkpoint.kafka.KafkaVersionStore;
 import io.prefstream.model.io.HfModel;
 import io.prefstream.model.io.HfModelDir;
+import io.prefstream.model.llama.LlamaModel;
 import io.prefstream.model.train.GradMode;
 import io.prefstream.schemas.topic.Topics;
 import io.prometheus.metrics.exporter.httpserver.HTTPServer;
@@ -94,6 +96,24 @@ public final class LearnCommand implements Callable<Integer> {
 
   @Mixin KafkaClientOptions kafkaClient;
 
+  @Option(names = "--fleet", description = "Run as one instance of a learner fleet: instances with the same --fleet-group"
+      + " share the partitions of prefstream.batches (Kafka consumer group), and each trains every policy whose"
+      + " batches are in its partitions, on one base model in memory (--policy-id and --transactional-id are then"
+      + " not used; each policy's transactional id is prefstream-learner-<policy>). A policy moves to another"
+      + " instance when this one stops or dies, and resumes there from its last checkpoint: give every instance"
+      + " the same --checkpoints (a shared directory) so the next owner finds it.")
+  boolean fleet;
+
+  @Option(names = "--fleet-group", paramLabel = "GROUP", defaultValue = LearnerFleet.DEFAULT_GROUP,
+      description = "Consumer group of the learner fleet (with --fleet). Default: ${DEFAULT-VALUE}.")
+  String fleetGroup;
+
+  @Option(names = "--session-timeout", paramLabel = "DURATION", defaultValue = "45s",
+      converter = IngestCommand.DurationConverter.class,
+      description = "With --fleet: how long the group waits for an instance that stopped answering before its"
+          + " policies move to the others (a clean stop moves them at once). Default: ${DEFAULT-VALUE}.")
+  Duration sessionTimeout;
+
   /** Where published versions go for serving replicas to load. */
   enum CheckpointStoreKind { directory, kafka }
 
@@ -133,6 +153,18 @@ public final class LearnCommand implements Callable<Integer> {
     backendWrapper = wrapper;
   }
 
+
+  private LearnerConfig.Builder learnerConfig(String policy, String bootstrap, VersionStore versions) {
+    return LearnerConfig.builder(policy, bootstrap)
+        .clientProperties(kafkaClient.settings())
+        .versionStore(versions)
+        .checkpointEverySteps(checkpointEvery)
+        .checkpointInterval(checkpointInterval)
+        .evalMaxPairs(evalPairs)
+        .evalLookbackRecords(evalLookback)
+        .baseModelName(training.model.toString())
+        .tokenizerDir(training.model);
+  }
 
   @Override
   public Integer call() throws Exception {
@@ -180,20 +212,26 @@ public final class LearnCommand implements Callable<Integer> {
       HfModel base = HfModelDir.load(training.model);
       resources.addFirst(base);
       PrometheusRegistry registry = new PrometheusRegistry();
-      PolicySession session = PolicySession.open(base, backendWrapper.apply(training.backend(cmd)),
-          new CheckpointStore(training.checkpoints), training.policyId, trainerConfig);
-      LearnerConfig.Builder lc = LearnerConfig.builder(training.policyId, bootstrap)
-          .clientProperties(kafkaClient.settings())
-          .versionStore(versions)
-          .checkpointEverySteps(checkpointEvery)
-          .checkpointInterval(checkpointInterval)
-          .evalMaxPairs(evalPairs)
-          .evalLookbackRecords(evalLookback)
-          .baseModelName(training.model.toString())
-          .tokenizerDir(training.model);
-      if (transactionalId != null) lc.transactionalId(transactionalId);
-      Learner learner = Learner.start(lc.build(), session, registry, LearnerHooks.NONE);
-      resources.addFirst(learner);
+      Backend backend = backendWrapper.apply(training.backend(cmd));
+      CheckpointStore store = new CheckpointStore(training.checkpoints);
+      Learner learner = null;
+      LearnerFleet fleetInstance = null;
+      if (fleet) {
+        // One base model in memory: every LoRA policy's model is a sibling of it.
+        LlamaModel shared = trainerConfig.gradMode() == GradMode.LORA ? LlamaModel.create(base.config(), base.weights(), backend) : null;
+        String boot = bootstrap;
+        fleetInstance = new LearnerFleet(clientConfig, fleetGroup, Topics.BATCHES, sessionTimeout,
+            policy -> Learner.start(learnerConfig(policy, boot, versions).pollTimeout(Duration.ofMillis(20)).build(),
+                PolicySession.open(base, backend, store, policy, trainerConfig, shared), registry, LearnerHooks.NONE),
+            registry);
+        resources.addFirst(fleetInstance);
+      } else {
+        PolicySession session = PolicySession.open(base, backend, store, training.policyId, trainerConfig);
+        LearnerConfig.Builder lc = learnerConfig(training.policyId, bootstrap, versions);
+        if (transactionalId != null) lc.transactionalId(transactionalId);
+        learner = Learner.start(lc.build(), session, registry, LearnerHooks.NONE);
+        resources.addFirst(learner);
+      }
       String metricsAt = "off";
       if (metricsPort >= 0) {
         HTTPServer server = HTTPServer.builder().hostname(metricsHost).port(metricsPort).registry(registry)
@@ -203,6 +241,15 @@ public final class LearnCommand implements Callable<Integer> {
       }
       Runtime.getRuntime().addShutdownHook(hook);
       PrintWriter out = cmd.getOut();
+      if (fleetInstance != null) {
+        out.println("learner fleet instance running: group " + fleetGroup + ", policies of its partitions of "
+            + Topics.BATCHES + " at " + bootstrap + ", checkpoints in " + training.checkpoints.toAbsolutePath()
+            + ", metrics " + metricsAt);
+        out.flush();
+        fleetInstance.run(() -> stop.getCount() == 0);
+        LOG.info("learner fleet instance stopped; it trained {}", fleetInstance.policies());
+        return 0;
+      }
       out.println("learner running: policy " + training.policyId + " from v" + learner.version() + " (reference "
           + learner.trainer().reference().id() + "), batches from " + Topics.BATCHES + " at " + bootstrap
           + ", checkpoints in " + training.checkpoints.toAbsolutePath() + ", metrics " + metricsAt);

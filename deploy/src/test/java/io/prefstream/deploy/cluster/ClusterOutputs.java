@@ -33,7 +33,6 @@ final class ClusterOutputs implements AutoCloseable {
   private final KafkaConsumer<String, byte[]> consumer;
   private final Deserializer<MicroBatch> batchReader = AvroSerdes.singleObject(MicroBatch.class).deserializer();
   private final Deserializer<PolicyUpdate> updateReader = AvroSerdes.singleObject(PolicyUpdate.class).deserializer();
-  private final TopicPartition batchesPartition = new TopicPartition(Topics.BATCHES, 0);
 
   ClusterOutputs(String bootstrap) {
     this(Map.of(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap));
@@ -45,8 +44,11 @@ final class ClusterOutputs implements AutoCloseable {
     c.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
     c.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
     consumer = new KafkaConsumer<>(c, new StringDeserializer(), new ByteArrayDeserializer());
-    List<TopicPartition> partitions = List.of(batchesPartition, new TopicPartition(Topics.EVAL, 0),
-        new TopicPartition(Topics.POLICY_UPDATES, 0));
+    // Batches are keyed by policy over several partitions: read them all.
+    List<TopicPartition> partitions = new ArrayList<>(consumer.partitionsFor(Topics.BATCHES, Duration.ofSeconds(30)).stream()
+        .map(i -> new TopicPartition(Topics.BATCHES, i.partition())).toList());
+    partitions.add(new TopicPartition(Topics.EVAL, 0));
+    partitions.add(new TopicPartition(Topics.POLICY_UPDATES, 0));
     consumer.assign(partitions);
     consumer.seekToBeginning(partitions);
   }
@@ -61,11 +63,6 @@ final class ClusterOutputs implements AutoCloseable {
       }
     }
     return this;
-  }
-
-  /** The batches partition's end offset now (the position a learner that read everything is at). */
-  long batchesEndOffset() {
-    return consumer.endOffsets(List.of(batchesPartition)).get(batchesPartition);
   }
 
   /** How many times each event id appears in a pair or unpaired example, on either topic. */

@@ -43,8 +43,10 @@ final class Outputs implements AutoCloseable {
         ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed",
         ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false),
         new StringDeserializer(), new ByteArrayDeserializer());
-    List<TopicPartition> partitions = List.of(new TopicPartition(Topics.BATCHES, 0),
-        new TopicPartition(Topics.EVAL, 0), new TopicPartition(Topics.EVENTS_DLQ, 0));
+    // Batches are keyed by policy over several partitions: read them all.
+    List<TopicPartition> partitions = java.util.stream.Stream.of(Topics.BATCHES, Topics.EVAL, Topics.EVENTS_DLQ)
+        .flatMap(t -> consumer.partitionsFor(t, Duration.ofSeconds(30)).stream().map(i -> new TopicPartition(t, i.partition())))
+        .toList();
     consumer.assign(partitions);
     consumer.seekToBeginning(partitions);
   }

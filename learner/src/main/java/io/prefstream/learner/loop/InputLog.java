@@ -15,9 +15,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The learner's two inputs, {@code prefstream.batches} and {@code prefstream.control}, each read by
- * its own consumer from the offsets a checkpoint stored (or from the beginning), and the next offset
- * of every partition: what the next checkpoint records. An offset moves only when the learner says a
+ * The learner's two inputs, the policy's partition of {@code prefstream.batches} and of
+ * {@code prefstream.control} (both keyed by policy), each read by its own consumer from the offsets a
+ * checkpoint stored (or from the beginning), and the next offset of each: what the next checkpoint
+ * records. An offset moves only when the learner says a
  * record is {@link #consumed}, so a checkpoint taken between two commands of one poll records the
  * first as done and the second as not. One batch per poll, so a command read between two batches
  * takes effect before the next one. Owned by the learner's thread.
@@ -37,8 +38,9 @@ final class InputLog implements AutoCloseable {
     try {
       b = LearnerClients.consumer(config, "prefstream-learner-" + config.policyId(), 1);
       c = LearnerClients.consumer(config, null, 500);
-      seek(b, LearnerClients.partitions(b, config.batchesTopic()), saved);
-      seek(c, LearnerClients.partitions(c, config.controlTopic()), saved);
+      // Batches and commands are keyed by policy: this policy's are in one partition of each topic.
+      seek(b, List.of(LearnerClients.policyPartition(b, config.batchesTopic(), config.policyId())), saved);
+      seek(c, List.of(LearnerClients.policyPartition(c, config.controlTopic(), config.policyId())), saved);
     } catch (RuntimeException e) {
       if (b != null) b.close(Duration.ZERO);
       if (c != null) c.close(Duration.ZERO);

@@ -17,7 +17,7 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
 /** The learner's Kafka clients, built one way from its {@link LearnerConfig}. */
-final class LearnerClients {
+public final class LearnerClients {
   private LearnerClients() {}
 
   private static Map<String, Object> base(LearnerConfig config) {
@@ -65,6 +65,22 @@ final class LearnerClients {
     }
     return infos.stream().map(i -> new TopicPartition(i.topic(), i.partition()))
         .sorted((a, b) -> Integer.compare(a.partition(), b.partition())).toList();
+  }
+
+  /**
+   * The partition of {@code topic} that holds {@code policy}'s records: the one Kafka's default
+   * partitioner (and Kafka Streams') picks for the key {@code policy}, murmur2 of its UTF-8 bytes
+   * modulo the partition count. Batches and control commands are keyed by policy, so a learner
+   * reads this partition only; with one partition it is partition 0.
+   */
+  static TopicPartition policyPartition(KafkaConsumer<?, ?> c, String topic, String policy) {
+    return new TopicPartition(topic, partitionOf(policy, partitions(c, topic).size()));
+  }
+
+  /** {@link #policyPartition}'s rule: the partition of key {@code policy} among {@code partitions}. */
+  public static int partitionOf(String policy, int partitions) {
+    byte[] key = policy.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    return org.apache.kafka.common.utils.Utils.toPositive(org.apache.kafka.common.utils.Utils.murmur2(key)) % partitions;
   }
 
   /** A partition's key in {@code trainer_state.json}'s offsets: {@code <topic>-<partition>}. */

@@ -27,6 +27,47 @@ import java.util.Objects;
  * </ul>
  */
 public final class LearnerMetrics {
+  /**
+   * The collectors, registered once per registry: a learner fleet runs several policies' learners in
+   * one process, each with its own {@code policy} label on the same metrics.
+   */
+  private record Family(Counter steps, Counter batches, Counter skipped, Counter examples, Counter dropped,
+      Counter checkpoints, Counter updates, Counter control, Gauge loss, Gauge accuracy, Gauge evalAccuracy,
+      Gauge evalMargin, Gauge gradNorm, Gauge kl, Gauge lastStepSeconds, Gauge version, Gauge paused) {
+    static Family register(PrometheusRegistry registry) {
+      return new Family(
+          Counter.builder().name("prefstream_learner_steps").help("Optimiser steps applied").labelNames("policy").register(registry),
+          Counter.builder().name("prefstream_learner_batches").help("Input batches read, by outcome")
+              .labelNames("policy", "outcome").register(registry),
+          Counter.builder().name("prefstream_learner_skipped_batches")
+              .help("Batches skipped because the loss or a gradient was NaN or infinite").labelNames("policy").register(registry),
+          Counter.builder().name("prefstream_learner_examples").help("Examples (pairs + thumbs) that entered a loss")
+              .labelNames("policy").register(registry),
+          Counter.builder().name("prefstream_learner_dropped_examples").help("Examples left out, by reason")
+              .labelNames("policy", "reason").register(registry),
+          Counter.builder().name("prefstream_learner_checkpoints").help("Checkpoints written").labelNames("policy").register(registry),
+          Counter.builder().name("prefstream_learner_updates_published").help("PolicyUpdates published")
+              .labelNames("policy").register(registry),
+          Counter.builder().name("prefstream_learner_control_commands").help("Control commands read, by action and result")
+              .labelNames("policy", "action", "result").register(registry),
+          gauge(registry, "prefstream_learner_loss", "Loss of the last applied batch"),
+          gauge(registry, "prefstream_learner_reward_accuracy", "rewards/accuracies of the last applied batch"),
+          gauge(registry, "prefstream_learner_eval_reward_accuracy", "eval/rewards/accuracies at the last update"),
+          gauge(registry, "prefstream_learner_eval_reward_margin", "eval/rewards/margins at the last update"),
+          gauge(registry, "prefstream_learner_grad_norm", "Gradient norm (before clipping) of the last applied batch"),
+          gauge(registry, "prefstream_learner_kl", "KL estimate to the reference of the last applied batch"),
+          gauge(registry, "prefstream_learner_last_step_seconds", "Duration of the last step"),
+          gauge(registry, "prefstream_learner_policy_version", "Version of the last checkpoint"),
+          gauge(registry, "prefstream_learner_paused", "1 while paused by a control command"));
+    }
+
+    private static Gauge gauge(PrometheusRegistry registry, String name, String help) {
+      return Gauge.builder().name(name).help(help).labelNames("policy").register(registry);
+    }
+  }
+
+  private static final Map<PrometheusRegistry, Family> FAMILIES = new java.util.WeakHashMap<>();
+
   private final String policy;
   private final Counter steps;
   private final Counter batches;
@@ -49,38 +90,30 @@ public final class LearnerMetrics {
   public LearnerMetrics(PrometheusRegistry registry, String policy) {
     Objects.requireNonNull(registry, "registry");
     this.policy = Objects.requireNonNull(policy, "policy");
-    steps = Counter.builder().name("prefstream_learner_steps").help("Optimiser steps applied")
-        .labelNames("policy").register(registry);
-    batches = Counter.builder().name("prefstream_learner_batches").help("Input batches read, by outcome")
-        .labelNames("policy", "outcome").register(registry);
-    skipped = Counter.builder().name("prefstream_learner_skipped_batches")
-        .help("Batches skipped because the loss or a gradient was NaN or infinite").labelNames("policy").register(registry);
-    examples = Counter.builder().name("prefstream_learner_examples").help("Examples (pairs + thumbs) that entered a loss")
-        .labelNames("policy").register(registry);
-    dropped = Counter.builder().name("prefstream_learner_dropped_examples").help("Examples left out, by reason")
-        .labelNames("policy", "reason").register(registry);
-    checkpoints = Counter.builder().name("prefstream_learner_checkpoints").help("Checkpoints written")
-        .labelNames("policy").register(registry);
-    updates = Counter.builder().name("prefstream_learner_updates_published").help("PolicyUpdates published")
-        .labelNames("policy").register(registry);
-    control = Counter.builder().name("prefstream_learner_control_commands").help("Control commands read, by action and result")
-        .labelNames("policy", "action", "result").register(registry);
-    loss = gauge(registry, "prefstream_learner_loss", "Loss of the last applied batch");
-    accuracy = gauge(registry, "prefstream_learner_reward_accuracy", "rewards/accuracies of the last applied batch");
-    evalAccuracy = gauge(registry, "prefstream_learner_eval_reward_accuracy", "eval/rewards/accuracies at the last update");
-    evalMargin = gauge(registry, "prefstream_learner_eval_reward_margin", "eval/rewards/margins at the last update");
-    gradNorm = gauge(registry, "prefstream_learner_grad_norm", "Gradient norm (before clipping) of the last applied batch");
-    kl = gauge(registry, "prefstream_learner_kl", "KL estimate to the reference of the last applied batch");
-    lastStepSeconds = gauge(registry, "prefstream_learner_last_step_seconds", "Duration of the last step");
-    version = gauge(registry, "prefstream_learner_policy_version", "Version of the last checkpoint");
-    paused = gauge(registry, "prefstream_learner_paused", "1 while paused by a control command");
+    Family f;
+    synchronized (FAMILIES) {
+      f = FAMILIES.computeIfAbsent(registry, Family::register);
+    }
+    steps = f.steps();
+    batches = f.batches();
+    skipped = f.skipped();
+    examples = f.examples();
+    dropped = f.dropped();
+    checkpoints = f.checkpoints();
+    updates = f.updates();
+    control = f.control();
+    loss = f.loss();
+    accuracy = f.accuracy();
+    evalAccuracy = f.evalAccuracy();
+    evalMargin = f.evalMargin();
+    gradNorm = f.gradNorm();
+    kl = f.kl();
+    lastStepSeconds = f.lastStepSeconds();
+    version = f.version();
+    paused = f.paused();
     for (String r : new String[] {"stale", "invalid"}) dropped.labelValues(policy, r);
     skipped.labelValues(policy);
     steps.labelValues(policy);
-  }
-
-  private Gauge gauge(PrometheusRegistry registry, String name, String help) {
-    return Gauge.builder().name(name).help(help).labelNames("policy").register(registry);
   }
 
   /** Records one step's outcome and its duration. */

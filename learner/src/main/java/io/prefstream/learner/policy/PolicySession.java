@@ -49,6 +49,16 @@ public final class PolicySession {
   /** Opens {@code policyId} in {@code store} on top of {@code base}: resumes the newest good checkpoint or starts fresh. */
   public static PolicySession open(HfModel base, Backend backend, CheckpointStore store, String policyId,
       TrainerConfig config) throws IOException {
+    return open(base, backend, store, policyId, config, null);
+  }
+
+  /**
+   * {@link #open(HfModel, Backend, CheckpointStore, String, TrainerConfig)} for one of several
+   * policies trained in one process: with LoRA, the policy's model is a sibling of {@code shared}
+   * (made from {@code base} on {@code backend}), so the base weights are in memory once.
+   */
+  public static PolicySession open(HfModel base, Backend backend, CheckpointStore store, String policyId,
+      TrainerConfig config, LlamaModel shared) throws IOException {
     Objects.requireNonNull(base, "base");
     LlamaConfig cfg = base.config();
     Optional<PolicyCheckpoint.Loaded> loaded = LearnerCheckpoints.loadNewest(store, policyId, cfg);
@@ -62,7 +72,7 @@ public final class PolicySession {
             + "; use the same mode or a new policy id");
       }
       if (lora) {
-        model = LlamaModel.create(cfg, base.weights(), backend);
+        model = shared != null ? shared.sibling() : LlamaModel.create(cfg, base.weights(), backend);
         PeftAdapter a = l.adapter().orElseThrow();
         if (!a.config().equals(config.lora())) {
           log.info("policy {} resumes with the checkpoint's LoRA settings {} (configured {})", policyId, a.config(),
@@ -73,8 +83,9 @@ public final class PolicySession {
         model = LlamaModel.create(cfg, l.fullWeights().orElseThrow(), backend);
       }
     } else {
-      model = LlamaModel.create(cfg, base.weights(), backend);
-      if (config.gradMode() == GradMode.LORA) model.attachNewLora(config.lora(), config.loraSeed());
+      boolean lora = config.gradMode() == GradMode.LORA;
+      model = lora && shared != null ? shared.sibling() : LlamaModel.create(cfg, base.weights(), backend);
+      if (lora) model.attachNewLora(config.lora(), config.loraSeed());
     }
     PolicySession session = new PolicySession(base, backend, store, policyId, null, loaded);
     String refId = loaded.map(l -> l.state().referenceId()).orElse(PinnedReference.BASE_ID);

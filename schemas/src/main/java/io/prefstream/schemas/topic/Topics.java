@@ -24,9 +24,18 @@ public final class Topics {
   private static final long DAY_MS = 24L * 60 * 60 * 1000;
 
   /**
+   * Partitions of the topics keyed by policy that learners read ({@link #BATCHES}, {@link #CONTROL}):
+   * the most learner instances that can share the policies, since a policy's batches and commands
+   * are in one partition of each (the one Kafka's default partitioner picks for its id) and the
+   * learner fleet assigns whole partitions. Learners and the ingest follow a topic's actual count,
+   * so create the topics yourself with more partitions where more learner instances are wanted.
+   */
+  public static final int POLICY_PARTITIONS = 12;
+
+  /**
    * All topics with their default settings for a cluster whose replication factor is {@code rf}.
-   * Events are spread over partitions by prompt; everything the learner reads in order (batches,
-   * control) has one partition per policy stream so that order is total.
+   * Events are spread over partitions by prompt; batches and control commands over
+   * {@link #POLICY_PARTITIONS} partitions by policy, so one policy's are in one partition, in order.
    */
   public static List<TopicSpec> all(short rf) {
     return List.of(
@@ -34,13 +43,13 @@ public final class Topics {
         new TopicSpec(EVENTS, 6, rf, Map.of("retention.ms", Long.toString(7 * DAY_MS))),
         // Dead letters are evidence for app teams: keep them longer than the events.
         new TopicSpec(EVENTS_DLQ, 1, rf, Map.of("retention.ms", Long.toString(30 * DAY_MS))),
-        // One partition: the learner's offsets in a checkpoint are a single position per policy.
-        new TopicSpec(BATCHES, 1, rf, Map.of("retention.ms", Long.toString(7 * DAY_MS))),
+        // Keyed by policy: a learner reads its policy's partition, a fleet spreads partitions over instances.
+        new TopicSpec(BATCHES, POLICY_PARTITIONS, rf, Map.of("retention.ms", Long.toString(7 * DAY_MS))),
         new TopicSpec(EVAL, 1, rf, Map.of("retention.ms", Long.toString(7 * DAY_MS))),
         new TopicSpec(POLICY_UPDATES, 1, rf, Map.of("retention.ms", Long.toString(30 * DAY_MS))),
         // Desired rollout state per policy id: compacted, so the last word per key is kept forever.
         new TopicSpec(ROLLOUT, 1, rf, Map.of("cleanup.policy", "compact", "min.compaction.lag.ms", "0")),
-        new TopicSpec(CONTROL, 1, rf, Map.of("retention.ms", Long.toString(30 * DAY_MS))),
+        new TopicSpec(CONTROL, POLICY_PARTITIONS, rf, Map.of("retention.ms", Long.toString(30 * DAY_MS))),
         // Checkpoint chunks: compacted (every key is one chunk of one version, so all are kept);
         // a version's records go to its policy's partition. max.message.bytes stays the broker's
         // default (1 MiB), which the chunk size is derived from.
