@@ -5,6 +5,7 @@ import io.prefstream.learner.loop.Learner;
 import io.prefstream.learner.loop.LearnerConfig;
 import io.prefstream.learner.loop.LearnerFleet;
 import io.prefstream.learner.loop.LearnerHooks;
+import io.prefstream.learner.loop.PublishedUpdates;
 import io.prefstream.learner.policy.PolicySession;
 import io.prefstream.learner.trainer.TrainerConfig;
 import io.prefstream.model.backend.Backend;
@@ -100,8 +101,9 @@ public final class LearnCommand implements Callable<Integer> {
       + " share the partitions of prefstream.batches (Kafka consumer group), and each trains every policy whose"
       + " batches are in its partitions, on one base model in memory (--policy-id and --transactional-id are then"
       + " not used; each policy's transactional id is prefstream-learner-<policy>). A policy moves to another"
-      + " instance when this one stops or dies, and resumes there from its last checkpoint: give every instance"
-      + " the same --checkpoints (a shared directory) so the next owner finds it.")
+      + " instance when this one stops or dies, and resumes there from its last checkpoint: with --checkpoint-store"
+      + " kafka the next owner fetches it from Kafka (instances share nothing else), with directory give every"
+      + " instance the same --checkpoints (a shared file system).")
   boolean fleet;
 
   @Option(names = "--fleet-group", paramLabel = "GROUP", defaultValue = LearnerFleet.DEFAULT_GROUP,
@@ -120,7 +122,8 @@ public final class LearnCommand implements Callable<Integer> {
   @Option(names = "--checkpoint-store", paramLabel = "directory|kafka", defaultValue = "directory",
       description = "Where published versions go for serving replicas: directory (updates name the checkpoint"
           + " directory; replicas need the same path) or kafka (LoRA adapters are also written to the compacted"
-          + " prefstream.checkpoints topic; replicas need only the bootstrap servers). Full fine-tunes need"
+          + " prefstream.checkpoints topic; replicas need only the bootstrap servers, and a learner starting where"
+          + " the policy's newest checkpoint is missing fetches it from there). Full fine-tunes need"
           + " directory. Default: ${DEFAULT-VALUE}.")
   CheckpointStoreKind checkpointStore;
 
@@ -220,16 +223,20 @@ public final class LearnCommand implements Callable<Integer> {
         // One base model in memory: every LoRA policy's model is a sibling of it.
         LlamaModel shared = trainerConfig.gradMode() == GradMode.LORA ? LlamaModel.create(base.config(), base.weights(), backend) : null;
         String boot = bootstrap;
-        fleetInstance = new LearnerFleet(clientConfig, fleetGroup, Topics.BATCHES, sessionTimeout,
-            policy -> Learner.start(learnerConfig(policy, boot, versions).pollTimeout(Duration.ofMillis(20)).build(),
-                PolicySession.open(base, backend, store, policy, trainerConfig, shared), registry, LearnerHooks.NONE),
-            registry);
+        fleetInstance = new LearnerFleet(clientConfig, fleetGroup, Topics.BATCHES, sessionTimeout, policy -> {
+          LearnerConfig lc = learnerConfig(policy, boot, versions).pollTimeout(Duration.ofMillis(20)).build();
+          PublishedUpdates.fetchNewest(lc, store); // a policy that moved here from another machine
+          return Learner.start(lc, PolicySession.open(base, backend, store, policy, trainerConfig, shared), registry,
+              LearnerHooks.NONE);
+        }, registry);
         resources.addFirst(fleetInstance);
       } else {
+        LearnerConfig.Builder lcb = learnerConfig(training.policyId, bootstrap, versions);
+        if (transactionalId != null) lcb.transactionalId(transactionalId);
+        LearnerConfig lc = lcb.build();
+        PublishedUpdates.fetchNewest(lc, store); // resuming on a machine without the newest checkpoint
         PolicySession session = PolicySession.open(base, backend, store, training.policyId, trainerConfig);
-        LearnerConfig.Builder lc = learnerConfig(training.policyId, bootstrap, versions);
-        if (transactionalId != null) lc.transactionalId(transactionalId);
-        learner = Learner.start(lc.build(), session, registry, LearnerHooks.NONE);
+        learner = Learner.start(lc, session, registry, LearnerHooks.NONE);
         resources.addFirst(learner);
       }
       String metricsAt = "off";

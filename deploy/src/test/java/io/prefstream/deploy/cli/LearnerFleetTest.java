@@ -55,7 +55,8 @@ import picocli.CommandLine;
 /**
  * A learner fleet of two {@code prefstream learn --fleet} processes training six policies, one of
  * them killed with SIGKILL half-way: its policies move to the other instance, which resumes each
- * from its last checkpoint; every policy ends with the adapter and step count of a single
+ * from its last checkpoint, fetched from the Kafka checkpoint store (the instances have separate
+ * checkpoint directories, as on two machines); every policy ends with the adapter and step count of a single
  * uninterrupted learner of that policy (run here in-process, with the CLI's own training settings),
  * bit for bit, so every batch was applied exactly once per policy.
  */
@@ -96,7 +97,8 @@ class LearnerFleetTest {
         "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"), "--add-modules", "jdk.incubator.vector",
         "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-cp",
         System.getProperty("java.class.path"), Main.class.getName(), "learn", "--fleet", "--bootstrap-servers",
-        kafka.bootstrapServers(), "--session-timeout", SESSION.toSeconds() + "s", "--metrics-port", "-1"));
+        kafka.bootstrapServers(), "--session-timeout", SESSION.toSeconds() + "s", "--metrics-port", "-1",
+        "--checkpoint-store", "kafka"));
     cmd.addAll(trainingFlags(checkpoints));
     return new ProcessBuilder(cmd).directory(work.toFile()).redirectErrorStream(true)
         .redirectOutput(work.resolve(name + ".log").toFile()).start();
@@ -142,10 +144,14 @@ class LearnerFleetTest {
     }
   }
 
-  private long stepOf(Path checkpoints, String policy) throws IOException {
-    Optional<PolicyCheckpoint.Loaded> l = LearnerCheckpoints.loadNewest(new CheckpointStore(checkpoints), policy,
-        ModelPresets.tiny());
-    return l.map(x -> x.state().step()).orElse(0L);
+  /** The step of the newest checkpoint of {@code policy} in any of the instances' directories. */
+  private long stepOf(List<Path> dirs, String policy) throws IOException {
+    long step = 0;
+    for (Path dir : dirs) {
+      Optional<PolicyCheckpoint.Loaded> l = LearnerCheckpoints.loadNewest(new CheckpointStore(dir), policy, ModelPresets.tiny());
+      step = Math.max(step, l.map(x -> x.state().step()).orElse(0L));
+    }
+    return step;
   }
 
   private void await(String what, long seconds, java.util.concurrent.Callable<Boolean> done) throws Exception {
@@ -175,13 +181,16 @@ class LearnerFleetTest {
   @Test
   void policiesOfAKilledInstanceMoveToTheOtherAndEndBitForBitAsUninterruptedLearners() throws Exception {
     List<String> policies = policies();
-    Path checkpoints = work.resolve("fleet-checkpoints");
+    // Each instance has its own checkpoint directory, as on two machines: a policy that moves is
+    // fetched from the Kafka checkpoint store by its next owner.
+    Path checkpointsA = work.resolve("a-checkpoints"), checkpointsB = work.resolve("b-checkpoints");
+    List<Path> checkpoints = List.of(checkpointsA, checkpointsB);
     SplittableRandom rnd = new SplittableRandom(11);
     send(policies, 0, rnd);
-    Process a = instance("a", checkpoints), b = null;
+    Process a = instance("a", checkpointsA), b = null;
     try {
       await("instance a to train every policy", 120, () -> trainedBy(logOf("a"), policies).size() == POLICIES);
-      b = instance("b", checkpoints);
+      b = instance("b", checkpointsB);
       // a gives up the partitions the group moves to b (it logs each policy it stops), b starts them.
       await("the policies of the partitions that moved to b to start there", 120, () -> {
         Set<String> gone = revokedBy(logOf("a"), policies);
@@ -220,6 +229,11 @@ class LearnerFleetTest {
         return true;
       });
       assertThat(b.isAlive()).as("instance b runs on").isTrue();
+      String bLog = logOf("b");
+      for (String p : onA) { // each had checkpointed (and published) at least the first half before the kill
+        assertThat(bLog).as("b resumed %s from its checkpoint in the Kafka store, not from a shared disk", p)
+            .contains("policy " + p + ": fetched v");
+      }
     } finally {
       if (a.isAlive()) a.destroyForcibly();
       if (b != null) {
@@ -233,7 +247,7 @@ class LearnerFleetTest {
     CommandLine cl = new CommandLine(parsed);
     cl.parseArgs(trainingFlags(work.resolve("unused")).toArray(String[]::new));
     TrainerConfig config = parsed.training.trainerConfig(cl, parsed.training.constantSchedule(cl));
-    CheckpointStore fleetStore = new CheckpointStore(checkpoints);
+    CheckpointStore fleetStore = new CheckpointStore(checkpointsB); // b trained every policy last
     try (HfModel base = HfModelDir.load(model)) {
       for (String policy : policies) {
         CheckpointStore refStore = new CheckpointStore(work.resolve("reference").resolve(policy));

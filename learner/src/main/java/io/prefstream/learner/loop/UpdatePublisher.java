@@ -9,14 +9,10 @@ import java.time.Duration;
 import java.net.URI;
 import java.time.Instant;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
-import org.apache.kafka.common.TopicPartition;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -77,46 +73,7 @@ final class UpdatePublisher implements AutoCloseable {
 
   /** The newest version of this policy on the updates topic (0 when none), scanning back from the end. */
   long lastPublishedVersion() {
-    long best = 0;
-    try (KafkaConsumer<String, byte[]> c = LearnerClients.consumer(config, null, 500)) {
-      List<TopicPartition> tps = LearnerClients.partitions(c, config.updatesTopic());
-      c.assign(tps);
-      Map<TopicPartition, Long> begin = c.beginningOffsets(tps);
-      Map<TopicPartition, Long> end = c.endOffsets(tps);
-      for (TopicPartition tp : tps) {
-        c.pause(tps.stream().filter(t -> !t.equals(tp)).toList());
-        c.resume(List.of(tp));
-        best = Math.max(best, newestIn(c, tp, begin.get(tp), end.get(tp)));
-      }
-    }
-    return best;
-  }
-
-  /** Reads windows of 256 records back from {@code end} until one holds an update of this policy. */
-  private long newestIn(KafkaConsumer<String, byte[]> c, TopicPartition tp, long begin, long end) {
-    long hi = end;
-    long found = -1;
-    while (found < 0 && hi > begin) {
-      long lo = Math.max(begin, hi - 256);
-      c.seek(tp, lo);
-      long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-      while (c.position(tp) < hi) {
-        if (System.nanoTime() > deadline) {
-          throw new IllegalStateException("timed out reading " + tp + " to find the last published version");
-        }
-        for (ConsumerRecord<String, byte[]> r : c.poll(Duration.ofMillis(200))) {
-          if (r.offset() >= hi || !config.policyId().equals(r.key()) || r.value() == null) continue;
-          try {
-            PolicyUpdate u = codec.decode(r.value());
-            if (config.policyId().equals(u.getPolicyId())) found = Math.max(found, u.getVersion());
-          } catch (RuntimeException e) {
-            log.warn("{} offset {}: not a PolicyUpdate ({}); ignored", tp, r.offset(), e.getMessage());
-          }
-        }
-      }
-      hi = lo;
-    }
-    return Math.max(found, 0);
+    return PublishedUpdates.newest(config).map(PolicyUpdate::getVersion).orElse(0L);
   }
 
   @Override
