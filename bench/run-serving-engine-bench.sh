@@ -64,7 +64,10 @@ measure() { # $1 = tree, $2 = label, rest = more serve flags; MODEL = another mo
   SERVER_PID=$!
   for _ in $(seq 1 120); do grep -q "serving policy" "$WORK/serve-$label.log" && break; sleep 1; done
   grep -q "serving policy" "$WORK/serve-$label.log" || { cat "$WORK/serve-$label.log" >&2; exit 1; }
-  "$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 1 1 64 > /dev/null # warm-up (JIT)
+  # Warm-up (JIT) on both shapes of step, one sequence and a batch: a cold JVM would be measured otherwise,
+  # which on the tiny model (replies of ~10 tokens, ~1 ms steps) is most of the time.
+  "$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 1 2 64 > /dev/null
+  "$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 8 2 64 > /dev/null
   for clients in 1 8; do
     local n=$REQUESTS
     [ "$clients" = 1 ] && n=$((REQUESTS * 2))
@@ -113,8 +116,9 @@ measure "$ROOT" engine >> "$RESULTS"
 # cache off shows what that sharing is worth.
 measure "$ROOT" engine-no-prefix-cache --prefix-cache-mib 0 >> "$RESULTS"
 # The bundled tiny model (1.7M parameters, chat template, EOS): per-step overheads weigh more than the weights here.
-if [ -n "$BASE_DIR" ]; then MODEL="$ROOT/models/assistant-tiny" measure "$BASE_DIR" tiny-before >> "$RESULTS"; fi
-MODEL="$ROOT/models/assistant-tiny" measure "$ROOT" tiny-engine >> "$RESULTS"
+# Its replies end at EOS after ~10 tokens, so it gets 8x the requests for a measurable run.
+if [ -n "$BASE_DIR" ]; then REQUESTS=$((REQUESTS * 8)) MODEL="$ROOT/models/assistant-tiny" measure "$BASE_DIR" tiny-before >> "$RESULTS"; fi
+REQUESTS=$((REQUESTS * 8)) MODEL="$ROOT/models/assistant-tiny" measure "$ROOT" tiny-engine >> "$RESULTS"
 measure_policies >> "$RESULTS"
 # shellcheck disable=SC2086
 ENGINE_BENCH=$("$JAVA_HOME/bin/java" $FLAGS -cp "$ROOT/bench/target/prefstream-bench-0.1.0-SNAPSHOT.jar:$ROOT/bench/target/lib/*" \
@@ -152,5 +156,8 @@ EOF
 echo "$REPORT"
 if [ "$WRITE" = 1 ]; then
   mkdir -p "$ROOT/bench/results"
-  echo "$REPORT" > "$ROOT/bench/results/$(date -u +%Y-%m-%d)-serving-engine.md"
+  OUT_FILE="$ROOT/bench/results/$(date -u +%Y-%m-%d)-serving-engine.md"
+  # A second run on the same day gets its own file rather than replacing the first.
+  [ -e "$OUT_FILE" ] && OUT_FILE="$ROOT/bench/results/$(date -u +%Y-%m-%d-%H%M)-serving-engine.md"
+  echo "$REPORT" > "$OUT_FILE"
 fi
