@@ -14,7 +14,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/bin/find-jdk.sh"
-BASELINE="" REQUESTS=4 BUILD=1 WRITE=1 BASE_DIR=""
+BASELINE="" REQUESTS=4 BUILD=1 WRITE=1 BASE_DIR="" WARMUP=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --baseline) BASELINE=$2; shift 2 ;;
@@ -66,8 +66,10 @@ measure() { # $1 = tree, $2 = label, rest = more serve flags; MODEL = another mo
   grep -q "serving policy" "$WORK/serve-$label.log" || { cat "$WORK/serve-$label.log" >&2; exit 1; }
   # Warm-up (JIT) on both shapes of step, one sequence and a batch: a cold JVM would be measured otherwise,
   # which on the tiny model (replies of ~10 tokens, ~1 ms steps) is most of the time.
-  "$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 1 2 64 > /dev/null
-  "$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 8 2 64 > /dev/null
+  # Until the rate settles: the tiny model's 1-client rate rose from ~430 to ~1,680 tokens/s between the
+  # first few and the first few hundred requests.
+  "$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 1 "$WARMUP" 64 > /dev/null
+  "$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 8 "$WARMUP" 64 > /dev/null
   for clients in 1 8; do
     local n=$REQUESTS
     [ "$clients" = 1 ] && n=$((REQUESTS * 2))
@@ -117,8 +119,8 @@ measure "$ROOT" engine >> "$RESULTS"
 measure "$ROOT" engine-no-prefix-cache --prefix-cache-mib 0 >> "$RESULTS"
 # The bundled tiny model (1.7M parameters, chat template, EOS): per-step overheads weigh more than the weights here.
 # Its replies end at EOS after ~10 tokens, so it gets 8x the requests for a measurable run.
-if [ -n "$BASE_DIR" ]; then REQUESTS=$((REQUESTS * 8)) MODEL="$ROOT/models/assistant-tiny" measure "$BASE_DIR" tiny-before >> "$RESULTS"; fi
-REQUESTS=$((REQUESTS * 8)) MODEL="$ROOT/models/assistant-tiny" measure "$ROOT" tiny-engine >> "$RESULTS"
+if [ -n "$BASE_DIR" ]; then WARMUP=40 REQUESTS=$((REQUESTS * 8)) MODEL="$ROOT/models/assistant-tiny" measure "$BASE_DIR" tiny-before >> "$RESULTS"; fi
+WARMUP=40 REQUESTS=$((REQUESTS * 8)) MODEL="$ROOT/models/assistant-tiny" measure "$ROOT" tiny-engine >> "$RESULTS"
 measure_policies >> "$RESULTS"
 # shellcheck disable=SC2086
 ENGINE_BENCH=$("$JAVA_HOME/bin/java" $FLAGS -cp "$ROOT/bench/target/prefstream-bench-0.1.0-SNAPSHOT.jar:$ROOT/bench/target/lib/*" \
