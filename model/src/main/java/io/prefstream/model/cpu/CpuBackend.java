@@ -25,6 +25,7 @@ public final class CpuBackend implements Backend, BatchedAttention, BatchedLora 
 
   public CpuBackend(WorkerPool pool) {
     this.pool = pool;
+    KernelWarmUp.start();
   }
 
   public int threads() {
