@@ -40,6 +40,10 @@ import org.slf4j.LoggerFactory;
  * stopped ({@link #stopNode}, a controlled shutdown: leadership moves off the node first) and
  * started again on the same data directory and ports ({@link #restartNode}). Ports and node
  * directories are fixed at {@link #start}; everything is deleted on {@link #close()}.
+ *
+ * <p>{@link #startProcesses} runs each node in a child JVM instead, so that {@link #killNode} can
+ * kill one with SIGKILL: no controlled shutdown, no flush, its leaderships and open transactions
+ * left behind until the controller fences it ({@code broker.session.timeout.ms}, 4 s here).
  */
 public final class EmbeddedKafkaCluster implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(EmbeddedKafkaCluster.class);
@@ -51,12 +55,16 @@ public final class EmbeddedKafkaCluster implements AutoCloseable {
   private final Map<Integer, Integer> clientPorts = new TreeMap<>();
   private final Map<Integer, Integer> controllerPorts = new TreeMap<>();
   private final Map<Integer, KafkaRaftServer> running = new TreeMap<>();
+  /** With {@link #startProcesses}: the child JVM of each running node. */
+  private final Map<Integer, Process> processes = new TreeMap<>();
+  private final boolean childProcesses;
   private final short replication;
   private final short minInsync;
   private boolean closed;
 
-  private EmbeddedKafkaCluster(Path root, int nodes) {
+  private EmbeddedKafkaCluster(Path root, int nodes, boolean childProcesses) {
     this.root = root;
+    this.childProcesses = childProcesses;
     this.replication = (short) Math.min(3, nodes);
     this.minInsync = (short) Math.min(2, nodes);
     for (int id = 1; id <= nodes; id++) {
@@ -67,6 +75,18 @@ public final class EmbeddedKafkaCluster implements AutoCloseable {
 
   /** Formats and starts {@code nodes} nodes and returns once every one accepts clients. */
   public static EmbeddedKafkaCluster start(int nodes) {
+    return start(nodes, false);
+  }
+
+  /**
+   * As {@link #start(int)}, each node in a child JVM (this JVM's java and class path) that
+   * {@link #killNode} can kill with SIGKILL; {@link #stopNode} sends SIGTERM (a controlled shutdown).
+   */
+  public static EmbeddedKafkaCluster startProcesses(int nodes) {
+    return start(nodes, true);
+  }
+
+  private static EmbeddedKafkaCluster start(int nodes, boolean childProcesses) {
     if (nodes < 1 || nodes > 9) throw new IllegalArgumentException("nodes must be 1..9, got " + nodes);
     long t0 = System.nanoTime();
     Path root;
@@ -75,7 +95,7 @@ public final class EmbeddedKafkaCluster implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot create the cluster's data directory", e);
     }
-    EmbeddedKafkaCluster cluster = new EmbeddedKafkaCluster(root, nodes);
+    EmbeddedKafkaCluster cluster = new EmbeddedKafkaCluster(root, nodes, childProcesses);
     try {
       // Each node's startup() waits until it is unfenced, which needs a controller quorum: a
       // majority of the voters must be starting at the same time, so start them in parallel.
@@ -166,11 +186,99 @@ public final class EmbeddedKafkaCluster implements AutoCloseable {
   }
 
   private void startNode(int id) {
+    if (childProcesses) {
+      startChild(id);
+      return;
+    }
     KafkaRaftServer server = new KafkaRaftServer(KafkaConfig.fromProps(nodeConfig(id), false), Time.SYSTEM);
     server.startup();
     synchronized (this) {
       running.put(id, server);
     }
+  }
+
+  /** Runs node {@code id} in a child JVM ({@link ChildNode}) and waits until it says it is up. */
+  private void startChild(int id) {
+    Path props = root.resolve("node-" + id + ".properties");
+    Path log = root.resolve("node-" + id + ".log");
+    try {
+      try (var out = Files.newOutputStream(props)) {
+        nodeConfig(id).store(out, "node " + id);
+      }
+      List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx512m",
+          "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"), "-cp", System.getProperty("java.class.path"),
+          ChildNode.class.getName(), props.toString());
+      Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+      while (!Files.readString(log).contains(ChildNode.READY)) {
+        if (!p.isAlive()) throw new IllegalStateException("node " + id + " exited with " + p.exitValue() + ": " + tail(log));
+        if (System.nanoTime() > deadline) {
+          p.destroyForcibly();
+          throw new IllegalStateException("node " + id + " did not start in 120 s: " + tail(log));
+        }
+        Thread.sleep(50);
+      }
+      synchronized (this) {
+        processes.put(id, p);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("starting node " + id + " in a child JVM failed", e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while starting node " + id, e);
+    }
+  }
+
+  private static String tail(Path log) throws IOException {
+    String s = Files.readString(log);
+    return s.substring(Math.max(0, s.length() - 2000));
+  }
+
+  /**
+   * One node of a {@link #startProcesses} cluster: {@code ChildNode <node.properties>}. Prints
+   * {@value #READY} once the node is up (unfenced); SIGTERM runs a controlled shutdown.
+   */
+  public static final class ChildNode {
+    static final String READY = "prefstream-kafka-node-ready";
+
+    private ChildNode() {}
+
+    public static void main(String[] args) throws IOException {
+      Properties p = new Properties();
+      try (var in = Files.newInputStream(Path.of(args[0]))) {
+        p.load(in);
+      }
+      KafkaRaftServer server = new KafkaRaftServer(KafkaConfig.fromProps(p, false), Time.SYSTEM);
+      Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        server.shutdown();
+        server.awaitShutdown();
+      }, "kafka-node-shutdown"));
+      server.startup();
+      System.out.println(READY);
+      System.out.flush();
+      server.awaitShutdown();
+    }
+  }
+
+  /**
+   * Kills node {@code id} of a {@link #startProcesses} cluster with SIGKILL and waits until its
+   * process is gone: what a crashed machine or an OOM kill does to a broker.
+   */
+  public void killNode(int id) {
+    Process p;
+    synchronized (this) {
+      if (!childProcesses) throw new IllegalStateException("killNode needs a cluster made by startProcesses");
+      p = processes.remove(id);
+    }
+    if (p == null) throw new IllegalArgumentException("node " + id + " is not running; running: " + runningNodes());
+    p.destroyForcibly();
+    try {
+      if (!p.waitFor(30, TimeUnit.SECONDS)) throw new IllegalStateException("node " + id + " did not die");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while killing node " + id, e);
+    }
+    LOG.info("Kafka node {} killed (SIGKILL)", id);
   }
 
   /** Every node's client address, for {@code bootstrap.servers} (clients skip the stopped ones). */
@@ -189,7 +297,9 @@ public final class EmbeddedKafkaCluster implements AutoCloseable {
 
   /** The ids of the nodes running now. */
   public synchronized List<Integer> runningNodes() {
-    return List.copyOf(running.keySet());
+    List<Integer> ids = new ArrayList<>(running.keySet());
+    ids.addAll(processes.keySet());
+    return List.copyOf(new java.util.TreeSet<>(ids));
   }
 
   /** The replication factor topics get here: min(3, nodes). */
@@ -210,8 +320,23 @@ public final class EmbeddedKafkaCluster implements AutoCloseable {
     }
   }
 
-  /** Stops node {@code id} (controlled shutdown) and waits until it is gone. */
+  /** Stops node {@code id} (controlled shutdown; SIGTERM to a child JVM) and waits until it is gone. */
   public void stopNode(int id) {
+    if (childProcesses) {
+      Process p;
+      synchronized (this) {
+        p = processes.remove(id);
+      }
+      if (p == null) throw new IllegalArgumentException("node " + id + " is not running; running: " + runningNodes());
+      p.destroy();
+      try {
+        if (!p.waitFor(60, TimeUnit.SECONDS)) p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while stopping node " + id, e);
+      }
+      return;
+    }
     KafkaRaftServer server;
     synchronized (this) {
       server = running.remove(id);
@@ -226,7 +351,7 @@ public final class EmbeddedKafkaCluster implements AutoCloseable {
   /** Starts a stopped node again on its data directory and ports; returns once it is unfenced. */
   public void restartNode(int id) {
     synchronized (this) {
-      if (running.containsKey(id)) throw new IllegalArgumentException("node " + id + " is running");
+      if (running.containsKey(id) || processes.containsKey(id)) throw new IllegalArgumentException("node " + id + " is running");
       if (!clientPorts.containsKey(id)) throw new IllegalArgumentException("no node " + id);
     }
     long t0 = System.nanoTime();
@@ -261,6 +386,23 @@ public final class EmbeddedKafkaCluster implements AutoCloseable {
     synchronized (this) {
       if (closed) return;
       closed = true;
+    }
+    if (childProcesses) {
+      // The data goes with them: no need for a controlled shutdown.
+      List<Process> children;
+      synchronized (this) {
+        children = List.copyOf(processes.values());
+        processes.clear();
+      }
+      for (Process p : children) p.destroyForcibly();
+      for (Process p : children) {
+        try {
+          p.waitFor(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          break;
+        }
+      }
     }
     // In parallel: a node's controlled shutdown needs a controller quorum, which stopping the
     // nodes one after another would take away from the last ones.
