@@ -174,6 +174,15 @@ class ExactlyOnceLearnerTest {
         assertThat(u.getMetrics()).containsKeys("loss", "grad_norm", "eval/rewards/accuracies", "eval/rewards/margins");
       }
       assertThat(updates.getLast().getStep()).isEqualTo(10);
+      // The chosen replies' reference NLL per token, averaged over each version's steps: the same per
+      // version across the crashes as straight through.
+      List<PolicyUpdate> uninterrupted = fx.updates(straightUpdates);
+      assertThat(uninterrupted).hasSameSizeAs(updates);
+      for (int i = 0; i < updates.size(); i++) {
+        Double nll = updates.get(i).getMetrics().get("fluency/ref_nll_chosen");
+        assertThat(nll).as("v%d", i + 1).isNotNull().isPositive().isFinite()
+            .isEqualTo(uninterrupted.get(i).getMetrics().get("fluency/ref_nll_chosen"));
+      }
     } finally {
       straight.close();
       crashy.close();

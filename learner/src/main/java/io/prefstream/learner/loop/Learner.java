@@ -2,6 +2,7 @@ package io.prefstream.learner.loop;
 
 import io.prefstream.learner.eval.HeldOutEvaluator;
 import io.prefstream.learner.metrics.LearnerMetrics;
+import io.prefstream.learner.objective.MetricNames;
 import io.prefstream.learner.policy.LearnerCheckpoints;
 import io.prefstream.learner.policy.PolicySession;
 import io.prefstream.learner.trainer.AppliedBatch;
@@ -121,6 +122,9 @@ public final class Learner implements AutoCloseable {
   private long lastPublished;
   private long examplesSeen;
   private Map<String, Double> lastMetrics;
+  /** The chosen replies' reference NLL summed over the steps since the last checkpoint, and their tokens. */
+  private double versionRefNll;
+  private double versionTokens;
   /** Set when a step failed part-way: the in-memory state must never be checkpointed. */
   private LearnerStoppedException stopped;
 
@@ -294,6 +298,11 @@ public final class Learner implements AutoCloseable {
     if (o.applied()) {
       schedule.stepApplied();
       lastMetrics = new LinkedHashMap<>(o.metrics());
+      Double nll = o.metrics().get(MetricNames.REF_NLL_CHOSEN), tokens = o.metrics().get(MetricNames.TOKENS_CHOSEN);
+      if (nll != null && tokens != null && Double.isFinite(nll)) {
+        versionRefNll += nll * tokens;
+        versionTokens += tokens;
+      }
       hooks.at(FaultPoint.AFTER_STEP, trainer.stepCount());
     }
   }
@@ -339,6 +348,14 @@ public final class Learner implements AutoCloseable {
     long version = nextVersion;
     Map<String, Long> offsets = input.offsets();
     String format = trainer.config().gradMode() == GradMode.LORA ? PolicyCheckpoint.LORA : PolicyCheckpoint.FULL;
+    if (versionTokens > 0) {
+      // Per version, not per last batch: every chosen token the version was trained towards.
+      lastMetrics.put(MetricNames.REF_NLL_CHOSEN, versionRefNll / versionTokens);
+      lastMetrics.put(MetricNames.TOKENS_CHOSEN, versionTokens);
+    } else {
+      lastMetrics.remove(MetricNames.REF_NLL_CHOSEN); // no pair trained this version: nothing to report
+      lastMetrics.remove(MetricNames.TOKENS_CHOSEN);
+    }
     TrainerState state = new TrainerState(trainer.stepCount(), examplesSeen, offsets, trainer.reference().id(),
         parentVersion == 0 ? null : parentVersion, format, lastMetrics);
     Checkpoint cp = LearnerCheckpoints.write(session.store(), config.policyId(), version, trainer, state,
@@ -346,6 +363,8 @@ public final class Learner implements AutoCloseable {
     nextVersion = version + 1;
     parentVersion = version;
     pendingBatches.clear();
+    versionRefNll = 0;
+    versionTokens = 0;
     schedule.checkpointed();
     metrics.checkpoint(version);
     input.commitForMonitoring(offsets);

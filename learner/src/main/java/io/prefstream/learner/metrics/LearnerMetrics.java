@@ -23,7 +23,8 @@ import java.util.Objects;
  *   <li>{@code prefstream_learner_control_commands_total{action,result}};
  *   <li>gauges {@code prefstream_learner_loss}, {@code _reward_accuracy} (last training batch),
  *       {@code _eval_reward_accuracy}, {@code _eval_reward_margin}, {@code _grad_norm}, {@code _kl},
- *       {@code _last_step_seconds}, {@code _policy_version}, {@code _paused} (1 when paused).
+ *       {@code _last_step_seconds}, {@code _policy_version}, {@code _paused} (1 when paused),
+ *       {@code _chosen_ref_nll} (reference NLL per token of the chosen replies of the last published version).
  * </ul>
  */
 public final class LearnerMetrics {
@@ -33,7 +34,7 @@ public final class LearnerMetrics {
    */
   private record Family(Counter steps, Counter batches, Counter skipped, Counter examples, Counter dropped,
       Counter checkpoints, Counter updates, Counter control, Gauge loss, Gauge accuracy, Gauge evalAccuracy,
-      Gauge evalMargin, Gauge gradNorm, Gauge kl, Gauge lastStepSeconds, Gauge version, Gauge paused) {
+      Gauge evalMargin, Gauge gradNorm, Gauge kl, Gauge lastStepSeconds, Gauge version, Gauge paused, Gauge chosenRefNll) {
     static Family register(PrometheusRegistry registry) {
       return new Family(
           Counter.builder().name("prefstream_learner_steps").help("Optimiser steps applied").labelNames("policy").register(registry),
@@ -58,7 +59,9 @@ public final class LearnerMetrics {
           gauge(registry, "prefstream_learner_kl", "KL estimate to the reference of the last applied batch"),
           gauge(registry, "prefstream_learner_last_step_seconds", "Duration of the last step"),
           gauge(registry, "prefstream_learner_policy_version", "Version of the last checkpoint"),
-          gauge(registry, "prefstream_learner_paused", "1 while paused by a control command"));
+          gauge(registry, "prefstream_learner_paused", "1 while paused by a control command"),
+          gauge(registry, "prefstream_learner_chosen_ref_nll",
+              "Reference NLL per token of the chosen replies the last published version was trained on"));
     }
 
     private static Gauge gauge(PrometheusRegistry registry, String name, String help) {
@@ -86,6 +89,7 @@ public final class LearnerMetrics {
   private final Gauge lastStepSeconds;
   private final Gauge version;
   private final Gauge paused;
+  private final Gauge chosenRefNll;
 
   public LearnerMetrics(PrometheusRegistry registry, String policy) {
     Objects.requireNonNull(registry, "registry");
@@ -111,6 +115,7 @@ public final class LearnerMetrics {
     lastStepSeconds = f.lastStepSeconds();
     version = f.version();
     paused = f.paused();
+    chosenRefNll = f.chosenRefNll();
     for (String r : new String[] {"stale", "invalid"}) dropped.labelValues(policy, r);
     skipped.labelValues(policy);
     steps.labelValues(policy);
@@ -146,6 +151,7 @@ public final class LearnerMetrics {
     updates.labelValues(policy).inc();
     set(evalAccuracy, metrics, "eval/rewards/accuracies");
     set(evalMargin, metrics, "eval/rewards/margins");
+    set(chosenRefNll, metrics, io.prefstream.learner.objective.MetricNames.REF_NLL_CHOSEN);
   }
 
   public void version(long v) {

@@ -18,6 +18,14 @@ public final class MetricNames {
   public static final String KL = "kl";
   /** Mean negative log-likelihood per token of the chosen responses (the SFT term, before α). */
   public static final String NLL_LOSS = "nll_loss";
+  /**
+   * Mean negative log-likelihood per token of the chosen responses under the pinned reference: how
+   * fluent, to the reference, the replies the policy is pushed towards are (step 12's fluency guard
+   * compares it with the served replies'). Not a TRL metric.
+   */
+  public static final String REF_NLL_CHOSEN = "fluency/ref_nll_chosen";
+  /** Completion tokens of the chosen responses the metric above averages over. */
+  public static final String TOKENS_CHOSEN = "fluency/chosen_tokens";
   public static final String COUNT_CHOSEN = "count/chosen";
   public static final String COUNT_REJECTED = "count/rejected";
   public static final String GRAD_NORM = "grad_norm";

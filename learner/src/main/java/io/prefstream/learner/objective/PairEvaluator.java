@@ -23,7 +23,11 @@ final class PairEvaluator {
     double accurate = 0;
     double logpsChosen = 0;
     double logpsRejected = 0;
+    double refNllChosen = 0;
+    long tokensChosen = 0;
     for (int i = 0; i < n; i++) {
+      refNllChosen -= batch.referenceChosen()[i];
+      tokensChosen += batch.chosenTokens()[i];
       double scaleChosen = norm.scale(batch.chosenTokens()[i]);
       double scaleRejected = norm.scale(batch.rejectedTokens()[i]);
       double pc = batch.policyChosen()[i] * scaleChosen;
@@ -57,6 +61,10 @@ final class PairEvaluator {
     metrics.put(MetricNames.REWARDS_MARGINS, (rewardsChosen - rewardsRejected) / n);
     metrics.put(MetricNames.LOGPS_CHOSEN, logpsChosen / n);
     metrics.put(MetricNames.LOGPS_REJECTED, logpsRejected / n);
+    if (tokensChosen > 0) {
+      metrics.put(MetricNames.REF_NLL_CHOSEN, refNllChosen / tokensChosen);
+      metrics.put(MetricNames.TOKENS_CHOSEN, (double) tokensChosen);
+    }
     metrics.put(MetricNames.KL, KlEstimate.perToken(batch.policyChosen(), batch.referenceChosen(),
         batch.chosenTokens()));
     return new PairResult(loss, gradChosen, gradRejected, metrics);

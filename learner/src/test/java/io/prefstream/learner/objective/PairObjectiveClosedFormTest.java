@@ -35,6 +35,14 @@ class PairObjectiveClosedFormTest {
   }
 
   @Test
+  void theChosenRepliesReferenceNllPerTokenIsReported() {
+    // Reference log-probs of the chosen -11, -19, -7.5 over 5 + 8 + 3 tokens: 37.5 / 16.
+    var m = new Dpo(0.1).evaluate(batch(null)).metrics();
+    assertThat(m.get(MetricNames.REF_NLL_CHOSEN)).isCloseTo(2.34375, within(TOL));
+    assertThat(m.get(MetricNames.TOKENS_CHOSEN)).isEqualTo(16.0);
+  }
+
+  @Test
   void dpoSigmoidMatchesClosedForm() {
     assertResult(new Dpo(0.1).evaluate(batch(null)), 0.6838983174960976,
         new double[] {-0.015419005155208351, -0.018327799910415932, -0.015626354220874793},
@@ -105,7 +113,8 @@ class PairObjectiveClosedFormTest {
     PairResult r = new Dpo(0.1).evaluate(batch(null));
     assertThat(r.metrics()).containsOnlyKeys(MetricNames.LOSS, MetricNames.REWARDS_CHOSEN,
         MetricNames.REWARDS_REJECTED, MetricNames.REWARDS_ACCURACIES, MetricNames.REWARDS_MARGINS,
-        MetricNames.LOGPS_CHOSEN, MetricNames.LOGPS_REJECTED, MetricNames.KL);
+        MetricNames.LOGPS_CHOSEN, MetricNames.LOGPS_REJECTED, MetricNames.KL, MetricNames.REF_NLL_CHOSEN,
+        MetricNames.TOKENS_CHOSEN);
     assertThat(r.metrics().get("loss")).isEqualTo(r.loss());
     assertThat(r.metrics().get("rewards/chosen")).isCloseTo(0.016666666666666666, within(TOL));
     assertThat(r.metrics().get("rewards/rejected")).isCloseTo(-0.008333333333333337, within(TOL));
