@@ -18,9 +18,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -58,46 +56,9 @@ class RegistryBookkeepingTest {
     await().atMost(Duration.ofSeconds(20)).until(() -> r.status(policy).servingVersion() == v);
   }
 
-  /** The real loader, except that loading one version waits until the test lets it go. */
-  static final class BlockingLoader implements PolicyLoader {
-    final VersionLoader real;
-    final long blocked;
-    final CountDownLatch entered = new CountDownLatch(1);
-    final CountDownLatch release = new CountDownLatch(1);
-
-    BlockingLoader(VersionLoader real, long blocked) {
-      this.real = real;
-      this.blocked = blocked;
-    }
-
-    @Override
-    public BaseModel base() {
-      return real.base();
-    }
-
-    @Override
-    public LoadedPolicy loadBase(Consumer<LoadedPolicy> onRelease) {
-      return real.loadBase(onRelease);
-    }
-
-    @Override
-    public LoadedPolicy load(PolicyUpdate u, Consumer<LoadedPolicy> onRelease) throws RefusedVersionException, java.io.IOException {
-      if (u.getVersion() == blocked) {
-        entered.countDown();
-        try {
-          if (!release.await(60, TimeUnit.SECONDS)) throw new IllegalStateException("the test never released the load");
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new IllegalStateException(e);
-        }
-      }
-      return real.load(u, onRelease);
-    }
-  }
-
   @Test
   void aVersionTheGateHeldAfterLoadingKeepsItsReasonOnceItLeavesMemory() throws Exception {
-    BlockingLoader loader = new BlockingLoader(realLoader(), 3);
+    GatedLoader loader = new GatedLoader(realLoader(), u -> u.getVersion() == 3);
     registry(loader, feed, RegistrySettings.defaults("test").withDefaultMode(RolloutMode.MANUAL));
     feed.publishUpdate(fx.writeVersion("held", 1, 0.95));
     feed.publishUpdate(fx.writeVersion("held", 2, 0.80));

@@ -18,14 +18,10 @@ import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Consumer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -86,48 +82,6 @@ class ResidentBudgetTest {
 
   private double firstUseLoads(String policy) {
     return metrics.firstUseLoads.labelValues(policy).get();
-  }
-
-  /** The real loader, counting loads per policy; loads of one policy wait until the test lets them go. */
-  static final class GatedLoader implements PolicyLoader {
-    final VersionLoader real = realLoader();
-    final String gated;
-    final Map<String, AtomicInteger> loads = new ConcurrentHashMap<>();
-    final CountDownLatch entered = new CountDownLatch(1);
-    final CountDownLatch release = new CountDownLatch(1);
-
-    GatedLoader(String gated) {
-      this.gated = gated;
-    }
-
-    int loads(String policy) {
-      return loads.computeIfAbsent(policy, p -> new AtomicInteger()).get();
-    }
-
-    @Override
-    public BaseModel base() {
-      return real.base();
-    }
-
-    @Override
-    public LoadedPolicy loadBase(Consumer<LoadedPolicy> onRelease) {
-      return real.loadBase(onRelease);
-    }
-
-    @Override
-    public LoadedPolicy load(PolicyUpdate u, Consumer<LoadedPolicy> onRelease) throws RefusedVersionException, java.io.IOException {
-      loads.computeIfAbsent(u.getPolicyId(), p -> new AtomicInteger()).incrementAndGet();
-      if (u.getPolicyId().equals(gated)) {
-        entered.countDown();
-        try {
-          if (!release.await(60, TimeUnit.SECONDS)) throw new IllegalStateException("the test never released the load");
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          throw new IllegalStateException(e);
-        }
-      }
-      return real.load(u, onRelease);
-    }
   }
 
   @Test
@@ -209,7 +163,7 @@ class ResidentBudgetTest {
 
   @Test
   void concurrentFirstUsesOfAColdPolicyLoadItOnceAndOtherPoliciesAreNotHeldUp() throws Exception {
-    GatedLoader loader = new GatedLoader("burst");
+    GatedLoader loader = new GatedLoader(realLoader(), u -> u.getPolicyId().equals("burst"));
     registry(loader, adapterBytes * 10);
     publishStable("burst");
     publishStable("other");
