@@ -83,6 +83,9 @@ public final class PublishedUpdates {
    * the optimiser state and the input offsets. Returns the version fetched, if any.
    */
   public static Optional<Long> fetchNewest(LearnerConfig config, CheckpointStore local) throws IOException {
+    // Only the Kafka store has checkpoints a local directory may lack; with the directory store the
+    // scan of the updates topic would be start-up work for nothing.
+    if (!(config.versionStore() instanceof KafkaVersionStore)) return Optional.empty();
     Optional<PolicyUpdate> newest = newest(config);
     if (newest.isEmpty()) return Optional.empty();
     PolicyUpdate u = newest.get();
