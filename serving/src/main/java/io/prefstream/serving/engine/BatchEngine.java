@@ -94,7 +94,7 @@ public final class BatchEngine implements AutoCloseable {
 
   /** Bytes of KV cache a sequence of {@code tokens} positions takes (rounded up as the model allocates it). */
   public long kvBytes(int tokens) {
-    long rows = (tokens + Backend.KV_CACHE_ALIGN - 1) / Backend.KV_CACHE_ALIGN * (long) Backend.KV_CACHE_ALIGN;
+    long rows = LlamaModel.kvCacheRows(tokens);
     return rows * model.numLayers() * 2L * model.numKvHeads() * model.headDim() * Float.BYTES;
   }
 
