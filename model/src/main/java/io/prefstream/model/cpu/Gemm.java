@@ -26,13 +26,42 @@ final class Gemm {
   private static final int KC = 256;
   /** Row blocks up to this many rows skip K blocking (see {@link #block}). */
   private static final int FEW_ROWS = 16;
-  /** How many k rows ahead {@link #tile8x3} touches B, so the panel's next lines are on their way. */
-  private static final int AHEAD_ROWS = 8;
+  /**
+   * How many k rows ahead {@link #tile8x3} touches B, so the panel's next lines are on their way; 0
+   * turns the touches off. Whether they pay depends on the processor's own prefetcher: on the Intel
+   * VM where they were added, 8 rows ahead took a batch-8 step's products from 30.5 to 25.5 ms; on
+   * an AMD EPYC (Zen 5) VM they cost instead (11.8 ms off against 13.0 ms at 8 rows ahead, medians
+   * of 12 interleaved rounds in one JVM). So the default is off on AMD and 8 elsewhere;
+   * {@code -Dprefstream.cpu.gemm-read-ahead=N} sets it. Results are the same bit for bit either way.
+   */
+  static final int AHEAD_ROWS = readAheadRows();
   /** Keeps the read-ahead loads observable, so the compiler does not drop them. */
   @SuppressWarnings("unused")
   private static volatile float readAheadSink;
 
   private Gemm() {}
+
+  private static int readAheadRows() {
+    String set = System.getProperty("prefstream.cpu.gemm-read-ahead");
+    if (set != null) {
+      try {
+        int rows = Integer.parseInt(set.trim());
+        if (rows >= 0) return rows;
+      } catch (NumberFormatException ignored) {
+        // falls through to the message below
+      }
+      throw new IllegalArgumentException("prefstream.cpu.gemm-read-ahead must be a whole number of rows >= 0, got '" + set + "'");
+    }
+    return cpuVendor().equals("AuthenticAMD") ? 0 : 8;
+  }
+
+  private static String cpuVendor() {
+    try (var lines = java.nio.file.Files.lines(java.nio.file.Path.of("/proc/cpuinfo"))) {
+      return lines.filter(l -> l.startsWith("vendor_id")).findFirst().map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse("");
+    } catch (java.io.IOException | RuntimeException e) {
+      return ""; // not Linux, or not readable: the default for other processors
+    }
+  }
 
   /**
    * @param c    C(i,j) at c[cOff + i*ldc + j]
@@ -205,8 +234,10 @@ final class Gemm {
       FloatVector b0 = FloatVector.fromArray(S, b, bo);
       FloatVector b1 = FloatVector.fromArray(S, b, bo + L);
       FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * L);
-      int q = Math.min(bo + ahead, lastAhead);
-      touched += b[q] + b[q + L] + b[q + 2 * L];
+      if (AHEAD_ROWS > 0) { // a constant: the JIT keeps or drops these lines once
+        int q = Math.min(bo + ahead, lastAhead);
+        touched += b[q] + b[q + L] + b[q + 2 * L];
+      }
       int ap = p * acs;
       FloatVector x = FloatVector.broadcast(S, a[a0 + ap]);
       c00 = b0.fma(x, c00); c01 = b1.fma(x, c01); c02 = b2.fma(x, c02);
