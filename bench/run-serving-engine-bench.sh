@@ -10,19 +10,21 @@
 # EngineBench compares 8 policies x LoRA r=8 with one policy.
 # Prints a table and writes bench/results/<date>-serving-engine.md unless --no-write.
 #
-# Usage: bench/run-serving-engine-bench.sh [--baseline REF] [--requests N] [--no-build] [--no-write]
+# The engine's 1- and 8-client levels alternate for --rounds rounds (default 3); its ratio is the median of the rounds'.
+# Usage: bench/run-serving-engine-bench.sh [--baseline REF] [--requests N] [--rounds N] [--no-build] [--no-write]
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/bin/find-jdk.sh"
-BASELINE="" REQUESTS=4 BUILD=1 WRITE=1 BASE_DIR="" WARMUP=3
+BASELINE="" REQUESTS=4 BUILD=1 WRITE=1 BASE_DIR="" WARMUP=3 ROUNDS=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --baseline) BASELINE=$2; shift 2 ;;
     --baseline-dir) BASE_DIR=$2; shift 2 ;;
     --requests) REQUESTS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --no-write) WRITE=0; shift ;;
-    *) echo "unknown argument $1; expected --baseline REF, --baseline-dir DIR, --requests N, --no-build, --no-write" >&2; exit 2 ;;
+    *) echo "unknown argument $1; expected --baseline REF, --baseline-dir DIR, --requests N, --rounds N, --no-build, --no-write" >&2; exit 2 ;;
   esac
 done
 PY=/usr/bin/python3
@@ -70,12 +72,17 @@ measure() { # $1 = tree, $2 = label, rest = more serve flags; MODEL = another mo
   # first few and the first few hundred requests.
   "$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 1 "$WARMUP" 64 > /dev/null
   "$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 8 "$WARMUP" 64 > /dev/null
-  for clients in 1 8; do
-    local n=$REQUESTS
-    [ "$clients" = 1 ] && n=$((REQUESTS * 2))
-    local out
-    out=$("$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" "$clients" "$n" 64)
-    echo "$label $clients $("$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["tokens_per_s"], r["p50_s"], r["requests"], len(r["errors"]))' "$out")"
+  # The 1- and 8-client levels alternate, ROUNDS times: this VM's speed drifts by 10-30% within minutes
+  # (neighbours), so each ratio is taken between two levels measured back to back.
+  local round
+  for round in $(seq 1 "${ROUNDS:-1}"); do
+    for clients in 1 8; do
+      local n=$REQUESTS
+      [ "$clients" = 1 ] && n=$((REQUESTS * 2))
+      local out
+      out=$("$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" "$clients" "$n" 64)
+      echo "$label $clients $("$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["tokens_per_s"], r["p50_s"], r["requests"], len(r["errors"]))' "$out") $round"
+    done
   done
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 }
@@ -104,7 +111,7 @@ measure_policies() {
     [ "$label" = eight ] && which=$ids
     # shellcheck disable=SC2086
     out=$("$PY" "$ROOT/bench/peer/serving_load.py" "127.0.0.1:$port" 8 "$REQUESTS" 64 $which)
-    echo "policies-$label 8 $("$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["tokens_per_s"], r["p50_s"], r["requests"], len(r["errors"]))' "$out")"
+    echo "policies-$label 8 $("$PY" -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["tokens_per_s"], r["p50_s"], r["requests"], len(r["errors"]))' "$out") 1"
   done
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 }
@@ -113,7 +120,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RESULTS=$WORK/results.txt
 : > "$RESULTS"
 if [ -n "$BASE_DIR" ]; then measure "$BASE_DIR" before >> "$RESULTS"; fi
-measure "$ROOT" engine >> "$RESULTS"
+ROUNDS=$ROUNDS measure "$ROOT" engine >> "$RESULTS"
 # The client's prompts share their first 25 bytes ("Once upon a time, client "): the same engine with its prefix
 # cache off shows what that sharing is worth.
 measure "$ROOT" engine-no-prefix-cache --prefix-cache-mib 0 >> "$RESULTS"
@@ -127,13 +134,39 @@ ENGINE_BENCH=$("$JAVA_HOME/bin/java" $FLAGS -cp "$ROOT/bench/target/prefstream-b
   io.prefstream.bench.serving.EngineBench --requests 2 2>/dev/null)
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-TABLE=$(awk 'BEGIN { print "| server | clients | completion tokens/s | p50 latency s | requests | errors |"; print "|---|---|---|---|---|---|" }
-  { printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6 }' "$RESULTS")
-RATIOS=$(awk '{ tps[$1 " " $2] = $3; p50[$1 " " $2] = $4 }
-  END { for (s in tps) if (s ~ / 8$/) { split(s, a, " "); one = a[1] " 1"; if (!(one in tps)) continue;
-          printf "- %s: 8-client aggregate / 1-client = %.2f; p50 at 8 / p50 at 1 = %.2f\n", a[1], tps[s] / tps[one], p50[s] / p50[one] }
-        if (("before 1" in tps) && ("engine 1" in tps)) printf "- 1-client rate, engine / before = %.2f\n", tps["engine 1"] / tps["before 1"]
-        if (("policies-one 8" in tps) && ("policies-eight 8" in tps)) printf "- one replica, 8 clients over 8 policies (LoRA r=8 each) / 8 clients on one of them = %.2f\n", tps["policies-eight 8"] / tps["policies-one 8"] }' "$RESULTS")
+TABLE=$(awk 'BEGIN { print "| server | clients | completion tokens/s | p50 latency s | requests | errors | round |"; print "|---|---|---|---|---|---|---|" }
+  { printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7 }' "$RESULTS")
+# Ratios between levels of the same server and round; with several rounds, each round's and their median.
+RATIOS=$("$PY" - "$RESULTS" <<'PYEOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    label, clients, tps, p50, _req, _err, rnd = line.split()
+    rows[(label, int(clients), int(rnd))] = (float(tps), float(p50))
+def median(values):
+    return statistics.median(values) if values else None
+out = []
+for label in dict.fromkeys(k[0] for k in rows):
+    rounds = sorted({k[2] for k in rows if k[0] == label and (label, 1, k[2]) in rows and (label, 8, k[2]) in rows})
+    if not rounds:
+        continue
+    tps = [rows[(label, 8, r)][0] / rows[(label, 1, r)][0] for r in rounds]
+    p50 = [rows[(label, 8, r)][1] / rows[(label, 1, r)][1] for r in rounds]
+    if len(rounds) == 1:
+        out.append(f"- {label}: 8-client aggregate / 1-client = {tps[0]:.2f}; p50 at 8 / p50 at 1 = {p50[0]:.2f}")
+    else:
+        out.append(f"- {label}: 8-client aggregate / 1-client = {median(tps):.2f} (median of {len(rounds)} rounds: "
+                   + ", ".join(f"{t:.2f}" for t in tps) + f"); p50 at 8 / p50 at 1 = {median(p50):.2f} ("
+                   + ", ".join(f"{p:.2f}" for p in p50) + ")")
+one = lambda label: median([v[0] for k, v in rows.items() if k[0] == label and k[1] == 1])
+if one("before") and one("engine"):
+    out.append(f"- 1-client rate, engine / before = {one('engine') / one('before'):.2f} (medians over rounds)")
+if ("policies-one", 8, 1) in rows and ("policies-eight", 8, 1) in rows:
+    out.append("- one replica, 8 clients over 8 policies (LoRA r=8 each) / 8 clients on one of them = "
+               f"{rows[('policies-eight', 8, 1)][0] / rows[('policies-one', 8, 1)][0]:.2f}")
+print("\n".join(out))
+PYEOF
+)
 REPORT=$(cat <<EOF
 # Serving engine benchmark (106M-parameter Llama shape, F32, CPU)
 
@@ -142,6 +175,7 @@ $("$JAVA_HOME/bin/java" -version 2>&1 | head -1); load average $LOAD_BEFORE at s
 Model: hidden 576, 30 layers, 9/3 heads, MLP 1536, byte-level vocabulary, random F32 weights (\`init-model\`).
 Client: bench/peer/serving_load.py (Python grpcio, hand-encoded protobuf), Generate, 64 new tokens, temperature 1,
 top-p 0.95, one seed per request; 1 client sends $((REQUESTS * 2)) requests, each of 8 clients $REQUESTS, one after another.
+The engine's levels alternate (1 client, 8 clients) for $ROUNDS rounds; its ratios are per round and their median.
 ${BASELINE:+"before" is revision $BASELINE (per-request decode loops), measured in the same run.}
 
 $TABLE
