@@ -61,6 +61,16 @@ public interface Backend extends AutoCloseable {
   /** y[n,out] = x[n,in]·W[out,in]ᵀ (+ bias[out] when not null); added to y when accumulate. */
   void matmulForward(Buf y, Buf x, Buf w, Buf bias, int n, int in, int out, boolean accumulate);
 
+  /**
+   * Several products of one input: {@code ys[p][n,outs[p]] = x[n,in]·ws[p]ᵀ (+ biases[p] when not
+   * null)}, each exactly as {@link #matmulForward} computes it (bit for bit). A backend may run them
+   * as one parallel loop (the q/k/v projections of a layer, or gate and up, share their input); this
+   * default runs them one after another.
+   */
+  default void matmulForwardShared(Buf[] ys, Buf x, Buf[] ws, Buf[] biases, int n, int in, int[] outs) {
+    for (int p = 0; p < ws.length; p++) matmulForward(ys[p], x, ws[p], biases[p], n, in, outs[p], false);
+  }
+
   /** dx[n,in] = dy[n,out]·W[out,in]; added to dx when accumulate. */
   void matmulBackwardInput(Buf dx, Buf dy, Buf w, int n, int in, int out, boolean accumulate);
 

@@ -150,6 +150,38 @@ public final class CpuBackend implements Backend, BatchedAttention, BatchedLora 
   }
 
   @Override
+  public void matmulForwardShared(Buf[] ys, Buf x, Buf[] ws, Buf[] biases, int n, int in, int[] outs) {
+    int count = ws.length;
+    if (ys.length != count || biases.length != count || outs.length != count) {
+      throw new IllegalArgumentException("ys, ws, biases and outs must have one entry per product, got " + ys.length
+          + ", " + count + ", " + biases.length + ", " + outs.length);
+    }
+    check(x, (long) n * in, "x");
+    CpuBuf[] w = new CpuBuf[count];
+    float[][] y = new float[count][];
+    boolean allPacked = true;
+    for (int p = 0; p < count; p++) {
+      check(ys[p], (long) n * outs[p], "y");
+      w[p] = weightOf(ws[p], outs[p], in);
+      y[p] = a(ys[p]);
+      allPacked &= w[p].packed;
+    }
+    if (!allPacked) { // narrow or unpacked weights have their own kernels
+      Backend.super.matmulForwardShared(ys, x, ws, biases, n, in, outs);
+      return;
+    }
+    Gemm.gemmPackedShared(pool, y, a(x), in, w, n);
+    for (int p = 0; p < count; p++) {
+      if (biases[p] == null) continue;
+      float[] b = a(biases[p]), ya = y[p];
+      for (int i = 0; i < n; i++) {
+        int o = i * outs[p];
+        for (int j = 0; j < outs[p]; j++) ya[o + j] += b[j];
+      }
+    }
+  }
+
+  @Override
   public void matmulBackwardInput(Buf dx, Buf dy, Buf w, int n, int in, int out, boolean accumulate) {
     check(dx, (long) n * in, "dx");
     check(dy, (long) n * out, "dy");

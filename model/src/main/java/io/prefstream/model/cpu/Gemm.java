@@ -121,6 +121,44 @@ final class Gemm {
         block(c, cOff, ldc, a, aOff, ars, acs, packed, 0, NR, panelStride, i0, i1, j0, j1, in, accumulate));
   }
 
+  /**
+   * C_p[M, w_p.out] = A·W_pᵀ for several packed weights of one A (row-major, row stride ars) as one
+   * parallel loop: one wait for the slowest thread instead of one per product, and the tasks of all
+   * products balance each other. Each tile is computed as {@link #gemmPacked} computes it.
+   */
+  static void gemmPackedShared(WorkerPool pool, float[][] c, float[] a, int ars, CpuBuf[] w, int m) {
+    if (m == 0) return;
+    int count = w.length, in = w[0].in;
+    long flops = 0;
+    int panels = 0;
+    for (CpuBuf wp : w) {
+      flops += 2L * m * wp.out * in;
+      panels += wp.out / NR;
+    }
+    if (flops < 200_000 || pool.threads() == 1) {
+      for (int p = 0; p < count; p++) {
+        block(c[p], 0, w[p].out, a, 0, ars, 1, w[p].t, 0, NR, in * NR, 0, m, 0, w[p].out, in, false);
+      }
+      return;
+    }
+    int rowTasks = (m + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
+    int panelsPerTask = Math.max(1, Math.min(4, rowTasks * panels / (4 * pool.threads())));
+    int colWidth = NR * panelsPerTask;
+    int[] colTasks = new int[count], first = new int[count + 1];
+    for (int p = 0; p < count; p++) {
+      colTasks[p] = (w[p].out + colWidth - 1) / colWidth;
+      first[p + 1] = first[p] + rowTasks * colTasks[p];
+    }
+    pool.forEach(first[count], t -> {
+      int p = 0;
+      while (t >= first[p + 1]) p++;
+      int local = t - first[p], out = w[p].out;
+      int i0 = (local / colTasks[p]) * ROWS_PER_TASK, j0 = (local % colTasks[p]) * colWidth;
+      block(c[p], 0, out, a, 0, ars, 1, w[p].t, 0, NR, in * NR, i0, Math.min(m, i0 + ROWS_PER_TASK), j0,
+          Math.min(out, j0 + colWidth), in, false);
+    });
+  }
+
   /** C[M, w.out] (+)= A·Wᵀ from a weight's derived layout (packed panels or plain transpose). */
   static void gemmWt(WorkerPool pool, float[] c, int cOff, int ldc, float[] a, int aOff, int ars, int acs,
       CpuBuf w, int m, boolean accumulate) {

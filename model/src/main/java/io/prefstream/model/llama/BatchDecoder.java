@@ -144,9 +144,7 @@ public final class BatchDecoder {
     for (int l = 0; l < layers.length; l++) {
       LlamaModel.Layer L = layers[l];
       be.rmsnormForward(a.xn1, a.rstd1, x, L.attnNorm.value, n, c, eps);
-      linear(groups, l, L.q, a.q, a.xn1, n, false);
-      linear(groups, l, L.k, a.k, a.xn1, n, false);
-      linear(groups, l, L.v, a.v, a.xn1, n, false);
+      linearShared(groups, l, new Linear[] {L.q, L.k, L.v}, new Buf[] {a.q, a.k, a.v}, a.xn1, n);
       be.ropeForward(a.q, pos, n, h, hd, cfg.rope());
       be.ropeForward(a.k, pos, n, kvh, hd, cfg.rope());
       if (be instanceof BatchedAttention batched) {
@@ -171,8 +169,7 @@ public final class BatchDecoder {
       }
       linear(groups, l, L.o, x, a.att, n, true); // residual in place
       be.rmsnormForward(a.xn2, a.rstd2, x, L.mlpNorm.value, n, c, eps);
-      linear(groups, l, L.gate, a.g, a.xn2, n, false);
-      linear(groups, l, L.up, a.u, a.xn2, n, false);
+      linearShared(groups, l, new Linear[] {L.gate, L.up}, new Buf[] {a.g, a.u}, a.xn2, n);
       be.swigluForward(a.h, a.g, a.u, (long) n * cfg.intermediateSize());
       linear(groups, l, L.down, x, a.h, n, true);
     }
@@ -254,6 +251,24 @@ public final class BatchDecoder {
   /** y[n,out] (+)= x·Wᵀ + b over all rows, then each adapter group's scaling·(x·Aᵀ)·Bᵀ on its rows. */
   private void linear(Groups groups, int layer, Linear lin, Buf y, Buf xin, int n, boolean accumulate) {
     be.matmulForward(y, xin, lin.w.value, lin.bias == null ? null : lin.bias.value, n, lin.in, lin.out, accumulate);
+    loraDeltas(groups, layer, lin, y, xin);
+  }
+
+  /** {@link #linear} (not accumulating) for several linears of one input: the base products as one backend call. */
+  private void linearShared(Groups groups, int layer, Linear[] lins, Buf[] ys, Buf xin, int n) {
+    Buf[] ws = new Buf[lins.length], biases = new Buf[lins.length];
+    int[] outs = new int[lins.length];
+    for (int p = 0; p < lins.length; p++) {
+      ws[p] = lins[p].w.value;
+      biases[p] = lins[p].bias == null ? null : lins[p].bias.value;
+      outs[p] = lins[p].out;
+    }
+    be.matmulForwardShared(ys, xin, ws, biases, n, lins[0].in, outs);
+    for (int p = 0; p < lins.length; p++) loraDeltas(groups, layer, lins[p], ys[p], xin);
+  }
+
+  /** Each adapter group's scaling·(x·Aᵀ)·Bᵀ added to its rows of y. */
+  private void loraDeltas(Groups groups, int layer, Linear lin, Buf y, Buf xin) {
     int count = groups.adapter().length;
     if (be instanceof BatchedLora batched) {
       Buf[] as = new Buf[count], bs = new Buf[count];

@@ -88,6 +88,37 @@ public abstract class BackendContractTest {
   }
 
   @Test
+  public void sharedInputProductsEqualSeparateProductsBitForBit() {
+    // q/k/v-like (576/192/192 are whole panels on the CPU) and gate/up-like products of one input, decode (1, 8, 9
+    // rows) and prefill-sized (70) row counts, one product with a bias; then mixes with a width that is not whole
+    // panels and a LoRA-narrow one, which take other kernels.
+    int[][] outsSets = {{576, 192, 192}, {1536, 1536}, {96, 50}, {8, 144}};
+    for (int[] outs : outsSets) {
+      for (int n : new int[] {1, 8, 9, 70}) {
+        int in = outs[0] == 1536 ? 96 : 300;
+        float[] x = random(n * in);
+        Buf xb = buf(x);
+        Buf[] ws = new Buf[outs.length], biases = new Buf[outs.length], ys = new Buf[outs.length];
+        float[][] expected = new float[outs.length][];
+        for (int p = 0; p < outs.length; p++) {
+          ws[p] = be.weight(random(outs[p] * in), outs[p], in);
+          biases[p] = p == 1 ? buf(random(outs[p])) : null;
+          Buf one = be.alloc((long) n * outs[p]);
+          be.matmulForward(one, xb, ws[p], biases[p], n, in, outs[p], false);
+          expected[p] = host(one);
+          ys[p] = buf(random(n * outs[p])); // overwritten, not added to
+        }
+        be.matmulForwardShared(ys, xb, ws, biases, n, in, outs);
+        for (int p = 0; p < outs.length; p++) {
+          assertThat(host(ys[p])).as("product %d of %s, %d rows", p, Arrays.toString(outs), n).containsExactly(expected[p]);
+        }
+      }
+    }
+    assertThatThrownBy(() -> be.matmulForwardShared(new Buf[] {be.alloc(4)}, be.alloc(4), new Buf[0], new Buf[0], 1, 4,
+        new int[0])).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
   public void rmsnormForwardMatchesReferenceAndBackwardMatchesFiniteDifferences() {
     int n = 5, c = 37;
     float eps = 1e-5f;
