@@ -189,6 +189,12 @@ public final class ServeCommand implements Callable<Integer> {
           + " Default: ${DEFAULT-VALUE}.")
   int maxPromptChars;
 
+  @Option(names = "--fluency-sample-rate", paramLabel = "FRACTION", defaultValue = "0.05",
+      description = "Share of served replies scored under their pinned reference in the background, for the"
+          + " fluency metrics (prefstream_serving_served_reply_ref_*: the reference NLL per token of what is"
+          + " served); 0 turns it off. Default: ${DEFAULT-VALUE}.")
+  double fluencySampleRate;
+
   @Option(names = "--max-score-responses", paramLabel = "N", defaultValue = "16",
       description = "Most responses one Score call ranks. Default: ${DEFAULT-VALUE}.")
   int maxScoreResponses;
@@ -248,7 +254,7 @@ public final class ServeCommand implements Callable<Integer> {
     try {
       return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
           beta, Optional.ofNullable(adminToken), Optional.ofNullable(tlsCert), Optional.ofNullable(tlsKey),
-          new RecentResponses.Limits(responseMemory, responseMemoryChars, responseTtl));
+          new RecentResponses.Limits(responseMemory, responseMemoryChars, responseTtl), fluencySampleRate);
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage());
     }

@@ -26,7 +26,8 @@ import java.util.function.Function;
  * (TRL's rule: its end token included), so the reward is the one Score gives for the same text.
  */
 final class BestOfN {
-  record Scored(GenerationResult result, double policyLogp, double referenceLogp, double reward) {
+  /** One candidate; {@code scoredTokens} is how many tokens its log-probabilities cover (the reply and its end). */
+  record Scored(GenerationResult result, double policyLogp, double referenceLogp, double reward, int scoredTokens) {
     Candidate toProto(String responseId) {
       return Candidate.newBuilder().setResponseId(responseId).setText(result.text()).setImplicitReward(reward).setPolicyLogp(policyLogp)
           .setReferenceLogp(referenceLogp).setCompletionTokens(result.tokens().length)
@@ -78,7 +79,7 @@ final class BestOfN {
       double reward = b.beta() * (lp - lr);
       int tokens = batch.get(i).response().length; // as scored: the reply's tokens and its end
       if (b.perToken()) reward = tokens == 0 ? 0 : reward / tokens;
-      scored.add(new Scored(r, lp, lr, reward));
+      scored.add(new Scored(r, lp, lr, reward, tokens));
       if (reward > scored.get(best).reward()) best = i;
     }
     return new Outcome(scored, best);

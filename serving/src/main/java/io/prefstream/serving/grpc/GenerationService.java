@@ -24,6 +24,7 @@ import io.prefstream.schemas.grpc.ResponseScore;
 import io.prefstream.schemas.grpc.ScoreRequest;
 import io.prefstream.schemas.grpc.ScoreResponse;
 import io.prefstream.serving.feedback.RecentResponses;
+import io.prefstream.serving.fluency.ServedFluency;
 import io.prefstream.serving.metrics.ServingMetrics;
 import io.prefstream.serving.registry.Lease;
 import io.prefstream.serving.registry.PolicyRegistry;
@@ -58,11 +59,13 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
   private final Rpc rpc;
   private final java.util.Set<Integer> eos;
   private final BatchEngine engine;
+  private final ServedFluency fluency;
 
   GenerationService(PolicyRegistry registry, ServingConfig config, ConcurrencyLimiter limiter, ServingMetrics metrics,
-      RecentResponses recent, BatchEngine engine) {
+      RecentResponses recent, BatchEngine engine, ServedFluency fluency) {
     this.registry = registry;
     this.engine = engine;
+    this.fluency = fluency;
     this.tokenizer = registry.base().tokenizer();
     this.config = config;
     this.validation = new RequestValidation(config, registry.base().config().maxPositions(), registry.settings().defaultPolicy(),
@@ -149,6 +152,11 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
   private Generated done(RequestValidation.Generation g, Lease lease, String responseId, GenerationResult r, Prompt prompt,
       BestOfN.Outcome bestOf, List<String> candidateIds) {
     metrics.tokensGenerated.labelValues(g.policyId()).inc(r.tokens().length);
+    if (bestOf == null) {
+      fluency.offer(lease, () -> validation.reply(prompt.text(), prompt.messages(), r.text()));
+    } else {
+      fluency.offerScored(lease, bestOf.chosen().referenceLogp(), bestOf.chosen().scoredTokens());
+    }
     recent.remember(new RecentResponses.Remembered(responseId, lease.policyId(), lease.version(), prompt.text(),
         prompt.messages(), r.text()));
     return new Generated(ref(lease), responseId, r, bestOf, candidateIds);

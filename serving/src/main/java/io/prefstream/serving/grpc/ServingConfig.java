@@ -20,11 +20,14 @@ import java.util.Optional;
  * @param tlsCert            PEM certificate chain; with {@code tlsKey} the server speaks TLS only
  * @param tlsKey             PEM PKCS#8 private key
  * @param responseMemory     how many recent responses (and for how long) feedback may name by response id
+ * @param fluencySampleRate  share of served replies scored under their pinned reference (the served-reply NLL metrics; 0 = none)
  */
 public record ServingConfig(String host, int port, int maxConcurrent, int maxPromptChars, int maxNewTokens,
     int defaultMaxNewTokens, int maxScoreResponses, double defaultBeta, Optional<String> adminToken,
-    Optional<Path> tlsCert, Optional<Path> tlsKey, RecentResponses.Limits responseMemory) {
+    Optional<Path> tlsCert, Optional<Path> tlsKey, RecentResponses.Limits responseMemory, double fluencySampleRate) {
   public static final int DEFAULT_PORT = 50051;
+  /** The share of served replies scored under their reference by default (the fluency guard's sample). */
+  public static final double DEFAULT_FLUENCY_SAMPLE_RATE = 0.05;
 
   public ServingConfig {
     Objects.requireNonNull(host, "host");
@@ -40,11 +43,22 @@ public record ServingConfig(String host, int port, int maxConcurrent, int maxPro
     if (!(defaultBeta > 0) || Double.isInfinite(defaultBeta)) {
       throw new IllegalArgumentException("beta must be a finite number > 0, got " + defaultBeta);
     }
+    if (!(fluencySampleRate >= 0 && fluencySampleRate <= 1)) {
+      throw new IllegalArgumentException("fluency sample rate must be in [0, 1], got " + fluencySampleRate);
+    }
     adminToken = adminToken.filter(t -> !t.isBlank());
     if (tlsCert.isPresent() != tlsKey.isPresent()) {
       throw new IllegalArgumentException("TLS needs both a certificate file and a key file (got only the "
           + (tlsCert.isPresent() ? "certificate" : "key") + ")");
     }
+  }
+
+  /** With the default fluency sample rate ({@value #DEFAULT_FLUENCY_SAMPLE_RATE}). */
+  public ServingConfig(String host, int port, int maxConcurrent, int maxPromptChars, int maxNewTokens,
+      int defaultMaxNewTokens, int maxScoreResponses, double defaultBeta, Optional<String> adminToken,
+      Optional<Path> tlsCert, Optional<Path> tlsKey, RecentResponses.Limits responseMemory) {
+    this(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses, defaultBeta,
+        adminToken, tlsCert, tlsKey, responseMemory, DEFAULT_FLUENCY_SAMPLE_RATE);
   }
 
   /** With the default response memory ({@link RecentResponses.Limits#defaults()}). */
@@ -66,41 +80,47 @@ public record ServingConfig(String host, int port, int maxConcurrent, int maxPro
 
   public ServingConfig withPort(int p) {
     return new ServingConfig(host, p, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-        defaultBeta, adminToken, tlsCert, tlsKey, responseMemory);
+        defaultBeta, adminToken, tlsCert, tlsKey, responseMemory, fluencySampleRate);
   }
 
   public ServingConfig withHost(String h) {
     return new ServingConfig(h, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-        defaultBeta, adminToken, tlsCert, tlsKey, responseMemory);
+        defaultBeta, adminToken, tlsCert, tlsKey, responseMemory, fluencySampleRate);
   }
 
   public ServingConfig withMaxConcurrent(int n) {
     return new ServingConfig(host, port, n, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-        defaultBeta, adminToken, tlsCert, tlsKey, responseMemory);
+        defaultBeta, adminToken, tlsCert, tlsKey, responseMemory, fluencySampleRate);
   }
 
   public ServingConfig withAdminToken(String token) {
     return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-        defaultBeta, Optional.ofNullable(token), tlsCert, tlsKey, responseMemory);
+        defaultBeta, Optional.ofNullable(token), tlsCert, tlsKey, responseMemory, fluencySampleRate);
   }
 
   public ServingConfig withTls(Path cert, Path key) {
     return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-        defaultBeta, adminToken, Optional.ofNullable(cert), Optional.ofNullable(key), responseMemory);
+        defaultBeta, adminToken, Optional.ofNullable(cert), Optional.ofNullable(key), responseMemory, fluencySampleRate);
   }
 
   public ServingConfig withLimits(int promptChars, int newTokens, int defaultNewTokens, int scoreResponses) {
     return new ServingConfig(host, port, maxConcurrent, promptChars, newTokens, defaultNewTokens, scoreResponses,
-        defaultBeta, adminToken, tlsCert, tlsKey, responseMemory);
+        defaultBeta, adminToken, tlsCert, tlsKey, responseMemory, fluencySampleRate);
   }
 
   public ServingConfig withDefaultBeta(double beta) {
     return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-        beta, adminToken, tlsCert, tlsKey, responseMemory);
+        beta, adminToken, tlsCert, tlsKey, responseMemory, fluencySampleRate);
   }
 
   public ServingConfig withResponseMemory(RecentResponses.Limits limits) {
     return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
-        defaultBeta, adminToken, tlsCert, tlsKey, limits);
+        defaultBeta, adminToken, tlsCert, tlsKey, limits, fluencySampleRate);
+  }
+
+  /** The share of served replies scored under their pinned reference for the fluency metrics (0 = none). */
+  public ServingConfig withFluencySampleRate(double rate) {
+    return new ServingConfig(host, port, maxConcurrent, maxPromptChars, maxNewTokens, defaultMaxNewTokens, maxScoreResponses,
+        defaultBeta, adminToken, tlsCert, tlsKey, responseMemory, rate);
   }
 }

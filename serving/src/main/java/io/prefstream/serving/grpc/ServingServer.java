@@ -2,6 +2,7 @@ package io.prefstream.serving.grpc;
 
 import io.prefstream.serving.engine.BatchEngine;
 import io.prefstream.serving.engine.EngineConfig;
+import io.prefstream.serving.fluency.ServedFluency;
 
 import io.grpc.BindableService;
 import io.grpc.Server;
@@ -50,22 +51,25 @@ public final class ServingServer implements AutoCloseable {
   private final HealthStatusManager health;
   private final ExecutorService executor;
   private final BatchEngine engine;
+  private final ServedFluency fluency;
 
-  private ServingServer(Server server, HealthStatusManager health, ExecutorService executor, BatchEngine engine) {
+  private ServingServer(Server server, HealthStatusManager health, ExecutorService executor, BatchEngine engine,
+      ServedFluency fluency) {
     this.server = server;
     this.health = health;
     this.executor = executor;
     this.engine = engine;
+    this.fluency = fluency;
   }
 
   private static List<ServerServiceDefinition> services(ServingConfig config, PolicyRegistry registry, FeedbackSink sink,
-      ServingMetrics metrics, HealthStatusManager health, BatchEngine engine) {
+      ServingMetrics metrics, HealthStatusManager health, BatchEngine engine, ServedFluency fluency) {
     ConcurrencyLimiter limiter = new ConcurrencyLimiter(config.maxConcurrent(), metrics);
     RequestValidation validation = new RequestValidation(config, registry.base().config().maxPositions(),
         registry.settings().defaultPolicy(), registry.base().tokenizer());
     // Written by generation, read by feedback: responses feedback may name by id.
     RecentResponses recent = new RecentResponses(config.responseMemory());
-    BindableService generation = new GenerationService(registry, config, limiter, metrics, recent, engine);
+    BindableService generation = new GenerationService(registry, config, limiter, metrics, recent, engine, fluency);
     BindableService feedback = new FeedbackService(sink, validation, config, metrics, recent);
     ServerServiceDefinition rollout = ServerInterceptors.intercept(new RolloutService(registry, validation, metrics),
         new BearerTokenInterceptor(config.adminToken()));
@@ -158,6 +162,7 @@ public final class ServingServer implements AutoCloseable {
   public static ServingServer start(ServingConfig config, EngineConfig engineConfig, PolicyRegistry registry, FeedbackSink sink,
       ServingMetrics metrics) throws IOException {
     BatchEngine engine = engine(engineConfig, registry, metrics);
+    ServedFluency fluency = new ServedFluency(registry, engine, metrics, config.fluencySampleRate());
     HealthStatusManager health = new HealthStatusManager();
     ExecutorService executor = executor();
     NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()))
@@ -165,14 +170,14 @@ public final class ServingServer implements AutoCloseable {
     if (config.tlsCert().isPresent()) {
       b.sslContext(GrpcSslContexts.forServer(config.tlsCert().get().toFile(), config.tlsKey().orElseThrow().toFile()).build());
     }
-    for (ServerServiceDefinition s : services(config, registry, sink, metrics, health, engine)) b.addService(s);
+    for (ServerServiceDefinition s : services(config, registry, sink, metrics, health, engine, fluency)) b.addService(s);
     Server server = b.build().start();
     markServing(health);
     LOG.info("gRPC serving on {}:{}{} (max {} concurrent requests; engine: batch {}, KV cache {} MiB, queue {}, prefill chunk {};"
         + " Rollout API {})", config.host(), server.getPort(), config.tlsCert().isPresent() ? " with TLS" : "",
         config.maxConcurrent(), engineConfig.maxBatch(), engineConfig.kvCacheBytes() >> 20, engineConfig.queueBound(),
         engineConfig.prefillChunk(), config.adminToken().isPresent() ? "enabled" : "disabled: no admin token");
-    return new ServingServer(server, health, executor, engine);
+    return new ServingServer(server, health, executor, engine, fluency);
   }
 
   /** Starts an in-process server named {@code name} (for tests and embedding in one JVM). */
@@ -185,13 +190,14 @@ public final class ServingServer implements AutoCloseable {
   public static ServingServer startInProcess(String name, ServingConfig config, EngineConfig engineConfig, PolicyRegistry registry,
       FeedbackSink sink, ServingMetrics metrics) throws IOException {
     BatchEngine engine = engine(engineConfig, registry, metrics);
+    ServedFluency fluency = new ServedFluency(registry, engine, metrics, config.fluencySampleRate());
     HealthStatusManager health = new HealthStatusManager();
     ExecutorService executor = executor();
     InProcessServerBuilder b = InProcessServerBuilder.forName(name).executor(executor);
-    for (ServerServiceDefinition s : services(config, registry, sink, metrics, health, engine)) b.addService(s);
+    for (ServerServiceDefinition s : services(config, registry, sink, metrics, health, engine, fluency)) b.addService(s);
     Server server = b.build().start();
     markServing(health);
-    return new ServingServer(server, health, executor, engine);
+    return new ServingServer(server, health, executor, engine, fluency);
   }
 
   private static void markServing(HealthStatusManager health) {
@@ -204,6 +210,11 @@ public final class ServingServer implements AutoCloseable {
   /** The batching engine every generation request runs through. */
   public BatchEngine engine() {
     return engine;
+  }
+
+  /** The served-reply fluency sampler (the reference NLL of a share of served replies). */
+  public ServedFluency fluency() {
+    return fluency;
   }
 
   /** The port bound (-1 in-process). */
@@ -227,6 +238,7 @@ public final class ServingServer implements AutoCloseable {
       Thread.currentThread().interrupt();
     }
     executor.shutdownNow();
+    fluency.close();
     engine.close();
   }
 }

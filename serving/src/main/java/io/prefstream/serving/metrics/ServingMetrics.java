@@ -31,6 +31,11 @@ public final class ServingMetrics {
   public final Counter firstUseLoads;
   public final Histogram updateToServingSeconds;
   public final Counter feedbackPublished;
+  public final Counter servedReplyRefNats;
+  public final Counter servedReplyRefTokens;
+  public final Counter servedReplySamples;
+  public final Counter servedReplySamplesDropped;
+  public final Gauge servedReplyRefNll;
 
   public ServingMetrics(PrometheusRegistry registry) {
     this.registry = registry;
@@ -88,6 +93,21 @@ public final class ServingMetrics {
         .classicUpperBounds(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30).register(registry);
     feedbackPublished = Counter.builder().name("prefstream_serving_feedback_published_total")
         .help("Preference events published to prefstream.events").labelNames("policy").register(registry);
+    servedReplyRefNats = Counter.builder().name("prefstream_serving_served_reply_ref_nats_total")
+        .help("Negative log-likelihood under the pinned reference (nats, summed over tokens) of the served replies"
+            + " sampled by --fluency-sample-rate; over ..._ref_tokens_total it is the reference NLL per token")
+        .labelNames("policy").register(registry);
+    servedReplyRefTokens = Counter.builder().name("prefstream_serving_served_reply_ref_tokens_total")
+        .help("Tokens of the sampled served replies scored under the pinned reference").labelNames("policy")
+        .register(registry);
+    servedReplySamples = Counter.builder().name("prefstream_serving_served_reply_samples_total")
+        .help("Served replies scored under the pinned reference (a --fluency-sample-rate share)").labelNames("policy")
+        .register(registry);
+    servedReplySamplesDropped = Counter.builder().name("prefstream_serving_served_reply_samples_dropped_total")
+        .help("Sampled served replies not scored (the scoring queue was full, or the reference was gone)")
+        .labelNames("policy").register(registry);
+    servedReplyRefNll = Gauge.builder().name("prefstream_serving_served_reply_ref_nll")
+        .help("Reference NLL per token of the last 64 sampled served replies").labelNames("policy").register(registry);
   }
 
   /** What the batching engine reports; the latest server's engine is the one read. */

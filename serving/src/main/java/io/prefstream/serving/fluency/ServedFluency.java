@@ -1,0 +1,206 @@
+package io.prefstream.serving.fluency;
+
+import io.prefstream.model.llama.PromptResponse;
+import io.prefstream.model.llama.SequenceLogProbs;
+import io.prefstream.serving.engine.BatchEngine;
+import io.prefstream.serving.metrics.ServingMetrics;
+import io.prefstream.serving.registry.Lease;
+import io.prefstream.serving.registry.PolicyRegistry;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The serving half of the fluency guard: a sample of the replies this replica serves is scored
+ * under the serving version's pinned reference, and the reference's negative log-likelihood per
+ * token is reported per policy ({@code prefstream_serving_served_reply_ref_*}) and kept per version
+ * ({@link #ofVersion}). A policy that drifts into broken text (DPO pushing probability mass onto
+ * token sequences the base model finds unlikely) shows as a rising NLL, while its reward accuracy
+ * may still look fine.
+ *
+ * <p>Each finished reply is taken with probability {@code rate} (0 turns this off). Sampled replies
+ * wait in a bounded queue (a full queue drops the sample and counts it, never slowing a request)
+ * and are scored on one daemon thread as scoring sequences of the replica's {@link BatchEngine},
+ * in the same steps as generation, so their cost shows as a little prefill work. A reply is scored
+ * as training encodes it after its prompt (the reply's text and its end, as Score and best-of-n
+ * score it), so the figure compares with the learner's {@code fluency/ref_nll_chosen} of the same
+ * texts. Best-of-n replies were scored under the reference already; theirs is recorded without a
+ * second pass ({@link #offerScored}).
+ */
+public final class ServedFluency implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(ServedFluency.class);
+  /** Sampled replies waiting to be scored; more are dropped (and counted). */
+  static final int QUEUE = 256;
+  /** Replies scored together in one call to the engine. */
+  private static final int BATCH = 8;
+  /** Versions per policy whose means are kept. */
+  static final int VERSIONS_KEPT = 64;
+  /** Replies in the moving window behind the per-policy gauge. */
+  static final int WINDOW = 64;
+
+  /** The reference NLL of the sampled replies of one version (or window): nats summed over tokens. */
+  public record Nll(double nats, long tokens, long replies) {
+    public double perToken() {
+      return tokens == 0 ? Double.NaN : nats / tokens;
+    }
+
+    Nll plus(double n, long t) {
+      return new Nll(nats + n, tokens + t, replies + 1);
+    }
+  }
+
+  private record Sample(String policyId, long version, String referenceId, int[] prompt, int[] completion) {}
+
+  private final PolicyRegistry registry;
+  private final BatchEngine engine;
+  private final ServingMetrics metrics;
+  private final double rate;
+  private final BlockingQueue<Sample> queue = new ArrayBlockingQueue<>(QUEUE);
+  private final Map<String, ConcurrentSkipListMap<Long, Nll>> versions = new ConcurrentHashMap<>();
+  private final Map<String, Window> windows = new ConcurrentHashMap<>();
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private final Thread worker;
+
+  /**
+   * @param rate the share of served replies scored, in [0, 1]; 0 starts no thread
+   */
+  public ServedFluency(PolicyRegistry registry, BatchEngine engine, ServingMetrics metrics, double rate) {
+    if (!(rate >= 0 && rate <= 1)) throw new IllegalArgumentException("fluency sample rate must be in [0, 1], got " + rate);
+    this.registry = registry;
+    this.engine = engine;
+    this.metrics = metrics;
+    this.rate = rate;
+    this.worker = rate == 0 ? null : Thread.ofPlatform().name("prefstream-fluency").daemon().start(this::work);
+  }
+
+  private boolean sampled() {
+    return rate > 0 && !closed.get() && (rate >= 1 || ThreadLocalRandom.current().nextDouble() < rate);
+  }
+
+  /**
+   * A reply just served from {@code lease}: maybe sampled, then scored later under its reference.
+   * {@code encoded} gives the reply as training encodes it after its prompt (asked only when sampled).
+   */
+  public void offer(Lease lease, Supplier<PromptResponse> encoded) {
+    if (!sampled()) return;
+    PromptResponse pr = encoded.get();
+    if (pr.response().length == 0) return;
+    if (!queue.offer(new Sample(lease.policyId(), lease.version(), lease.referenceId(), pr.prompt(), pr.response()))) {
+      metrics.servedReplySamplesDropped.labelValues(lease.policyId()).inc();
+    }
+  }
+
+  /** A reply served from {@code lease} whose reference log-probability is known already (best-of-n). */
+  public void offerScored(Lease lease, double referenceLogp, int tokens) {
+    if (tokens == 0 || !sampled()) return;
+    record(lease.policyId(), lease.version(), -referenceLogp, tokens);
+  }
+
+  /** The reference NLL of this version's sampled replies so far, if any were scored (the newest versions only). */
+  public Optional<Nll> ofVersion(String policyId, long version) {
+    var m = versions.get(policyId);
+    return m == null ? Optional.empty() : Optional.ofNullable(m.get(version));
+  }
+
+  /** Sampled replies still waiting to be scored. */
+  public int pending() {
+    return queue.size();
+  }
+
+  private void record(String policyId, long version, double nats, long tokens) {
+    metrics.servedReplyRefNats.labelValues(policyId).inc(nats);
+    metrics.servedReplyRefTokens.labelValues(policyId).inc(tokens);
+    metrics.servedReplySamples.labelValues(policyId).inc();
+    var perVersion = versions.computeIfAbsent(policyId, k -> new ConcurrentSkipListMap<>());
+    perVersion.merge(version, new Nll(nats, tokens, 1), (a, b) -> a.plus(b.nats(), b.tokens()));
+    while (perVersion.size() > VERSIONS_KEPT) perVersion.pollFirstEntry();
+    double windowed = windows.computeIfAbsent(policyId, k -> new Window()).add(nats, tokens);
+    metrics.servedReplyRefNll.labelValues(policyId).set(windowed);
+  }
+
+  private void work() {
+    List<Sample> batch = new ArrayList<>(BATCH);
+    while (!closed.get()) {
+      try {
+        Sample first = queue.poll(100, TimeUnit.MILLISECONDS);
+        if (first == null) continue;
+        batch.add(first);
+        queue.drainTo(batch, BATCH - 1);
+        score(batch);
+      } catch (InterruptedException e) {
+        return;
+      } catch (RuntimeException e) {
+        if (closed.get()) return;
+        LOG.warn("scoring served replies under their reference failed; {} samples skipped", batch.size(), e);
+      } finally {
+        batch.clear();
+      }
+    }
+  }
+
+  /** Scores a batch, one engine call per (policy, reference) group. */
+  private void score(List<Sample> batch) {
+    Map<List<String>, List<Sample>> groups = new LinkedHashMap<>();
+    for (Sample s : batch) groups.computeIfAbsent(List.of(s.policyId(), s.referenceId()), k -> new ArrayList<>()).add(s);
+    for (List<Sample> group : groups.values()) {
+      Sample head = group.getFirst();
+      try (Lease reference = registry.acquireReference(head.policyId(), head.referenceId())) {
+        List<PromptResponse> prs = group.stream().map(s -> new PromptResponse(s.prompt(), s.completion())).toList();
+        SequenceLogProbs lps = engine.score(List.of(reference.model()), prs, closed::get).getFirst();
+        for (int i = 0; i < group.size(); i++) {
+          Sample s = group.get(i);
+          record(s.policyId(), s.version(), -lps.sum(i), s.completion().length);
+        }
+      } catch (Exception e) {
+        if (closed.get()) return;
+        // The reference snapshot went away (evicted, policy dropped): these samples cannot be scored.
+        LOG.debug("could not score {} served replies of {} under {}: {}", group.size(), head.policyId(),
+            head.referenceId(), e.toString());
+        metrics.servedReplySamplesDropped.labelValues(head.policyId()).inc(group.size());
+      }
+    }
+  }
+
+  /** The last {@link #WINDOW} replies' nats and tokens. */
+  private static final class Window {
+    private final double[] nats = new double[WINDOW];
+    private final long[] tokens = new long[WINDOW];
+    private int next;
+
+    synchronized double add(double n, long t) {
+      nats[next] = n;
+      tokens[next] = t;
+      next = (next + 1) % WINDOW;
+      double natsSum = 0;
+      long tokenSum = 0;
+      for (int i = 0; i < WINDOW; i++) {
+        natsSum += nats[i];
+        tokenSum += tokens[i];
+      }
+      return tokenSum == 0 ? Double.NaN : natsSum / tokenSum;
+    }
+  }
+
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true) || worker == null) return;
+    worker.interrupt();
+    try {
+      worker.join(5_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}
