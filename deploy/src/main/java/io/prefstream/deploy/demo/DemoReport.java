@@ -22,9 +22,10 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
 /**
  * Writes a demo run's report folder: {@code chart.png} (liked-reply rate over the trailing window
  * and the learner's eval reward accuracy over time on the left axis, KL to the reference on the
- * right, the baseline as a dashed line, each swap of the served version marked) and
- * {@code summary.md} (baseline and final rate with the z-test, events, pairs, batches, steps,
- * versions, freshness, the settings).
+ * right with the served replies' reference NLL per token and the base model's as a dashed line,
+ * the baseline as a dashed line, each swap of the served version marked) and {@code summary.md}
+ * (baseline and final rate with the z-test, events, pairs, batches, steps, versions, freshness, the
+ * served replies' fluency, the settings).
  */
 public final class DemoReport {
   /** Fewest replies in a trailing window for its rate to be drawn (fewer: too noisy to show). */
@@ -73,6 +74,18 @@ public final class DemoReport {
     }
     XYSeries kl = addSeries(chart, "KL to reference per token (right axis)", samples, DemoTimeline.Sample::kl, 1,
         new Color(0xd62728));
+    // Fluency: what the served replies cost the reference model per token; a policy drifting into broken
+    // text shows as a rise above the base model's own replies.
+    addSeries(chart, "served replies' reference NLL per token, last 64 sampled (right axis)", samples,
+        DemoTimeline.Sample::servedNll, 1, new Color(0x9467bd));
+    if (Double.isFinite(result.baseServedNll())) {
+      XYSeries base = chart.addSeries("base model's replies' reference NLL (right axis)", new double[] {0, end},
+          new double[] {result.baseServedNll(), result.baseServedNll()});
+      base.setYAxisGroup(1);
+      base.setMarker(SeriesMarkers.NONE);
+      base.setLineColor(new Color(0x9467bd));
+      base.setLineStyle(new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER, 10, new float[] {6, 4}, 0));
+    }
     if (kl == null) {
       // An axis group needs a series; without KL yet, keep the right axis at zero.
       XYSeries zero = chart.addSeries("KL to reference per token (right axis)", new double[] {0, end}, new double[] {0, 0});
@@ -80,7 +93,7 @@ public final class DemoReport {
       zero.setMarker(SeriesMarkers.NONE);
       zero.setLineColor(new Color(0xd62728));
     }
-    chart.setYAxisGroupTitle(1, "KL");
+    chart.setYAxisGroupTitle(1, "KL, NLL (nats per token)");
     chart.getStyler().setAnnotationLineColor(new Color(0xb0b0b0));
     chart.getStyler().setAnnotationLineStroke(new BasicStroke(1f));
     chart.getStyler().setAnnotationTextFontColor(Color.DARK_GRAY);
@@ -139,6 +152,10 @@ public final class DemoReport {
     row(b, "freshness (feedback sent → served by a version trained on it), median",
         Double.isNaN(r.medianFreshnessSeconds()) ? "-" : String.format(Locale.ROOT, "%.1f s over %d feedback texts",
             r.medianFreshnessSeconds(), r.freshnessMillis().size()));
+    row(b, "served replies' reference NLL per token (fluency): base model (v0) → last " + settings.window().toSeconds() + " s",
+        Double.isNaN(r.baseServedNll()) || Double.isNaN(r.finalServedNll()) ? "-"
+            : String.format(Locale.ROOT, "%.3f → %.3f (%+.1f%%; a %s share of replies scored)", r.baseServedNll(),
+                r.finalServedNll(), 100 * r.servedNllRise(), DemoRunner.FLUENCY_SAMPLE_RATE));
     row(b, "failed user calls", Long.toString(timeline.failures()));
     List<DemoTimeline.Judged> judged = timeline.judged();
     b.append("\n## Replies\n\nThe first replies of the base model (v0) and the last ones served, as the users judged them:\n\n");

@@ -6,13 +6,22 @@ import java.util.List;
 /**
  * The outcome of a demo run: the liked-reply rate of the base model (baseline, every reply served
  * before the first update) and over the final window, the one-sided two-proportion z-test between
- * them, what the loop did (events, pairs, batches, steps, versions served), freshness, and where the
- * report was written.
+ * them, what the loop did (events, pairs, batches, steps, versions served), freshness, the fluency of
+ * what was served (the reference NLL per token of sampled served replies: the base model's own, and
+ * in the final window), and where the report was written.
  */
 public record DemoResult(String preference, double seconds, long baselineLiked, long baselineReplies, long finalLiked,
     long finalReplies, double z, double pValue, long events, long pairs, long batches, long steps,
     long versionsPublished, long lastServedVersion, long thumbs, long comparisons, List<Long> freshnessMillis,
-    boolean interrupted, Path reportDir) {
+    boolean interrupted, Path reportDir, double baseServedNll, double finalServedNll) {
+
+  /**
+   * How much the reference NLL per token of the served replies rose from the base model's own replies
+   * (version 0) to the final window, as a fraction (0.1 = 10% higher); NaN when either is unknown.
+   */
+  public double servedNllRise() {
+    return baseServedNll > 0 && Double.isFinite(finalServedNll) ? finalServedNll / baseServedNll - 1 : Double.NaN;
+  }
 
   public double baselineRate() {
     return baselineReplies == 0 ? Double.NaN : (double) baselineLiked / baselineReplies;

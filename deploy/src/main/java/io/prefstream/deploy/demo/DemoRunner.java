@@ -24,6 +24,7 @@ import io.prefstream.model.train.GradMode;
 import io.prefstream.schemas.topic.Topics;
 import io.prefstream.serving.ServingNode;
 import io.prefstream.serving.engine.EngineConfig;
+import io.prefstream.serving.fluency.ServedFluency;
 import io.prefstream.serving.grpc.ServingConfig;
 import io.prefstream.serving.registry.RegistrySettings;
 import io.prefstream.serving.registry.RolloutView;
@@ -71,6 +72,13 @@ public final class DemoRunner {
    * what it learns reaches the users later.
    */
   static final int MAX_PAIRS_PER_PROMPT = 4;
+
+  /**
+   * Share of served replies the replica scores under the reference for the fluency line (serve's
+   * default is 0.05): the bundled model's replies are short and cheap to score, and a quarter gives
+   * a few hundred per minute, enough for a 30 s window.
+   */
+  static final double FLUENCY_SAMPLE_RATE = 0.25;
 
   private final DemoSettings settings;
   private final PrintWriter out;
@@ -135,6 +143,7 @@ public final class DemoRunner {
     MetricsReader metrics = new MetricsReader(registry);
     String metricsAt = "off";
     List<VersionView> versions = List.of();
+    double baseServedNll = Double.NaN;
     try {
       String bootstrap = settings.bootstrapServers();
       if (bootstrap == null || bootstrap.isBlank()) {
@@ -214,7 +223,8 @@ public final class DemoRunner {
 
       node = ServingNode.startWithKafka(clientConfig(bootstrap), settings.modelDir(),
           List.of(new DirectoryVersionStore(Optional.of(checkpoints))),
-          ServingConfig.defaults().withHost(settings.host()).withPort(settings.port()).withDefaultBeta(settings.beta()),
+          ServingConfig.defaults().withHost(settings.host()).withPort(settings.port()).withDefaultBeta(settings.beta())
+              .withFluencySampleRate(FLUENCY_SAMPLE_RATE),
           EngineConfig.defaults(),
           RegistrySettings.defaults("demo").withDefaultPolicy(policy).withGate(new PromotionGate(settings.gateMargin())),
           registry, backend);
@@ -273,6 +283,7 @@ public final class DemoRunner {
       }
       if (learner != null) learner.close();
       if (node != null) {
+        baseServedNll = node.server().fluency().ofVersion(policy, 0).map(ServedFluency.Nll::perToken).orElse(Double.NaN);
         try {
           versions = node.registry().versions(policy);
         } catch (RuntimeException e) {
@@ -293,7 +304,7 @@ public final class DemoRunner {
       if (first != null) LOG.warn("closing the demo's parts", first);
     }
     MetricsReader.Snapshot end = metrics.snapshot();
-    DemoResult result = result(timeline, end, versions, interrupted);
+    DemoResult result = result(timeline, end, versions, interrupted, baseServedNll);
     DemoReport.write(settings, timeline, result);
     LOG.info("demo {}: liked {}/{} at baseline -> {}/{} in the last {} s ({} points, z {}, p {}); {} steps, {} versions",
         result.preference(), result.baselineLiked(), result.baselineReplies(), result.finalLiked(), result.finalReplies(),
@@ -304,7 +315,7 @@ public final class DemoRunner {
   }
 
   private DemoResult result(DemoTimeline timeline, MetricsReader.Snapshot end, List<VersionView> versions,
-      boolean interrupted) {
+      boolean interrupted, double baseServedNll) {
     long[] b = timeline.baseline();
     long endMillis = timeline.samples().isEmpty() ? timeline.now() : timeline.samples().getLast().atMillis();
     double[] f = timeline.rate(endMillis - settings.window().toMillis(), endMillis);
@@ -317,7 +328,7 @@ public final class DemoRunner {
         zp[1], end.count("prefstream_ingest_events_in"), end.count("prefstream_ingest_pairs"),
         (long) metrics(end, "prefstream_ingest_batches", "topic", Topics.BATCHES), end.count("prefstream_learner_steps"),
         published, lastServed, timeline.thumbs(), timeline.comparisons(), timeline.freshnessMillis(), interrupted,
-        settings.reportDir());
+        settings.reportDir(), baseServedNll, timeline.servedNll(endMillis - settings.window().toMillis(), endMillis));
   }
 
   private static double metrics(MetricsReader.Snapshot s, String name) {
@@ -339,7 +350,9 @@ public final class DemoRunner {
     double kl = timeline.pairStep(steps) ? s.value("prefstream_learner_kl") : Double.NaN;
     return new DemoTimeline.Sample(now, w[0], (int) w[1], s.value("prefstream_learner_eval_reward_accuracy"), kl,
         s.count("prefstream_ingest_events_in"), s.count("prefstream_ingest_pairs"),
-        (long) metrics(s, "prefstream_ingest_batches", "topic", Topics.BATCHES), steps, served);
+        (long) metrics(s, "prefstream_ingest_batches", "topic", Topics.BATCHES), steps, served,
+        s.value("prefstream_serving_served_reply_ref_nll"), s.value("prefstream_serving_served_reply_ref_nats"),
+        s.value("prefstream_serving_served_reply_ref_tokens"));
   }
 
   /** The learner step a served version was trained through, from its PolicyUpdate (-1: unknown). */

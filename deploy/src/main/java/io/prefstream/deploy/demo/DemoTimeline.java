@@ -24,8 +24,33 @@ public final class DemoTimeline {
    * The loop's state at one moment: the liked rate over the trailing window (NaN without replies),
    * the learner's last eval reward accuracy and KL (NaN before any), counters, the served version.
    */
+  /**
+   * One second of the run. {@code servedNll} is the reference NLL per token of the last 64 sampled served replies;
+   * {@code servedNats} and {@code servedTokens} are the replica's running sums behind it (for windows of any length).
+   */
   public record Sample(long atMillis, double windowRate, int windowReplies, double evalAccuracy, double kl,
-      long events, long pairs, long batches, long steps, long servedVersion) {}
+      long events, long pairs, long batches, long steps, long servedVersion, double servedNll, double servedNats,
+      double servedTokens) {}
+
+  /** Reference NLL per token of the served replies sampled between two times (from the samples' sums); NaN without any. */
+  public synchronized double servedNll(long fromMillis, long toMillis) {
+    Sample first = null, last = null;
+    for (Sample s : samples) {
+      if (s.atMillis() < fromMillis || s.atMillis() > toMillis || Double.isNaN(s.servedTokens())) continue;
+      if (first == null) first = s;
+      last = s;
+    }
+    if (first == null) return Double.NaN;
+    // The sums before the window's first sample: the sample just before it, or zero at the start.
+    Sample before = null;
+    for (Sample s : samples) {
+      if (s.atMillis() >= first.atMillis()) break;
+      if (!Double.isNaN(s.servedTokens())) before = s;
+    }
+    double nats = last.servedNats() - (before == null ? 0 : before.servedNats());
+    double tokens = last.servedTokens() - (before == null ? 0 : before.servedTokens());
+    return tokens > 0 ? nats / tokens : Double.NaN;
+  }
 
   private volatile long startNanos = System.nanoTime();
   private final List<Judged> judged = new ArrayList<>();

@@ -45,6 +45,9 @@ class DemoEndToEndTest {
     assertThat(r.lastServedVersion()).as("a trained version was served").isGreaterThanOrEqualTo(1);
     assertThat(r.finalRate()).as("final vs baseline rate").isGreaterThan(r.baselineRate());
     assertThat(r.pValue()).as("two-proportion z-test p, rise %.1f points", r.risePoints()).isLessThan(0.01);
+    // The replica scored a share of what it served under the reference, under the base and in the final window.
+    assertThat(r.baseServedNll()).as("base model's served-reply NLL").isPositive().isFinite();
+    assertThat(r.finalServedNll()).as("final served-reply NLL").isPositive().isFinite();
   }
 
   private static void assertReport(Path dir, String preference) throws Exception {
@@ -54,7 +57,7 @@ class DemoEndToEndTest {
     assertThat(png).startsWith(0x89, 'P', 'N', 'G');
     String summary = Files.readString(dir.resolve(DemoReport.SUMMARY));
     assertThat(summary).contains("Hidden preference: **" + preference + "**", "baseline liked rate", "final liked rate",
-        "z-test", "versions published", "freshness", "learner steps");
+        "z-test", "versions published", "freshness", "learner steps", "served replies' reference NLL per token");
   }
 
   @Test
@@ -95,6 +98,7 @@ class DemoEndToEndTest {
     await().atMost(Duration.ofMinutes(1)).pollInterval(Duration.ofSeconds(2)).untilAsserted(() -> {
       String body = http.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofString()).body();
       assertThat(body).contains("prefstream_ingest_events_in_total", "prefstream_learner_steps_total",
+          "prefstream_serving_served_reply_ref_nats_total",
           "prefstream_serving_requests_total");
     });
 

@@ -31,8 +31,11 @@ class DemoResultTest {
   @Test
   void ratesRiseAndMedianFreshness() {
     DemoResult r = new DemoResult("polite", 60, 25, 100, 60, 100, 5, 1e-6, 1, 1, 1, 1, 1, 1, 1, 1,
-        List.of(3000L, 1000L, 2000L, 10_000L), false, Path.of("x"));
+        List.of(3000L, 1000L, 2000L, 10_000L), false, Path.of("x"), 2.0, 2.3);
     assertThat(r.baselineRate()).isEqualTo(0.25);
+    assertThat(r.servedNllRise()).isCloseTo(0.15, within(1e-12));
+    assertThat(new DemoResult("polite", 60, 25, 100, 60, 100, 5, 1e-6, 1, 1, 1, 1, 1, 1, 1, 1, List.of(), false,
+        Path.of("x"), Double.NaN, 2.3).servedNllRise()).isNaN();
     assertThat(r.finalRate()).isEqualTo(0.6);
     assertThat(r.risePoints()).isCloseTo(35, within(1e-9));
     assertThat(r.medianFreshnessSeconds()).isEqualTo(2.5);

@@ -19,6 +19,25 @@ import org.junit.jupiter.api.Test;
  * again in the micro-batch the ingest makes of it, as {@link TrainingBatch#of} reads it.
  */
 class DemoTimelineTest {
+  private static DemoTimeline.Sample sample(long at, double nats, double tokens) {
+    return new DemoTimeline.Sample(at, 0, 0, Double.NaN, Double.NaN, 0, 0, 0, 0, 0, Double.NaN, nats, tokens);
+  }
+
+  @Test
+  void servedNllOfAWindowComesFromTheDifferenceOfTheRunningSums() {
+    DemoTimeline timeline = new DemoTimeline();
+    timeline.sample(sample(1_000, Double.NaN, Double.NaN)); // nothing scored yet: the metric is absent
+    timeline.sample(sample(2_000, 20, 10));
+    timeline.sample(sample(3_000, 50, 20));
+    timeline.sample(sample(4_000, 110, 40));
+    // From the start: all of it.
+    assertThat(timeline.servedNll(0, 4_000)).isEqualTo(110.0 / 40);
+    // The last two seconds: what was added after the sample at 2 s.
+    assertThat(timeline.servedNll(2_500, 4_000)).isEqualTo((110.0 - 20) / (40 - 10));
+    assertThat(timeline.servedNll(3_500, 4_000)).isEqualTo((110.0 - 50) / (40 - 20));
+    assertThat(timeline.servedNll(5_000, 6_000)).isNaN();
+  }
+
   @Test
   void chatFeedbackIsRecognisedInTheBatchTheLearnerTrainsOn() {
     DemoTimeline timeline = new DemoTimeline();
