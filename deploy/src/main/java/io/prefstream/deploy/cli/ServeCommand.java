@@ -122,6 +122,12 @@ public final class ServeCommand implements Callable<Integer> {
           + " this. Default: ${DEFAULT-VALUE}.")
   double gateMargin;
 
+  @Option(names = "--fluency-margin", paramLabel = "FRACTION", defaultValue = "0",
+      description = "AUTO also holds updates while the stable version's served replies cost the reference model"
+          + " more than this fraction above the base model's own replies (NLL per token, measured on this replica"
+          + " from --fluency-sample-rate; 0.1 = 10%%); 0 = off. Default: ${DEFAULT-VALUE}.")
+  double fluencyMargin;
+
   @Option(names = "--replica-id", paramLabel = "ID",
       description = "Names this replica in the rollout states it writes and in its Kafka client ids."
           + " Default: the host name and gRPC port.")
@@ -271,9 +277,9 @@ public final class ServeCommand implements Callable<Integer> {
     ServingConfig config = servingConfig();
     PromotionGate gate;
     try {
-      gate = new PromotionGate(gateMargin);
+      gate = new PromotionGate(gateMargin, fluencyMargin);
     } catch (IllegalArgumentException e) {
-      throw new CommandLine.ParameterException(spec.commandLine(), "--gate-margin: " + e.getMessage());
+      throw new CommandLine.ParameterException(spec.commandLine(), "--gate-margin / --fluency-margin: " + e.getMessage());
     }
     String replica = replicaId != null ? replicaId : hostName() + "-" + port;
     long residentBytes;

@@ -6,11 +6,13 @@ import io.prefstream.serving.engine.BatchEngine;
 import io.prefstream.serving.metrics.ServingMetrics;
 import io.prefstream.serving.registry.Lease;
 import io.prefstream.serving.registry.PolicyRegistry;
+import io.prefstream.serving.registry.ServedNll;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalDouble;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
@@ -26,7 +28,7 @@ import org.slf4j.LoggerFactory;
  * The serving half of the fluency guard: a sample of the replies this replica serves is scored
  * under the serving version's pinned reference, and the reference's negative log-likelihood per
  * token is reported per policy ({@code prefstream_serving_served_reply_ref_*}) and kept per version
- * ({@link #ofVersion}). A policy that drifts into broken text (DPO pushing probability mass onto
+ * ({@link #ofVersion}; the promotion gate's fluency check reads it as {@link ServedNll}). A policy that drifts into broken text (DPO pushing probability mass onto
  * token sequences the base model finds unlikely) shows as a rising NLL, while its reward accuracy
  * may still look fine.
  *
@@ -39,7 +41,7 @@ import org.slf4j.LoggerFactory;
  * texts. Best-of-n replies were scored under the reference already; theirs is recorded without a
  * second pass ({@link #offerScored}).
  */
-public final class ServedFluency implements AutoCloseable {
+public final class ServedFluency implements ServedNll, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ServedFluency.class);
   /** Sampled replies waiting to be scored; more are dropped (and counted). */
   static final int QUEUE = 256;
@@ -49,6 +51,8 @@ public final class ServedFluency implements AutoCloseable {
   static final int VERSIONS_KEPT = 64;
   /** Replies in the moving window behind the per-policy gauge. */
   static final int WINDOW = 64;
+  /** Scored replies of a version before the gate uses its figure ({@link #perToken}). */
+  static final int GATE_MIN_REPLIES = 16;
 
   /** The reference NLL of the sampled replies of one version (or window): nats summed over tokens. */
   public record Nll(double nats, long tokens, long replies) {
@@ -112,6 +116,13 @@ public final class ServedFluency implements AutoCloseable {
   public Optional<Nll> ofVersion(String policyId, long version) {
     var m = versions.get(policyId);
     return m == null ? Optional.empty() : Optional.ofNullable(m.get(version));
+  }
+
+  /** The version's reference NLL per token once {@value #GATE_MIN_REPLIES} of its replies were scored (for the gate). */
+  @Override
+  public OptionalDouble perToken(String policyId, long version) {
+    return ofVersion(policyId, version).filter(n -> n.replies() >= GATE_MIN_REPLIES && n.tokens() > 0)
+        .map(n -> OptionalDouble.of(n.perToken())).orElse(OptionalDouble.empty());
   }
 
   /** Sampled replies still waiting to be scored. */

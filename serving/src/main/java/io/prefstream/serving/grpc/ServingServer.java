@@ -163,6 +163,7 @@ public final class ServingServer implements AutoCloseable {
       ServingMetrics metrics) throws IOException {
     BatchEngine engine = engine(engineConfig, registry, metrics);
     ServedFluency fluency = new ServedFluency(registry, engine, metrics, config.fluencySampleRate());
+    registry.watchServedNll(fluency);
     HealthStatusManager health = new HealthStatusManager();
     ExecutorService executor = executor();
     NettyServerBuilder b = NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()))
@@ -191,6 +192,7 @@ public final class ServingServer implements AutoCloseable {
       FeedbackSink sink, ServingMetrics metrics) throws IOException {
     BatchEngine engine = engine(engineConfig, registry, metrics);
     ServedFluency fluency = new ServedFluency(registry, engine, metrics, config.fluencySampleRate());
+    registry.watchServedNll(fluency);
     HealthStatusManager health = new HealthStatusManager();
     ExecutorService executor = executor();
     InProcessServerBuilder b = InProcessServerBuilder.forName(name).executor(executor);

@@ -101,6 +101,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   private final ResidentPolicies residents;
   private final Map<String, Slot> slots = new ConcurrentHashMap<>();
   private volatile boolean closed;
+  private volatile ServedNll servedNll = ServedNll.NONE;
 
   public PolicyRegistry(VersionLoader loader, RolloutFeed feed, RegistrySettings settings, ServingMetrics metrics) {
     this((PolicyLoader) loader, feed, settings, metrics, RegistryHooks.NONE);
@@ -140,13 +141,22 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
     return settings;
   }
 
+  /**
+   * Where the gate's fluency check ({@link io.prefstream.serving.rollout.PromotionGate#fluencyMargin})
+   * reads the served replies' reference NLL: the serving server's sampler, once it runs.
+   */
+  public void watchServedNll(ServedNll source) {
+    servedNll = java.util.Objects.requireNonNull(source, "source");
+  }
+
   public BaseModel base() {
     return loader.base();
   }
 
   private Slot slot(String policyId) {
     return slots.computeIfAbsent(policyId, id -> {
-      Slot s = new Slot(id, base, settings.defaultMode(), settings.budgeted()); // under a budget: loaded on first use
+      // Under a budget a slot starts cold (loaded on first use); the gate reads the served replies' NLL as watched now.
+      Slot s = new Slot(id, base, settings.defaultMode(), settings.budgeted(), (p, v) -> servedNll.perToken(p, v));
       metrics.servingVersion.labelValues(id, "stable").set(0);
       return s;
     });

@@ -97,6 +97,8 @@ final class Slot {
   /** The stable version routed when the slot went cold (0 when never loaded): a fallback for its first use. */
   private long stableWhenCold;
 
+  private final ServedNll served;
+
   private static final class Known {
     final PolicyUpdate update;
     String state = "available";
@@ -113,6 +115,12 @@ final class Slot {
 
   /** @param cold whether it starts cold (under a resident budget: loaded on first use) */
   Slot(String policyId, LoadedPolicy base, RolloutMode defaultMode, boolean cold) {
+    this(policyId, base, defaultMode, cold, ServedNll.NONE);
+  }
+
+  /** @param served the served replies' reference NLL per version, for the gate's fluency check */
+  Slot(String policyId, LoadedPolicy base, RolloutMode defaultMode, boolean cold, ServedNll served) {
+    this.served = served;
     this.policyId = policyId;
     this.base = base;
     this.defaultMode = defaultMode;
@@ -291,9 +299,13 @@ final class Slot {
   // ---- reconcile -----------------------------------------------------------------------------
 
   private RolloutDecisions.Auto decide(RolloutState basis, long v, PromotionGate gate, RolloutDecisions.Author automation) {
-    Known stable = known.get(RolloutDecisions.stableOf(basis));
-    return RolloutDecisions.autoPromote(basis, policyId, automation, gate, v, known.get(v).update.getMetrics(),
-        stable == null ? Map.of() : stable.update.getMetrics());
+    long stableVersion = RolloutDecisions.stableOf(basis);
+    Known stable = known.get(stableVersion);
+    // The learner's metrics of the stable version, and what this replica measured of its replies and the base's.
+    Map<String, Double> evidence = new java.util.HashMap<>(stable == null ? Map.of() : stable.update.getMetrics());
+    served.perToken(policyId, stableVersion).ifPresent(x -> evidence.put(PromotionGate.SERVED_NLL, x));
+    served.perToken(policyId, 0).ifPresent(x -> evidence.put(PromotionGate.SERVED_NLL_BASE, x));
+    return RolloutDecisions.autoPromote(basis, policyId, automation, gate, v, known.get(v).update.getMetrics(), evidence);
   }
 
   /** The canary version a state routes users to; null when none (or at 0%). */

@@ -108,6 +108,32 @@ class PolicyRegistryTest {
   }
 
   @Test
+  void autoModeHoldsNewVersionsWhileTheServedRepliesAreLessFluentThanTheBaseBeyondTheFluencyMargin() throws Exception {
+    registry = new PolicyRegistry(new VersionLoader(fx.base, Optional.of(fx.store.root())), feed,
+        RegistrySettings.defaults("test").withDefaultMode(RolloutMode.AUTO)
+            .withGate(new io.prefstream.serving.rollout.PromotionGate(0.05, 0.10)), metrics).start();
+    // What a replica's sampler measured: the base model's own replies 2.0 nats per token.
+    java.util.Map<Long, Double> measured = new java.util.concurrent.ConcurrentHashMap<>(java.util.Map.of(0L, 2.0));
+    registry.watchServedNll((policy, version) -> policy.equals("fluent") && measured.containsKey(version)
+        ? java.util.OptionalDouble.of(measured.get(version)) : java.util.OptionalDouble.empty());
+    feed.publishUpdate(fx.writeVersion("fluent", 1, 0.80));
+    awaitServing(registry, "fluent", 1);
+
+    measured.put(1L, 2.3); // v1's replies: 15% above the base's
+    feed.publishUpdate(fx.writeVersion("fluent", 2, 0.80));
+    await().atMost(Duration.ofSeconds(20)).until(() -> registry.versions("fluent").stream()
+        .anyMatch(v -> v.update().getVersion() == 2 && v.loadState().startsWith("held: ")));
+    assertThat(registry.versions("fluent")).filteredOn(v -> v.update().getVersion() == 2).singleElement()
+        .satisfies(v -> assertThat(v.loadState()).contains("served replies", "15.0% above the base model's"));
+    assertThat(serving("fluent")).isEqualTo(1);
+    assertThat(feed.rolloutState("fluent").getStableVersion()).isEqualTo(1L);
+
+    measured.put(1L, 2.1); // within the margin (as after an operator's fix): the next version goes out
+    feed.publishUpdate(fx.writeVersion("fluent", 3, 0.80));
+    awaitServing(registry, "fluent", 3);
+  }
+
+  @Test
   void automationKeepsDecidingWhileOtherWritesMakeItsPromotionStale() throws Exception {
     // Another writer's state lands just before each of this replica's first six promotions of v1 (as
     // when versions arrive faster than promotions settle): each answer is stale, and v1 is still promoted.

@@ -1,11 +1,13 @@
 package io.prefstream.serving.rollout;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.prefstream.schemas.avro.RolloutAuthor;
 import io.prefstream.schemas.avro.RolloutMode;
 import io.prefstream.schemas.avro.RolloutState;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -33,6 +35,28 @@ class RolloutDecisionsTest {
     RolloutState manual = RolloutDecisions.rollback(stable3, "p", OP, 1, "");
     assertThat(RolloutDecisions.autoPromote(manual, "p", AUTO, GATE, 4, Map.of(ACC, 0.99), Map.of()))
         .isInstanceOf(RolloutDecisions.Auto.NotApplicable.class);
+  }
+
+  @Test
+  void theFluencyMarginHoldsCandidatesWhileTheStableVersionsServedRepliesCostTheReferenceTooMuch() {
+    PromotionGate gate = new PromotionGate(0.05, 0.10);
+    String nll = PromotionGate.SERVED_NLL, base = PromotionGate.SERVED_NLL_BASE;
+    RolloutState stable3 = RolloutDecisions.promote(null, "p", OP, 3, "ship");
+    // 2.3 is 15% above the base model's 2.0: held, with both figures in the reason.
+    assertThat(RolloutDecisions.autoPromote(stable3, "p", AUTO, gate, 4, Map.of(ACC, 0.9), Map.of(ACC, 0.8, nll, 2.3, base, 2.0)))
+        .isInstanceOfSatisfying(RolloutDecisions.Auto.Held.class, h -> assertThat(h.reason())
+            .startsWith("held: the stable version's served replies").contains("2.3000", "15.0%", "2.0000", "margin 10.0%"));
+    // 2.1 is within 10%; without the base's (or the stable's) figure there is nothing to compare: both promote.
+    for (Map<String, Double> evidence : List.of(Map.of(ACC, 0.8, nll, 2.1, base, 2.0), Map.of(ACC, 0.8, nll, 9.0),
+        Map.of(ACC, 0.8, base, 2.0))) {
+      assertThat(RolloutDecisions.autoPromote(stable3, "p", AUTO, gate, 4, Map.of(ACC, 0.9), evidence))
+          .as("%s", evidence).isInstanceOf(RolloutDecisions.Auto.Promote.class);
+    }
+    // Off (the default): the accuracy check alone.
+    assertThat(RolloutDecisions.autoPromote(stable3, "p", AUTO, GATE, 4, Map.of(ACC, 0.9), Map.of(ACC, 0.8, nll, 2.3, base, 2.0)))
+        .isInstanceOf(RolloutDecisions.Auto.Promote.class);
+    assertThatThrownBy(() -> new PromotionGate(0.05, -0.1)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("fluency margin");
   }
 
   @Test

@@ -1,0 +1,17 @@
+package io.prefstream.serving.registry;
+
+import java.util.OptionalDouble;
+
+/**
+ * The fluency guard's evidence on this replica: the pinned reference's NLL per token of a version's
+ * sampled served replies (version 0: the base model's own replies). Automation reads it through
+ * {@link PolicyRegistry#watchServedNll}; the serving side measures it
+ * ({@code io.prefstream.serving.fluency.ServedFluency}).
+ */
+@FunctionalInterface
+public interface ServedNll {
+  ServedNll NONE = (policyId, version) -> OptionalDouble.empty();
+
+  /** Empty until enough of the version's replies were scored on this replica. */
+  OptionalDouble perToken(String policyId, long version);
+}
