@@ -20,6 +20,7 @@ import java.util.concurrent.ConcurrentSkipListMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -32,7 +33,8 @@ import org.slf4j.LoggerFactory;
  * token sequences the base model finds unlikely) shows as a rising NLL, while its reward accuracy
  * may still look fine.
  *
- * <p>Each finished reply is taken with probability {@code rate} (0 turns this off). Sampled replies
+ * <p>Each finished reply is taken with probability {@code rate} (0 turns this off), and the first
+ * {@value #BASE_REPLIES} replies of the base weights all (the yardstick of later versions). Sampled replies
  * wait in a bounded queue (a full queue drops the sample and counts it, never slowing a request)
  * and are scored on one daemon thread as scoring sequences of the replica's {@link BatchEngine},
  * in the same steps as generation, so their cost shows as a little prefill work. A reply is scored
@@ -51,6 +53,8 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
   static final int VERSIONS_KEPT = 64;
   /** Replies in the moving window behind the per-policy gauge. */
   static final int WINDOW = 64;
+  /** Replies of the base weights (version 0) per policy that are all scored, whatever the rate. */
+  static final int BASE_REPLIES = 64;
   /** Scored replies of a version before the gate uses its figure ({@link #perToken}). */
   static final int GATE_MIN_REPLIES = 16;
 
@@ -74,6 +78,7 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
   private final BlockingQueue<Sample> queue = new ArrayBlockingQueue<>(QUEUE);
   private final Map<String, ConcurrentSkipListMap<Long, Nll>> versions = new ConcurrentHashMap<>();
   private final Map<String, Window> windows = new ConcurrentHashMap<>();
+  private final Map<String, AtomicInteger> baseOffered = new ConcurrentHashMap<>();
   private final AtomicBoolean closed = new AtomicBoolean();
   private final Thread worker;
 
@@ -89,8 +94,18 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
     this.worker = rate == 0 ? null : Thread.ofPlatform().name("prefstream-fluency").daemon().start(this::work);
   }
 
-  private boolean sampled() {
-    return rate > 0 && !closed.get() && (rate >= 1 || ThreadLocalRandom.current().nextDouble() < rate);
+  /**
+   * Whether to score this reply: a {@code rate} share, and every one of the first {@value #BASE_REPLIES}
+   * replies of the base weights (version 0) per policy, since the base model's figure is what every
+   * later version is compared with and the base usually serves only until the first update.
+   */
+  private boolean sampled(Lease lease) {
+    if (rate == 0 || closed.get()) return false;
+    if (lease.version() == 0
+        && baseOffered.computeIfAbsent(lease.policyId(), k -> new AtomicInteger()).incrementAndGet() <= BASE_REPLIES) {
+      return true;
+    }
+    return rate >= 1 || ThreadLocalRandom.current().nextDouble() < rate;
   }
 
   /**
@@ -98,7 +113,7 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
    * {@code encoded} gives the reply as training encodes it after its prompt (asked only when sampled).
    */
   public void offer(Lease lease, Supplier<PromptResponse> encoded) {
-    if (!sampled()) return;
+    if (!sampled(lease)) return;
     PromptResponse pr = encoded.get();
     if (pr.response().length == 0) return;
     if (!queue.offer(new Sample(lease.policyId(), lease.version(), lease.referenceId(), pr.prompt(), pr.response()))) {
@@ -108,7 +123,7 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
 
   /** A reply served from {@code lease} whose reference log-probability is known already (best-of-n). */
   public void offerScored(Lease lease, double referenceLogp, int tokens) {
-    if (tokens == 0 || !sampled()) return;
+    if (tokens == 0 || !sampled(lease)) return;
     record(lease.policyId(), lease.version(), -referenceLogp, tokens);
   }
 

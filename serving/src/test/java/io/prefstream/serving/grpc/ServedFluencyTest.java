@@ -101,6 +101,21 @@ class ServedFluencyTest {
   }
 
   @Test
+  void theBaseModelsFirstRepliesAreAllScoredWhateverTheRate() throws Exception {
+    // A replica still on the base weights (no update) with a tiny rate: the yardstick is measured anyway.
+    try (TestServer base = new TestServer(fx, TestServer.config().withFluencySampleRate(1e-9), RolloutMode.AUTO, false)) {
+      var stub = GenerationGrpc.newBlockingStub(base.channel);
+      for (int seed = 0; seed < 3; seed++) {
+        stub.generate(GenerateRequest.newBuilder().setPolicyId("default").setPrompt(PROMPT)
+            .setSampling(SamplingParams.newBuilder().setMaxNewTokens(8).setTemperature(1f).setSeed(seed)).build());
+      }
+      await().atMost(Duration.ofSeconds(30))
+          .until(() -> base.server.fluency().ofVersion("default", 0).map(ServedFluency.Nll::replies).orElse(0L) == 3);
+      assertThat(base.metrics.servedReplySamples.labelValues("default").get()).isEqualTo(3);
+    }
+  }
+
+  @Test
   void aSampleRateOutsideZeroToOneIsRefused() {
     assertThatThrownBy(() -> ServingConfig.defaults().withFluencySampleRate(1.5))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("fluency sample rate");
