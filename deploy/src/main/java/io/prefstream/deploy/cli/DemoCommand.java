@@ -94,6 +94,12 @@ public final class DemoCommand implements Callable<Integer> {
           + " A-vs-B choices always come from two candidates of one call. Default: ${DEFAULT-VALUE}.")
   int bestOf;
 
+  @Option(names = "--freeze-after", paramLabel = "DURATION", defaultValue = "0s", converter = IngestCommand.DurationConverter.class,
+      description = "Stop the learner after this long (final checkpoint, served as the last version) while the users"
+          + " go on, so the rest of the run measures a frozen policy, e.g. with --best-of; 0s = never."
+          + " Default: ${DEFAULT-VALUE}.")
+  Duration freezeAfter;
+
   private final CountDownLatch stop = new CountDownLatch(1);
   private final CountDownLatch finished = new CountDownLatch(1);
   private volatile DemoResult result;
@@ -186,7 +192,7 @@ public final class DemoCommand implements Callable<Integer> {
         s = s.withLearning(learningRate != null ? learningRate : s.learningRate(), beta != null ? beta : s.beta(),
             s.batchSize(), s.checkpointEverySteps());
       }
-      return s.withSeed(seed).withBestOf(bestOf);
+      return s.withSeed(seed).withBestOf(bestOf).withFreezeAfter(freezeAfter);
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(cmd, e.getMessage());
     }

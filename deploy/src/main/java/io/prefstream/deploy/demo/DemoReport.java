@@ -141,6 +141,16 @@ public final class DemoReport {
         String.format(Locale.ROOT, "%s (%d of %d replies)", pct(r.finalRate()), r.finalLiked(), r.finalReplies()));
     row(b, "rise", String.format(Locale.ROOT, "%+.1f percentage points", r.risePoints()));
     row(b, "two-proportion z-test (one-sided)", String.format(Locale.ROOT, "z = %.2f, p = %s", r.z(), pValue(r.pValue())));
+    long endMillis = Math.round(r.seconds() * 1000);
+    long[] single = timeline.singleRate(endMillis - settings.window().toMillis(), endMillis);
+    row(b, "final liked rate of single replies only (not A/B candidates" + (settings.bestOf() > 1 ? "; each the best of " + settings.bestOf() : "")
+            + "), last " + settings.window().toSeconds() + " s",
+        String.format(Locale.ROOT, "%s (%d of %d replies)", pct(single[1] == 0 ? Double.NaN : (double) single[0] / single[1]),
+            single[0], single[1]));
+    if (settings.freezes()) {
+      row(b, "learner stopped (--freeze-after)", String.format(Locale.ROOT, "at %d s: the policy was frozen after that",
+          settings.freezeAfter().toSeconds()));
+    }
     row(b, "versions published by the learner", Long.toString(r.versionsPublished()));
     row(b, "last version served", "v" + r.lastServedVersion());
     row(b, "swaps (served version changes)", Integer.toString(timeline.swaps().size()));
@@ -172,10 +182,10 @@ public final class DemoReport {
     b.append("\n## Settings\n\n");
     b.append(String.format(Locale.ROOT, "model `%s`; DPO (sigmoid) with LoRA r=%d, β=%s, learning rate %s, micro-batch %d,"
             + " a version every %d steps; sampling temperature %s, max %d new tokens; A-vs-B share %s; pairing window %d s;"
-            + " eval share %s; promotion gate margin %s.%n",
+            + " eval share %s; promotion gate margin %s; best-of %d for single replies.%n",
         settings.modelDir(), settings.loraRank(), settings.beta(), settings.learningRate(), settings.batchSize(),
         settings.checkpointEverySteps(), settings.temperature(), settings.maxNewTokens(), settings.compareShare(),
-        settings.pairingWindow().toSeconds(), settings.evalShare(), settings.gateMargin()));
+        settings.pairingWindow().toSeconds(), settings.evalShare(), settings.gateMargin(), settings.bestOf()));
     return b.toString();
   }
 

@@ -257,6 +257,12 @@ public final class DemoRunner {
         }
         if (timeline.now() >= endMillis) break;
         if (learnerFailure.get() != null) throw new IllegalStateException("the learner failed", learnerFailure.get());
+        if (settings.freezes() && !stopLearner.get() && timeline.now() >= settings.freezeAfter().toMillis()) {
+          stopLearner.set(true); // it checkpoints what it has and publishes it as the last version
+          out.printf("learner stopped at %d s (--freeze-after): from now on the policy is frozen%n",
+              settings.freezeAfter().toSeconds());
+          out.flush();
+        }
         Thread.sleep(Math.max(1, Math.min(1000 - timeline.now() % 1000, endMillis - timeline.now())));
         RolloutView status = node.registry().status(policy);
         if (status.servingVersion() != served) {

@@ -17,11 +17,14 @@ import java.util.Objects;
  * @param thinkMillis    pause of each user between turns, leaving CPU for the learner
  * @param bestOf         best-of-n for every reply the users get (1: off): the server samples this many
  *                       and returns the one with the highest implicit reward
+ * @param freezeAfter    when the learner stops (with a final checkpoint, served as the last version) while the
+ *                       users go on, so the rest of the run measures a frozen policy (best-of-n alone); zero: never
  */
 public record DemoSettings(Path modelDir, PreferenceProfile preference, int users, Duration duration,
     String bootstrapServers, String host, int port, int metricsPort, Path reportDir, double learningRate, double beta,
     int loraRank, int batchSize, int checkpointEverySteps, double temperature, int maxNewTokens, double compareShare,
-    long thinkMillis, Duration window, Duration pairingWindow, double evalShare, double gateMargin, long seed, int bestOf) {
+    long thinkMillis, Duration window, Duration pairingWindow, double evalShare, double gateMargin, long seed, int bestOf,
+    Duration freezeAfter) {
 
   public DemoSettings {
     Objects.requireNonNull(modelDir, "modelDir");
@@ -46,65 +49,78 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
     }
     if (!(evalShare > 0 && evalShare < 1)) throw new IllegalArgumentException("eval share must be in (0, 1), got " + evalShare);
     if (bestOf < 1) throw new IllegalArgumentException("best-of must be at least 1 (1 = off), got " + bestOf);
+    Objects.requireNonNull(freezeAfter, "freezeAfter");
+    if (freezeAfter.isNegative()) throw new IllegalArgumentException("freeze-after must not be negative, got " + freezeAfter);
+  }
+
+  /** Whether the learner stops at {@link #freezeAfter} before the run ends. */
+  public boolean freezes() {
+    return !freezeAfter.isZero() && freezeAfter.compareTo(duration) < 0;
   }
 
   /** The tuned defaults for {@code modelDir} and {@code preference}. */
   public static DemoSettings defaults(Path modelDir, PreferenceProfile preference, Path reportDir) {
     return new DemoSettings(modelDir, preference, 8, Duration.ofMinutes(3), null, "127.0.0.1", 50051, 9400, reportDir,
-        5e-4, 0.3, 8, 16, 4, 1.0, 64, 0.5, 400, Duration.ofSeconds(30), Duration.ofSeconds(2), 0.1, 0.5, 1, 1);
+        5e-4, 0.3, 8, 16, 4, 1.0, 64, 0.5, 400, Duration.ofSeconds(30), Duration.ofSeconds(2), 0.1, 0.5, 1, 1, Duration.ZERO);
   }
 
   public DemoSettings withUsers(int n) {
     return new DemoSettings(modelDir, preference, n, duration, bootstrapServers, host, port, metricsPort, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed, bestOf);
+        window, pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
   }
 
   public DemoSettings withDuration(Duration d) {
     return new DemoSettings(modelDir, preference, users, d, bootstrapServers, host, port, metricsPort, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed, bestOf);
+        window, pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
   }
 
   public DemoSettings withPorts(int grpcPort, int metrics) {
     return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, grpcPort, metrics, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed, bestOf);
+        window, pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
   }
 
   public DemoSettings withBootstrapServers(String servers) {
     return new DemoSettings(modelDir, preference, users, duration, servers, host, port, metricsPort, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed, bestOf);
+        window, pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
   }
 
   public DemoSettings withWindow(Duration w) {
     return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        w, pairingWindow, evalShare, gateMargin, seed, bestOf);
+        w, pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
   }
 
   public DemoSettings withLearning(double lr, double b, int batch, int checkpointEvery) {
     return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
         lr, b, loraRank, batch, checkpointEvery, temperature, maxNewTokens, compareShare, thinkMillis, window,
-        pairingWindow, evalShare, gateMargin, seed, bestOf);
+        pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
   }
 
   public DemoSettings withSampling(double temp, double compare, long think) {
     return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temp, maxNewTokens, compare, think, window,
-        pairingWindow, evalShare, gateMargin, seed, bestOf);
+        pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
   }
 
   public DemoSettings withSeed(long s) {
     return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, s, bestOf);
+        window, pairingWindow, evalShare, gateMargin, s, bestOf, freezeAfter);
   }
 
   public DemoSettings withBestOf(int n) {
     return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
         learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed, n);
+        window, pairingWindow, evalShare, gateMargin, seed, n, freezeAfter);
+  }
+
+  public DemoSettings withFreezeAfter(Duration d) {
+    return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
+        learningRate, beta, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
+        window, pairingWindow, evalShare, gateMargin, seed, bestOf, d);
   }
 }

@@ -15,7 +15,8 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class DemoTimeline {
   /** One reply as a simulated user judged it. */
-  public record Judged(long atMillis, long version, boolean liked, String reply) {}
+  /** A reply a user judged; {@code single}: a reply on its own (a best-of-n pick), not one of an A/B pair. */
+  public record Judged(long atMillis, long version, boolean liked, String reply, boolean single) {}
 
   /** The served version changed to {@code version} at {@code atMillis}. */
   public record Swap(long atMillis, long version) {}
@@ -77,8 +78,20 @@ public final class DemoTimeline {
     return (System.nanoTime() - startNanos) / 1_000_000;
   }
 
-  public synchronized void judged(long version, boolean liked, String reply) {
-    judged.add(new Judged(now(), version, liked, reply));
+  public synchronized void judged(long version, boolean liked, String reply, boolean single) {
+    judged.add(new Judged(now(), version, liked, reply, single));
+  }
+
+  /** {liked, replies} among the single replies (not A/B candidates) judged in (from, to]. */
+  public synchronized long[] singleRate(long fromMillis, long toMillis) {
+    long n = 0, liked = 0;
+    for (Judged j : judged) {
+      if (j.single() && j.atMillis() > fromMillis && j.atMillis() <= toMillis) {
+        n++;
+        if (j.liked()) liked++;
+      }
+    }
+    return new long[] {liked, n};
   }
 
   /** A thumb on {@code response} to {@code prompt} was sent. */

@@ -124,7 +124,7 @@ public final class SimulatedUsers implements AutoCloseable {
         Candidate a = pair.getCandidates(0), b = pair.getCandidates(1);
         if (a.getText().isBlank() || b.getText().isBlank()) return;
         long version = pair.getPolicy().getVersion();
-        boolean likesA = judge(version, a.getText()), likesB = judge(version, b.getText());
+        boolean likesA = judge(version, a.getText(), false), likesB = judge(version, b.getText(), false);
         if (likesA != likesB) {
           Candidate chosen = likesA ? a : b;
           Candidate rejected = likesA ? b : a;
@@ -141,7 +141,7 @@ public final class SimulatedUsers implements AutoCloseable {
       }
       ChatResponse r = chat(conversation, behaviour.bestOf(), false);
       if (r.getText().isBlank()) return;
-      thumb(prompt, r.getResponseId(), r.getText(), judge(r.getPolicy().getVersion(), r.getText()));
+      thumb(prompt, r.getResponseId(), r.getText(), judge(r.getPolicy().getVersion(), r.getText(), true));
     }
 
     /** The reply as the learner will hold it: one assistant message. */
@@ -149,10 +149,10 @@ public final class SimulatedUsers implements AutoCloseable {
       return Content.messages(List.of(ChatMessage.assistant(text)));
     }
 
-    private boolean judge(long version, String text) {
+    private boolean judge(long version, String text, boolean single) {
       String reply = text.strip(); // as a chat UI shows it
       boolean liked = profile.likes(reply);
-      timeline.judged(version, liked, reply);
+      timeline.judged(version, liked, reply, single);
       return liked;
     }
 

@@ -39,6 +39,17 @@ class DemoTimelineTest {
   }
 
   @Test
+  void theSingleReplyRateLeavesOutABCandidates() throws Exception {
+    DemoTimeline timeline = new DemoTimeline();
+    timeline.judged(0, true, "a", true);
+    timeline.judged(0, false, "b", true);
+    timeline.judged(0, true, "c", false); // an A/B candidate
+    timeline.judged(0, true, "d", false);
+    assertThat(timeline.singleRate(-1, timeline.now() + 1)).containsExactly(1, 2);
+    assertThat(timeline.rate(-1, timeline.now() + 1)[1]).isEqualTo(4);
+  }
+
+  @Test
   void chatFeedbackIsRecognisedInTheBatchTheLearnerTrainsOn() {
     DemoTimeline timeline = new DemoTimeline();
     Content conversation = Content.messages(List.of(ChatMessage.user("Where is my order?")));
