@@ -37,7 +37,8 @@ import org.slf4j.LoggerFactory;
  * {@value #BASE_REPLIES} replies of the base weights all (the yardstick of later versions). Sampled replies
  * wait in a bounded queue (a full queue drops the sample and counts it, never slowing a request)
  * and are scored on one daemon thread as scoring sequences of the replica's {@link BatchEngine},
- * in the same steps as generation, so their cost shows as a little prefill work. A reply is scored
+ * in the same steps as generation, so their cost shows as a little prefill work; they only take
+ * places the engine has spare, always leaving one free for users ({@link #awaitRoom}). A reply is scored
  * as training encodes it after its prompt (the reply's text and its end, as Score and best-of-n
  * score it), so the figure compares with the learner's {@code fluency/ref_nll_chosen} of the same
  * texts. Best-of-n replies were scored under the reference already; theirs is recorded without a
@@ -55,6 +56,8 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
   static final int WINDOW = 64;
   /** Replies of the base weights (version 0) per policy that are all scored, whatever the rate. */
   static final int BASE_REPLIES = 64;
+  /** How often a waiting sampler looks for a free place in the engine. */
+  private static final long ROOM_POLL_MILLIS = 20;
   /** Scored replies of a version before the gate uses its figure ({@link #perToken}). */
   static final int GATE_MIN_REPLIES = 16;
 
@@ -176,26 +179,50 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
     }
   }
 
-  /** Scores a batch, one engine call per (policy, reference) group. */
-  private void score(List<Sample> batch) {
+  /**
+   * Waits until the engine has more than one free place and nobody waiting, and returns how many
+   * sequences the sampler may add: all free places but one, so a user's request that arrives next
+   * still finds a place (a replica with {@code --max-batch 1} never scores). The check and the
+   * submission are not atomic: at worst a user's request waits in the engine's queue for the step
+   * or two a scoring sequence takes.
+   */
+  private int awaitRoom() throws InterruptedException {
+    while (!closed.get()) {
+      int free = engine.config().maxBatch() - engine.running() - engine.waiting();
+      if (free > 1 && engine.waiting() == 0) return free - 1;
+      Thread.sleep(ROOM_POLL_MILLIS);
+    }
+    throw new InterruptedException("closed");
+  }
+
+  /** Scores a batch, one engine call per (policy, reference) group, never taking a user's place. */
+  private void score(List<Sample> all) throws InterruptedException {
     Map<List<String>, List<Sample>> groups = new LinkedHashMap<>();
-    for (Sample s : batch) groups.computeIfAbsent(List.of(s.policyId(), s.referenceId()), k -> new ArrayList<>()).add(s);
-    for (List<Sample> group : groups.values()) {
-      Sample head = group.getFirst();
-      try (Lease reference = registry.acquireReference(head.policyId(), head.referenceId())) {
-        List<PromptResponse> prs = group.stream().map(s -> new PromptResponse(s.prompt(), s.completion())).toList();
-        SequenceLogProbs lps = engine.score(List.of(reference.model()), prs, closed::get).getFirst();
-        for (int i = 0; i < group.size(); i++) {
-          Sample s = group.get(i);
-          record(s.policyId(), s.version(), -lps.sum(i), s.completion().length);
-        }
-      } catch (Exception e) {
-        if (closed.get()) return;
-        // The reference snapshot went away (evicted, policy dropped): these samples cannot be scored.
-        LOG.debug("could not score {} served replies of {} under {}: {}", group.size(), head.policyId(),
-            head.referenceId(), e.toString());
-        metrics.servedReplySamplesDropped.labelValues(head.policyId()).inc(group.size());
+    for (Sample s : all) groups.computeIfAbsent(List.of(s.policyId(), s.referenceId()), k -> new ArrayList<>()).add(s);
+    for (List<Sample> whole : groups.values()) {
+      for (int from = 0; from < whole.size(); ) {
+        int n = Math.min(awaitRoom(), whole.size() - from);
+        scoreGroup(whole.subList(from, from + n));
+        from += n;
       }
+    }
+  }
+
+  private void scoreGroup(List<Sample> group) {
+    Sample head = group.getFirst();
+    try (Lease reference = registry.acquireReference(head.policyId(), head.referenceId())) {
+      List<PromptResponse> prs = group.stream().map(s -> new PromptResponse(s.prompt(), s.completion())).toList();
+      SequenceLogProbs lps = engine.score(List.of(reference.model()), prs, closed::get).getFirst();
+      for (int i = 0; i < group.size(); i++) {
+        Sample s = group.get(i);
+        record(s.policyId(), s.version(), -lps.sum(i), s.completion().length);
+      }
+    } catch (Exception e) {
+      if (closed.get()) return;
+      // The reference snapshot went away (evicted, policy dropped), or the engine refused: not scored.
+      LOG.debug("could not score {} served replies of {} under {}: {}", group.size(), head.policyId(),
+          head.referenceId(), e.toString());
+      metrics.servedReplySamplesDropped.labelValues(head.policyId()).inc(group.size());
     }
   }
 
