@@ -108,7 +108,8 @@ public final class BatchEngine implements AutoCloseable {
   public GenerationResult generate(LlamaModel model, int[] prompt, SamplingParams params, TokenText text,
       TokenListener listener, BooleanSupplier cancelled) {
     int budget = Generator.tokenBudget(model, prompt, params, text);
-    EngineSequence s = new EngineSequence(model, prompt.clone(), params, budget, kvBytes(prompt.length + budget));
+    EngineSequence s = new EngineSequence(model, prompt.clone(), params, budget, kvBytes(prompt.length + budget),
+        listener == null && params.stopStrings().isEmpty());
     admission.submit(s, stats.retryHintMillis(budget));
     try {
       return consume(s, text, listener, cancelled);
@@ -150,7 +151,8 @@ public final class BatchEngine implements AutoCloseable {
     try {
       for (SamplingParams p : params) {
         int budget = Generator.tokenBudget(model, prompt, p, text);
-        EngineSequence s = new EngineSequence(model, prompt.clone(), p, budget, kvBytes(prompt.length + budget));
+        EngineSequence s = new EngineSequence(model, prompt.clone(), p, budget, kvBytes(prompt.length + budget),
+            p.stopStrings().isEmpty());
         admission.submit(s, stats.retryHintMillis(budget));
         seqs.add(s);
       }

@@ -37,6 +37,12 @@ final class EngineSequence {
   final float[] targetLogProbs;
   int scored;
   final BlockingQueue<Event> events = new LinkedBlockingQueue<>();
+  /**
+   * Whether the reader only needs the end: no listener and no stop strings. Then the scheduler sends
+   * no token events (each would wake the reader's thread, which on a busy machine takes a core from
+   * the step); the reader takes the tokens from {@link #history} at the end event.
+   */
+  final boolean quiet;
   private volatile boolean cancelled;
 
   // scheduler-thread state
@@ -47,7 +53,8 @@ final class EngineSequence {
   /** When the scheduler first skipped this sequence for a full reader buffer (System.nanoTime), 0 when running. */
   long pausedSince;
 
-  EngineSequence(LlamaModel model, int[] prompt, SamplingParams params, int budget, long kvBytes) {
+  EngineSequence(LlamaModel model, int[] prompt, SamplingParams params, int budget, long kvBytes, boolean quiet) {
+    this.quiet = quiet;
     this.model = model;
     this.prompt = prompt;
     this.params = params;
@@ -62,6 +69,7 @@ final class EngineSequence {
 
   /** A scoring sequence: feeds {@code tokens}, collecting the log-probabilities of {@code targets}. */
   EngineSequence(LlamaModel model, int[] tokens, int[] targets, long kvBytes) {
+    this.quiet = true;
     this.model = model;
     this.prompt = tokens;
     this.params = SamplingParams.greedy(1, -1);

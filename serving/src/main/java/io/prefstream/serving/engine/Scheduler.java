@@ -162,7 +162,7 @@ final class Scheduler {
     }
     s.generated++;
     s.history[s.prompt.length + s.generated - 1] = token;
-    s.events.add(new EngineSequence.Event(token, null, null));
+    if (!s.quiet) s.events.add(new EngineSequence.Event(token, null, null));
     if (s.generated == s.budget) retire(s, FinishReason.LENGTH);
     else s.next = token;
   }

@@ -10,7 +10,8 @@ import java.util.Arrays;
 /**
  * The request side of one engine sequence: turns its events (tokens, then an end or an error) into
  * its result the way {@link io.prefstream.model.generate.Generator} builds it, stop strings included,
- * calling the listener (streaming) on each token.
+ * calling the listener (streaming) on each token. A quiet sequence ({@link EngineSequence#quiet})
+ * sends only its end; its tokens are read from its history then.
  */
 final class SequenceReader {
   private final EngineSequence s;
@@ -30,7 +31,14 @@ final class SequenceReader {
   /** The result once the sequence has ended, else null; throws the sequence's failure. */
   GenerationResult take(EngineSequence.Event ev) {
     if (ev.error() != null) throw ev.error();
-    if (ev.end() != null) return new GenerationResult(Arrays.copyOf(out, count), decoded, ev.end());
+    if (ev.end() != null) {
+      if (s.quiet) { // no token events: the tokens are in the history (written before the end event was sent)
+        count = s.generated;
+        System.arraycopy(s.history, s.prompt.length, out, 0, count);
+        if (text != null) decoded = text.decode(Arrays.copyOf(out, count));
+      }
+      return new GenerationResult(Arrays.copyOf(out, count), decoded, ev.end());
+    }
     out[count++] = ev.token();
     if (listener != null) listener.onToken(ev.token());
     if (text != null) {

@@ -126,7 +126,9 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
     Context ctx = Context.current();
     try (ConcurrencyLimiter.Permit p = limiter.acquire(); Lease lease = registry.acquire(g.policyId(), userId)) {
       if (g.bestOf() != null) return bestOf(g, lease, prompt, ctx);
-      GenerationResult r = engine.generate(lease.model(), g.prompt(), g.params(), text(), cancellable(ctx, null), ctx::isCancelled);
+      // No listener: a unary call needs only the end (the engine then sends no per-token events); a cancel is seen
+      // through ctx::isCancelled within the engine's 20 ms poll.
+      GenerationResult r = engine.generate(lease.model(), g.prompt(), g.params(), text(), null, ctx::isCancelled);
       return done(g, lease, UUID.randomUUID().toString(), r, prompt, null, List.of());
     }
   }

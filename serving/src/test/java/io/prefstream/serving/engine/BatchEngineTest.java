@@ -96,6 +96,18 @@ class BatchEngineTest {
         assertThat(got.text()).isEqualTo(want.text());
         assertThat(got.finishReason()).isEqualTo(want.finishReason());
       }
+      // Without stop strings or a listener the engine sends only the end (a quiet sequence): the same tokens, text and
+      // end; with a listener every token reaches it as it is sampled.
+      SamplingParams plain = SamplingParams.greedy(12, -1);
+      GenerationResult quiet = engine.generate(m, prompt, plain, letters, null, () -> false);
+      List<Integer> heard = new ArrayList<>();
+      GenerationResult listened = engine.generate(m, prompt, plain, letters, heard::add, () -> false);
+      for (GenerationResult got : List.of(quiet, listened)) {
+        assertThat(got.tokens()).containsExactly(free.tokens());
+        assertThat(got.text()).isEqualTo(free.text());
+        assertThat(got.finishReason()).isEqualTo(free.finishReason());
+      }
+      assertThat(heard).containsExactly(java.util.Arrays.stream(free.tokens()).boxed().toArray(Integer[]::new));
     }
   }
 
