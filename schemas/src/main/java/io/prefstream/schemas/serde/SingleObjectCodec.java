@@ -103,7 +103,7 @@ public final class SingleObjectCodec<T extends SpecificRecord> {
     long fingerprint = 0;
     for (int i = 7; i >= 0; i--) fingerprint = (fingerprint << 8) | (bytes[offset + 2 + i] & 0xff);
     Schema writerSchema = KnownSchemas.byFingerprint(fingerprint);
-    String label = "fingerprint " + String.format("%016x", fingerprint);
+    String label = "fingerprint " + HexFormat.of().toHexDigits(fingerprint); // as %016x, without a Formatter per event
     if (writerSchema == null || !writerSchema.getFullName().equals(schema.getFullName())) {
       throw new DecodeException(Encoding.SINGLE_OBJECT, DecodeFailure.UNKNOWN_FINGERPRINT,
           label + (writerSchema == null ? " matches no known schema" : " is a " + writerSchema.getFullName() + " schema"),
