@@ -117,7 +117,15 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
    */
   public void offer(Lease lease, Supplier<PromptResponse> encoded) {
     if (!sampled(lease)) return;
-    PromptResponse pr = encoded.get();
+    PromptResponse pr;
+    try {
+      pr = encoded.get();
+    } catch (RuntimeException e) {
+      // The reply was served already: a reply that cannot be encoded for scoring only goes unmeasured.
+      LOG.debug("a served reply of {} could not be encoded for scoring: {}", lease.policyId(), e.toString());
+      metrics.servedReplySamplesDropped.labelValues(lease.policyId()).inc();
+      return;
+    }
     if (pr.response().length == 0) return;
     if (!queue.offer(new Sample(lease.policyId(), lease.version(), lease.referenceId(), pr.prompt(), pr.response()))) {
       metrics.servedReplySamplesDropped.labelValues(lease.policyId()).inc();

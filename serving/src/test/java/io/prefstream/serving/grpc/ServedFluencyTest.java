@@ -116,6 +116,17 @@ class ServedFluencyTest {
   }
 
   @Test
+  void aReplyThatCannotBeEncodedForScoringIsCountedAsDroppedAndFailsNothing() throws Exception {
+    double dropped = ts.metrics.servedReplySamplesDropped.labelValues("default").get();
+    try (var lease = ts.registry.acquire("default", "")) {
+      ts.server.fluency().offer(lease, () -> {
+        throw new IllegalArgumentException("too long for the context");
+      });
+    }
+    assertThat(ts.metrics.servedReplySamplesDropped.labelValues("default").get()).isEqualTo(dropped + 1);
+  }
+
+  @Test
   void aSampleRateOutsideZeroToOneIsRefused() {
     assertThatThrownBy(() -> ServingConfig.defaults().withFluencySampleRate(1.5))
         .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("fluency sample rate");
