@@ -2,7 +2,6 @@ package io.prefstream.serving.grpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
-import static org.awaitility.Awaitility.await;
 
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -24,7 +23,6 @@ import io.prefstream.schemas.grpc.ScoreRequest;
 import io.prefstream.schemas.grpc.ScoreResponse;
 import io.prefstream.serving.Fixture;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -49,10 +47,8 @@ class BestOfNTest {
   @BeforeAll
   static void start() throws Exception {
     fx = Fixture.withAssistantTemplate(root);
-    ts = new TestServer(fx, TestServer.config(), RolloutMode.AUTO, false);
+    ts = new TestServer(fx, TestServer.config(), RolloutMode.AUTO, false).servingTrainedVersion(fx);
     gen = GenerationGrpc.newBlockingStub(ts.channel);
-    ts.feed.publishUpdate(fx.writeVersion("default", 1, 0.8));
-    await().atMost(Duration.ofSeconds(20)).until(() -> ts.registry.status("default").servingVersion() == 1);
   }
 
   @AfterAll

@@ -56,9 +56,7 @@ class NettyAndLimitsTest {
 
   @Test
   void everyRpcShapeWorksOverNetty() throws Exception {
-    try (TestServer ts = new TestServer(fx, TestServer.config(), RolloutMode.AUTO, true)) {
-      ts.feed.publishUpdate(fx.writeVersion("default", 1, 0.8));
-      await().atMost(Duration.ofSeconds(20)).until(() -> ts.registry.status("default").servingVersion() == 1);
+    try (TestServer ts = new TestServer(fx, TestServer.config(), RolloutMode.AUTO, true).servingTrainedVersion(fx)) {
       var gen = GenerationGrpc.newBlockingStub(ts.channel);
       GenerateResponse r = gen.generate(GrpcServicesTest.greedy("netty", 5));
       assertThat(r.getPolicy().getVersion()).isEqualTo(1);

@@ -1,7 +1,6 @@
 package io.prefstream.serving.grpc;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -16,7 +15,6 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
@@ -56,9 +54,7 @@ class PythonClientTest {
     try (InputStream in = PythonClientTest.class.getResourceAsStream("/python/generate_client.py")) {
       Files.write(script, in.readAllBytes());
     }
-    try (TestServer ts = new TestServer(fx, TestServer.config(), RolloutMode.AUTO, true)) {
-      ts.feed.publishUpdate(fx.writeVersion("default", 1, 0.8));
-      await().atMost(Duration.ofSeconds(20)).until(() -> ts.registry.status("default").servingVersion() == 1);
+    try (TestServer ts = new TestServer(fx, TestServer.config(), RolloutMode.AUTO, true).servingTrainedVersion(fx)) {
       Process p = new ProcessBuilder(PYTHON, script.toString(), "127.0.0.1:" + ts.server.port(), "Hello from Python", "5")
           .redirectErrorStream(true).start();
       String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

@@ -38,10 +38,8 @@ class ServedFluencyTest {
   @BeforeAll
   static void start() throws Exception {
     fx = Fixture.withAssistantTemplate(root);
-    ts = new TestServer(fx, TestServer.config().withFluencySampleRate(1.0), RolloutMode.AUTO, false);
+    ts = new TestServer(fx, TestServer.config().withFluencySampleRate(1.0), RolloutMode.AUTO, false).servingTrainedVersion(fx);
     gen = GenerationGrpc.newBlockingStub(ts.channel);
-    ts.feed.publishUpdate(fx.writeVersion("default", 1, 0.8));
-    await().atMost(Duration.ofSeconds(20)).until(() -> ts.registry.status("default").servingVersion() == 1);
   }
 
   @AfterAll

@@ -46,6 +46,14 @@ final class TestServer implements AutoCloseable {
     }
   }
 
+  /** Publishes a trained version 1 of "default" (eval accuracy 0.8) and waits until AUTO serves it. */
+  TestServer servingTrainedVersion(Fixture fx) throws Exception {
+    feed.publishUpdate(fx.writeVersion("default", 1, 0.8));
+    org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(20))
+        .until(() -> registry.status("default").servingVersion() == 1);
+    return this;
+  }
+
   static ServingConfig config() {
     return ServingConfig.defaults().withAdminToken(TOKEN).withLimits(2_000, 64, 8, 4);
   }
