@@ -140,12 +140,14 @@ public final class CpuBackend implements Backend, BatchedAttention, BatchedLora 
     check(x, (long) n * in, "x");
     float[] ya = a(y);
     Gemm.gemmWt(pool, ya, 0, out, a(x), 0, in, 1, weightOf(w, out, in), n, accumulate);
-    if (bias != null) {
-      float[] b = a(bias);
-      for (int i = 0; i < n; i++) {
-        int o = i * out;
-        for (int j = 0; j < out; j++) ya[o + j] += b[j];
-      }
+    if (bias != null) addBias(ya, a(bias), n, out);
+  }
+
+  /** y[i, j] += b[j] for every row i of y[n, out]. */
+  private static void addBias(float[] y, float[] b, int n, int out) {
+    for (int i = 0; i < n; i++) {
+      int o = i * out;
+      for (int j = 0; j < out; j++) y[o + j] += b[j];
     }
   }
 
@@ -172,12 +174,7 @@ public final class CpuBackend implements Backend, BatchedAttention, BatchedLora 
     }
     Gemm.gemmPackedShared(pool, y, a(x), in, w, n);
     for (int p = 0; p < count; p++) {
-      if (biases[p] == null) continue;
-      float[] b = a(biases[p]), ya = y[p];
-      for (int i = 0; i < n; i++) {
-        int o = i * outs[p];
-        for (int j = 0; j < outs[p]; j++) ya[o + j] += b[j];
-      }
+      if (biases[p] != null) addBias(y[p], a(biases[p]), n, outs[p]);
     }
   }
 
