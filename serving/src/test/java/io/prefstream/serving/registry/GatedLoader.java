@@ -15,30 +15,19 @@ import java.util.function.Predicate;
  * {@code gated} picks wait until the test counts {@link #release} down ({@link #entered} says one
  * began): for tests of what the registry does while a load is in flight.
  */
-final class GatedLoader implements PolicyLoader {
-  final VersionLoader real;
+final class GatedLoader extends ForwardingLoader {
   final Predicate<PolicyUpdate> gated;
   final Map<String, AtomicInteger> loads = new ConcurrentHashMap<>();
   final CountDownLatch entered = new CountDownLatch(1);
   final CountDownLatch release = new CountDownLatch(1);
 
   GatedLoader(VersionLoader real, Predicate<PolicyUpdate> gated) {
-    this.real = real;
+    super(real);
     this.gated = gated;
   }
 
   int loads(String policy) {
     return loads.computeIfAbsent(policy, p -> new AtomicInteger()).get();
-  }
-
-  @Override
-  public BaseModel base() {
-    return real.base();
-  }
-
-  @Override
-  public LoadedPolicy loadBase(Consumer<LoadedPolicy> onRelease) {
-    return real.loadBase(onRelease);
   }
 
   @Override
@@ -53,6 +42,6 @@ final class GatedLoader implements PolicyLoader {
         throw new IllegalStateException(e);
       }
     }
-    return real.load(u, onRelease);
+    return super.load(u, onRelease);
   }
 }

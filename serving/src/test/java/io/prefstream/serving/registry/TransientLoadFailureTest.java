@@ -48,32 +48,21 @@ class TransientLoadFailureTest {
   }
 
   /** The real loader, counting its calls; before a chosen call it runs a step (e.g. makes a file appear). */
-  static final class CountingLoader implements PolicyLoader {
-    final VersionLoader real;
+  static final class CountingLoader extends ForwardingLoader {
     final AtomicInteger calls = new AtomicInteger();
     final int stepBeforeCall;
     final Runnable step;
 
     CountingLoader(VersionLoader real, int stepBeforeCall, Runnable step) {
-      this.real = real;
+      super(real);
       this.stepBeforeCall = stepBeforeCall;
       this.step = step;
     }
 
     @Override
-    public BaseModel base() {
-      return real.base();
-    }
-
-    @Override
-    public LoadedPolicy loadBase(Consumer<LoadedPolicy> onRelease) {
-      return real.loadBase(onRelease);
-    }
-
-    @Override
     public LoadedPolicy load(PolicyUpdate u, Consumer<LoadedPolicy> onRelease) throws RefusedVersionException, java.io.IOException {
       if (calls.incrementAndGet() == stepBeforeCall) step.run();
-      return real.load(u, onRelease);
+      return super.load(u, onRelease);
     }
   }
 
