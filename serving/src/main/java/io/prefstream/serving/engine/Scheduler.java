@@ -168,11 +168,12 @@ final class Scheduler {
   }
 
   private void retire(EngineSequence s, FinishReason end) {
-    if (end != null) s.events.add(new EngineSequence.Event(-1, end, null));
     if (s.cache != null) prefixes.offer(s.model, s.history, s.cache, s.kvBytes);
     s.cache = null;
     active.remove(s);
     admission.retire(s);
+    // Last: a caller that gets its answer and sends the next request at once finds the place free already.
+    if (end != null) s.events.add(new EngineSequence.Event(-1, end, null));
   }
 
   private void fail(EngineSequence s, Throwable t) {
