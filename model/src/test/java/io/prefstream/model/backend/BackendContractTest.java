@@ -258,8 +258,13 @@ public abstract class BackendContractTest {
   @Test
   public void batchedAppendAndAttendMatchesTheReferenceAndTheSingleOpsPerSequence() {
     Assumptions.assumeTrue(be instanceof BatchedAttention, be + " has no batched attention");
-    BatchedAttention batched = (BatchedAttention) be;
-    int heads = 6, kv = 2, hd = 16, qd = heads * hd, kd = kv * hd, align = Backend.KV_CACHE_ALIGN;
+    // a head dim of whole vectors, and one that ends in a part of a vector (16 and 20 floats)
+    batchedAppendAndAttend((BatchedAttention) be, 16);
+    batchedAppendAndAttend((BatchedAttention) be, 20);
+  }
+
+  private void batchedAppendAndAttend(BatchedAttention batched, int hd) {
+    int heads = 6, kv = 2, qd = heads * hd, kd = kv * hd, align = Backend.KV_CACHE_ALIGN;
     // a prompt chunk from position 0, a decode row, an idle sequence, a chunk after a prefix, a full-but-one cache
     int[] past = {0, 37, 5, 64, align - 1};
     int[] len = {9, 1, 0, 3, 1};
