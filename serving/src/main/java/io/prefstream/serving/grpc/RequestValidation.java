@@ -195,7 +195,8 @@ final class RequestValidation {
     double topP = s.hasTopP() ? s.getTopP() : 1.0;
     long seed = s.hasSeed() ? s.getSeed() : ThreadLocalRandom.current().nextLong();
     int budget = Math.min(maxNew, context - prompt.length);
-    SamplingParams params = new SamplingParams(temperature, s.getTopK(), topP, seed, budget, eos, s.getStopList());
+    SamplingParams params = new SamplingParams(temperature, s.getTopK(), topP, seed, budget,
+        s.getIgnoreEos() ? java.util.Set.of() : eos, s.getStopList());
     BestOf bestOf = s.getBestOf() > 1 ? new BestOf(s.getBestOf(),
         s.getBestOfScore() == io.prefstream.schemas.grpc.BestOfScore.BEST_OF_SCORE_PER_TOKEN, s.getReturnCandidates(),
         config.defaultBeta()) : null;

@@ -115,6 +115,27 @@ class GrpcServicesTest {
   }
 
   @Test
+  void ignoreEosGeneratesTheWholeBudgetWhereTheSameSampleStoppedAtTheEndToken() {
+    int budget = 24;
+    GenerateRequest stopped = null;
+    GenerateResponse early = null;
+    for (long seed = 1; seed <= 200 && early == null; seed++) {
+      GenerateRequest req = GenerateRequest.newBuilder().setPrompt("The cat")
+          .setSampling(SamplingParams.newBuilder().setMaxNewTokens(budget).setTemperature(1).setSeed(seed)).build();
+      GenerateResponse r = gen.generate(req);
+      if (r.getFinishReason().equals("eos")) {
+        stopped = req;
+        early = r;
+      }
+    }
+    assertThat(early).as("a seed whose sample ends at the end token within %d tokens", budget).isNotNull();
+    assertThat(early.getCompletionTokens()).isLessThan(budget);
+    GenerateResponse fixed = gen.generate(stopped.toBuilder().setSampling(stopped.getSampling().toBuilder().setIgnoreEos(true)).build());
+    assertThat(fixed.getCompletionTokens()).isEqualTo(budget);
+    assertThat(fixed.getFinishReason()).isEqualTo("length");
+  }
+
+  @Test
   void generateStreamSendsChunksThatAddUpToTheTextAndEndWithAFinishedOne() {
     List<GenerateChunk> chunks = new ArrayList<>();
     gen.generateStream(greedy("Once upon", 8)).forEachRemaining(chunks::add);
