@@ -3,7 +3,8 @@
 # Llama-shape F32 model (hidden 576, 30 layers, 9/3 heads, MLP 1536, byte-level vocabulary; random
 # weights from `prefstream init-model`) and drives it from an independent Python gRPC client
 # (bench/peer/serving_load.py, Debian's python3-grpcio) at 1 and 8 concurrent clients, 64 new
-# tokens, sampled. With --baseline REF the same measurement runs first against that git revision
+# tokens, sampled, every reply exactly 64 tokens (ignore_eos: with random weights about one reply in
+# five met the end token early, and the client left without work idled while the others ran). With --baseline REF the same measurement runs first against that git revision
 # (built from `git archive` in a temporary folder), so both servers are measured in one run on the
 # same machine; the engine is measured with and without its prefix cache, and on the bundled tiny model. Then one replica serves 8 policies, each with a LoRA r=8 version published as a learner
 # would (PublishPolicies), to 8 clients on one policy and to 8 clients spread over all 8; and the in-process
@@ -126,8 +127,9 @@ ROUNDS=$ROUNDS measure "$ROOT" engine >> "$RESULTS"
 measure "$ROOT" engine-no-prefix-cache --prefix-cache-mib 0 >> "$RESULTS"
 # The bundled tiny model (1.7M parameters, chat template, EOS): per-step overheads weigh more than the weights here.
 # Its replies end at EOS after ~10 tokens, so it gets 8x the requests for a measurable run.
-if [ -n "$BASE_DIR" ]; then WARMUP=40 REQUESTS=$((REQUESTS * 8)) MODEL="$ROOT/models/assistant-tiny" measure "$BASE_DIR" tiny-before >> "$RESULTS"; fi
-WARMUP=40 REQUESTS=$((REQUESTS * 8)) MODEL="$ROOT/models/assistant-tiny" measure "$ROOT" tiny-engine >> "$RESULTS"
+# Its replies end at the end token as a chat model's do (IGNORE_EOS=0), as the baseline's always do.
+if [ -n "$BASE_DIR" ]; then IGNORE_EOS=0 WARMUP=40 REQUESTS=$((REQUESTS * 8)) MODEL="$ROOT/models/assistant-tiny" measure "$BASE_DIR" tiny-before >> "$RESULTS"; fi
+IGNORE_EOS=0 WARMUP=40 REQUESTS=$((REQUESTS * 8)) MODEL="$ROOT/models/assistant-tiny" measure "$ROOT" tiny-engine >> "$RESULTS"
 measure_policies >> "$RESULTS"
 # shellcheck disable=SC2086
 ENGINE_BENCH=$("$JAVA_HOME/bin/java" $FLAGS -cp "$ROOT/bench/target/prefstream-bench-0.1.0-SNAPSHOT.jar:$ROOT/bench/target/lib/*" \
@@ -175,6 +177,8 @@ $("$JAVA_HOME/bin/java" -version 2>&1 | head -1); load average $LOAD_BEFORE at s
 Model: hidden 576, 30 layers, 9/3 heads, MLP 1536, byte-level vocabulary, random F32 weights (\`init-model\`).
 Client: bench/peer/serving_load.py (Python grpcio, hand-encoded protobuf), Generate, 64 new tokens, temperature 1,
 top-p 0.95, one seed per request; 1 client sends $((REQUESTS * 2)) requests, each of 8 clients $REQUESTS, one after another.
+Every reply is 64 tokens (\`ignore_eos\`) except on the tiny model, whose replies end at its end token; the baseline
+does not know \`ignore_eos\` (an unknown field), so its replies may end early.
 The engine's levels alternate (1 client, 8 clients) for $ROUNDS rounds; its ratios are per round and their median.
 ${BASELINE:+"before" is revision $BASELINE (per-request decode loops), measured in the same run.}
 
