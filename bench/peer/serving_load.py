@@ -42,7 +42,7 @@ def string_field(number, text):
     return field(number, 2, varint(len(data)) + data)
 
 
-def generate_request(prompt, max_new, seed, policy, ignore_eos):
+def generate_request(prompt, max_new, seed, policy, ignore_eos=False):
     sampling = (field(1, 0, varint(max_new)) + field(2, 5, struct.pack("<f", 1.0))
                 + field(3, 5, struct.pack("<f", 0.95)) + field(5, 0, varint(seed)))
     if ignore_eos:
