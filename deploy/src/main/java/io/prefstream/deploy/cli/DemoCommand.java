@@ -85,6 +85,11 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--beta", paramLabel = "B", description = "DPO β. Default: tuned for the bundled model.")
   Double beta;
 
+  @Option(names = "--sft-alpha", paramLabel = "A", description = "Weight of an SFT (NLL) term on chosen and liked replies"
+      + " (TRL's rpo_alpha); 0 turns it off. Default: 1, which kept the served replies closer to the base model's at the"
+      + " same liked rate.")
+  Double sftAlpha;
+
   @Option(names = "--seed", paramLabel = "SEED", defaultValue = "1",
       description = "Seed of the users' choices and of the LoRA adapter. Default: ${DEFAULT-VALUE}.")
   long seed;
@@ -192,6 +197,7 @@ public final class DemoCommand implements Callable<Integer> {
         s = s.withLearning(learningRate != null ? learningRate : s.learningRate(), beta != null ? beta : s.beta(),
             s.batchSize(), s.checkpointEverySteps());
       }
+      if (sftAlpha != null) s = s.withSftAlpha(sftAlpha);
       return s.withSeed(seed).withBestOf(bestOf).withFreezeAfter(freezeAfter);
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(cmd, e.getMessage());

@@ -123,7 +123,8 @@ class DemoEndToEndTest {
             .orElseThrow();
       }
     }
-    assertThat(Files.readString(newest.resolve("trainer_state.json"))).contains("\"step\" : " + r.steps() + ",");
+    // ... and the demo's default SFT term (α 1) was in the loss: the trainer reports its NLL only then.
+    assertThat(Files.readString(newest.resolve("trainer_state.json"))).contains("\"step\" : " + r.steps() + ",", "\"nll_loss\"");
     assertThat(out.toString()).contains("stopping (interrupted)", "report: ");
   }
 }
