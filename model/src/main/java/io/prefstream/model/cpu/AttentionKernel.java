@@ -179,7 +179,7 @@ final class AttentionKernel {
       // Enough sequences to balance the threads: one task per (sequence, kv head) runs the query heads
       // that read that kv head one after another, so its keys and values come from memory once (the
       // caches of a batch do not stay in cache between layers) instead of once per query head, and
-      // a third as many tasks are handed out. Each head's arithmetic is the same either way.
+      // 1/group as many tasks are handed out. Each head's arithmetic is the same either way.
       pool.forEach(b * kvHeads, t -> {
         int s = t / kvHeads, g = t % kvHeads, n = rowStart[s + 1] - rowStart[s];
         for (int h = g * group; h < (g + 1) * group; h++) {
