@@ -42,7 +42,7 @@ import org.slf4j.LoggerFactory;
  * as training encodes it after its prompt (the reply's text and its end, as Score and best-of-n
  * score it), so the figure compares with the learner's {@code fluency/ref_nll_chosen} of the same
  * texts. Best-of-n replies were scored under the reference already; theirs is recorded without a
- * second pass ({@link #offerScored}).
+ * second pass ({@link #offerScored}), for every candidate the app was given (an A/B pair shows two).
  */
 public final class ServedFluency implements ServedNll, AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(ServedFluency.class);

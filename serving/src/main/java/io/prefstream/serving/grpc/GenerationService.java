@@ -156,6 +156,9 @@ public final class GenerationService extends GenerationGrpc.GenerationImplBase {
     metrics.tokensGenerated.labelValues(g.policyId()).inc(r.tokens().length);
     if (bestOf == null) {
       fluency.offer(lease, () -> validation.reply(prompt.text(), prompt.messages(), r.text()));
+    } else if (g.bestOf().returnCandidates()) {
+      // Every candidate goes to the user (an A/B pair shows two): each is a served reply.
+      for (BestOfN.Scored c : bestOf.candidates()) fluency.offerScored(lease, c.referenceLogp(), c.scoredTokens());
     } else {
       fluency.offerScored(lease, bestOf.chosen().referenceLogp(), bestOf.chosen().scoredTokens());
     }

@@ -90,12 +90,28 @@ class ServedFluencyTest {
     await().atMost(Duration.ofSeconds(30)).until(() -> ts.server.fluency().pending() == 0);
     double nats0 = ts.metrics.servedReplyRefNats.labelValues("default").get();
     double samples0 = samples();
-    GenerateResponse r = generate(SamplingParams.newBuilder().setMaxNewTokens(12).setTemperature(1f).setSeed(5).setBestOf(3)
-        .setReturnCandidates(true));
-    // Recorded on the request's thread, before the response: no second scoring pass.
+    GenerateResponse r = generate(SamplingParams.newBuilder().setMaxNewTokens(12).setTemperature(1f).setSeed(5).setBestOf(3));
+    // Recorded on the request's thread, before the response: no second scoring pass. Only the returned reply was served.
     assertThat(samples()).isEqualTo(samples0 + 1);
-    assertThat(ts.metrics.servedReplyRefNats.labelValues("default").get() - nats0)
-        .isCloseTo(-r.getCandidates(0).getReferenceLogp(), Offset.offset(1e-9 * Math.abs(nats0 + 1)));
+    double nats1 = ts.metrics.servedReplyRefNats.labelValues("default").get();
+    // The same seed with its candidates shown: the same reply, best first, with the log-probability recorded above.
+    GenerateResponse all = generate(SamplingParams.newBuilder().setMaxNewTokens(12).setTemperature(1f).setSeed(5).setBestOf(3)
+        .setReturnCandidates(true));
+    assertThat(all.getText()).isEqualTo(r.getText());
+    assertThat(nats1 - nats0).isCloseTo(-all.getCandidates(0).getReferenceLogp(), Offset.offset(1e-9 * Math.abs(nats0 + 1)));
+  }
+
+  @Test
+  void everyCandidateReturnedToTheAppCountsAsAServedReply() {
+    await().atMost(Duration.ofSeconds(30)).until(() -> ts.server.fluency().pending() == 0);
+    double nats0 = ts.metrics.servedReplyRefNats.labelValues("default").get();
+    double samples0 = samples();
+    // An A/B pair: both candidates are shown to the user, so both are served replies.
+    GenerateResponse r = generate(SamplingParams.newBuilder().setMaxNewTokens(12).setTemperature(1f).setSeed(9).setBestOf(2)
+        .setReturnCandidates(true));
+    assertThat(samples()).isEqualTo(samples0 + 2);
+    double nats = -r.getCandidates(0).getReferenceLogp() - r.getCandidates(1).getReferenceLogp();
+    assertThat(ts.metrics.servedReplyRefNats.labelValues("default").get() - nats0).isCloseTo(nats, Offset.offset(1e-9 * Math.abs(nats0 + 1)));
   }
 
   @Test
