@@ -25,9 +25,9 @@ import java.util.Objects;
  */
 public record DemoSettings(Path modelDir, PreferenceProfile preference, int users, Duration duration,
     String bootstrapServers, String host, int port, int metricsPort, Path reportDir, double learningRate, double beta,
-    double sftAlpha, int loraRank, int batchSize, int checkpointEverySteps, double temperature, int maxNewTokens, double compareShare,
-    long thinkMillis, Duration window, Duration pairingWindow, double evalShare, double gateMargin, long seed, int bestOf,
-    Duration freezeAfter) {
+    double sftAlpha, int loraRank, int batchSize, int checkpointEverySteps, double temperature, int maxNewTokens,
+    double compareShare, long thinkMillis, Duration window, Duration pairingWindow, double evalShare, double gateMargin,
+    long seed, int bestOf, Duration freezeAfter) {
 
   public DemoSettings {
     Objects.requireNonNull(modelDir, "modelDir");
@@ -67,72 +67,113 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
   /** The tuned defaults for {@code modelDir} and {@code preference}. */
   public static DemoSettings defaults(Path modelDir, PreferenceProfile preference, Path reportDir) {
     return new DemoSettings(modelDir, preference, 8, Duration.ofMinutes(3), null, "127.0.0.1", 50051, 9400, reportDir,
-        5e-4, 0.3, 1.0, 8, 16, 4, 1.0, 64, 0.5, 400, Duration.ofSeconds(30), Duration.ofSeconds(2), 0.1, 0.5, 1, 1, Duration.ZERO);
+        5e-4, 0.3, 1.0, 8, 16, 4, 1.0, 64, 0.5, 400, Duration.ofSeconds(30), Duration.ofSeconds(2), 0.1, 0.5, 1, 1,
+        Duration.ZERO);
   }
 
   public DemoSettings withUsers(int n) {
-    return new DemoSettings(modelDir, preference, n, duration, bootstrapServers, host, port, metricsPort, reportDir,
-        learningRate, beta, sftAlpha, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
+    return with(b -> b.users = n);
   }
 
   public DemoSettings withDuration(Duration d) {
-    return new DemoSettings(modelDir, preference, users, d, bootstrapServers, host, port, metricsPort, reportDir,
-        learningRate, beta, sftAlpha, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
+    return with(b -> b.duration = d);
   }
 
   public DemoSettings withPorts(int grpcPort, int metrics) {
-    return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, grpcPort, metrics, reportDir,
-        learningRate, beta, sftAlpha, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
+    return with(b -> {
+      b.port = grpcPort;
+      b.metricsPort = metrics;
+    });
   }
 
   public DemoSettings withBootstrapServers(String servers) {
-    return new DemoSettings(modelDir, preference, users, duration, servers, host, port, metricsPort, reportDir,
-        learningRate, beta, sftAlpha, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
+    return with(b -> b.bootstrapServers = servers);
   }
 
   public DemoSettings withWindow(Duration w) {
-    return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
-        learningRate, beta, sftAlpha, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        w, pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
+    return with(b -> b.window = w);
   }
 
-  public DemoSettings withLearning(double lr, double b, int batch, int checkpointEvery) {
-    return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
-        lr, b, sftAlpha, loraRank, batch, checkpointEvery, temperature, maxNewTokens, compareShare, thinkMillis, window,
-        pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
+  public DemoSettings withLearning(double lr, double beta, int batch, int checkpointEvery) {
+    return with(b -> {
+      b.learningRate = lr;
+      b.beta = beta;
+      b.batchSize = batch;
+      b.checkpointEverySteps = checkpointEvery;
+    });
   }
 
   public DemoSettings withSampling(double temp, double compare, long think) {
-    return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
-        learningRate, beta, sftAlpha, loraRank, batchSize, checkpointEverySteps, temp, maxNewTokens, compare, think, window,
-        pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
+    return with(b -> {
+      b.temperature = temp;
+      b.compareShare = compare;
+      b.thinkMillis = think;
+    });
   }
 
   public DemoSettings withSeed(long s) {
-    return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
-        learningRate, beta, sftAlpha, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, s, bestOf, freezeAfter);
+    return with(b -> b.seed = s);
   }
 
   public DemoSettings withBestOf(int n) {
-    return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
-        learningRate, beta, sftAlpha, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed, n, freezeAfter);
+    return with(b -> b.bestOf = n);
   }
 
   public DemoSettings withSftAlpha(double alpha) {
-    return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
-        learningRate, beta, alpha, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare,
-        thinkMillis, window, pairingWindow, evalShare, gateMargin, seed, bestOf, freezeAfter);
+    return with(b -> b.sftAlpha = alpha);
   }
 
   public DemoSettings withFreezeAfter(Duration d) {
-    return new DemoSettings(modelDir, preference, users, duration, bootstrapServers, host, port, metricsPort, reportDir,
-        learningRate, beta, sftAlpha, loraRank, batchSize, checkpointEverySteps, temperature, maxNewTokens, compareShare, thinkMillis,
-        window, pairingWindow, evalShare, gateMargin, seed, bestOf, d);
+    return with(b -> b.freezeAfter = d);
+  }
+
+  /** A copy with some settings changed (validated again): the one place that lists every component. */
+  private DemoSettings with(java.util.function.Consumer<Copy> change) {
+    Copy c = new Copy(this);
+    change.accept(c);
+    return new DemoSettings(c.modelDir, c.preference, c.users, c.duration, c.bootstrapServers, c.host, c.port, c.metricsPort,
+        c.reportDir, c.learningRate, c.beta, c.sftAlpha, c.loraRank, c.batchSize, c.checkpointEverySteps, c.temperature,
+        c.maxNewTokens, c.compareShare, c.thinkMillis, c.window, c.pairingWindow, c.evalShare, c.gateMargin, c.seed, c.bestOf,
+        c.freezeAfter);
+  }
+
+  /** The components as fields, for {@link #with}. */
+  private static final class Copy {
+    Path modelDir, reportDir;
+    PreferenceProfile preference;
+    int users, port, metricsPort, loraRank, batchSize, checkpointEverySteps, maxNewTokens, bestOf;
+    Duration duration, window, pairingWindow, freezeAfter;
+    String bootstrapServers, host;
+    double learningRate, beta, sftAlpha, temperature, compareShare, evalShare, gateMargin;
+    long thinkMillis, seed;
+
+    Copy(DemoSettings s) {
+      modelDir = s.modelDir;
+      preference = s.preference;
+      users = s.users;
+      duration = s.duration;
+      bootstrapServers = s.bootstrapServers;
+      host = s.host;
+      port = s.port;
+      metricsPort = s.metricsPort;
+      reportDir = s.reportDir;
+      learningRate = s.learningRate;
+      beta = s.beta;
+      sftAlpha = s.sftAlpha;
+      loraRank = s.loraRank;
+      batchSize = s.batchSize;
+      checkpointEverySteps = s.checkpointEverySteps;
+      temperature = s.temperature;
+      maxNewTokens = s.maxNewTokens;
+      compareShare = s.compareShare;
+      thinkMillis = s.thinkMillis;
+      window = s.window;
+      pairingWindow = s.pairingWindow;
+      evalShare = s.evalShare;
+      gateMargin = s.gateMargin;
+      seed = s.seed;
+      bestOf = s.bestOf;
+      freezeAfter = s.freezeAfter;
+    }
   }
 }
