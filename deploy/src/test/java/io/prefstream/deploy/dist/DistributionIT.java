@@ -76,7 +76,8 @@ class DistributionIT {
     assertThat(err).first().isEqualTo("device: cpu (requested)");
     assertThat(err).filteredOn(l -> l.startsWith("device:")).hasSize(1);
     assertThat(err).noneMatch(l -> l.startsWith("WARNING"));
-    assertThat(err).filteredOn(l -> l.matches("\\S+ +(TRACE|DEBUG|INFO|WARN|ERROR) +\\S+ - .*"))
+    // The whole stderr on failure: a library's line is followed by its stack trace, which names the cause.
+    assertThat(err).as("stderr:%n%s", r.stderr()).filteredOn(l -> l.matches("\\S+ +(TRACE|DEBUG|INFO|WARN|ERROR) +\\S+ - .*"))
         .allMatch(l -> l.matches("\\S+ +\\S+ +i\\.p\\..*"), "logged by io.prefstream");
   }
 
