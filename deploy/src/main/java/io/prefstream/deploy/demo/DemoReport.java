@@ -160,7 +160,7 @@ public final class DemoReport {
     row(b, "training micro-batches", Long.toString(r.batches()));
     row(b, "learner steps", Long.toString(r.steps()));
     row(b, "freshness (feedback sent → served by a version trained on it), median",
-        Double.isNaN(r.medianFreshnessSeconds()) ? "-" : String.format(Locale.ROOT, "%.1f s over %d feedback texts",
+        Double.isNaN(r.medianFreshnessSeconds()) ? "-" : String.format(Locale.ROOT, "%.1f s over %d feedback events",
             r.medianFreshnessSeconds(), r.freshnessMillis().size()));
     row(b, "served replies' reference NLL per token (fluency): base model (v0) → last " + settings.window().toSeconds() + " s",
         Double.isNaN(r.baseServedNll()) || Double.isNaN(r.finalServedNll()) ? "-"

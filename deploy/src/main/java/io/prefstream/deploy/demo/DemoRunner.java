@@ -18,7 +18,6 @@ import io.prefstream.model.config.LoraConfig;
 import io.prefstream.model.cpu.CpuBackend;
 import io.prefstream.model.io.HfModel;
 import io.prefstream.model.io.HfModelDir;
-import io.prefstream.model.text.Content;
 import io.prefstream.model.tokenizer.TokenizerConfig;
 import io.prefstream.model.train.GradMode;
 import io.prefstream.schemas.topic.Topics;
@@ -191,15 +190,7 @@ public final class DemoRunner {
       LearnerHooks hooks = new LearnerHooks() {
         @Override
         public void beforeStep(TrainingBatch batch, DpoTrainer trainer) {
-          List<Content[]> texts = new ArrayList<>();
-          for (TrainingBatch.Pair p : batch.pairs()) {
-            texts.add(new Content[] {p.prompt(), p.chosen()});
-            texts.add(new Content[] {p.prompt(), p.rejected()});
-          }
-          for (TrainingBatch.Thumb t : batch.thumbs()) {
-            texts.add(new Content[] {t.prompt(), t.response()});
-          }
-          timeline.learning(trainer.stepCount() + 1, !batch.pairs().isEmpty(), texts);
+          timeline.learning(trainer.stepCount() + 1, !batch.pairs().isEmpty(), batch.sources());
         }
       };
       learner = Learner.start(LearnerConfig.builder(policy, bootstrap)

@@ -1,6 +1,5 @@
 package io.prefstream.deploy.demo;
 
-import io.prefstream.model.text.Content;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -58,8 +57,11 @@ public final class DemoTimeline {
   private final List<Swap> swaps = new ArrayList<>();
   private final List<Sample> samples = new ArrayList<>();
   private final List<Long> freshnessMillis = new ArrayList<>();
-  /** Feedback (prompt, response) → when it was first sent, for freshness. */
-  private final Map<FeedbackKey, Long> sentAt = new ConcurrentHashMap<>();
+  /**
+   * Feedback event id → when it was sent, for freshness. By event, not by text: a reply the policy
+   * says again and again is sent many times, and each sending waits for its own step.
+   */
+  private final Map<String, Long> sentAt = new ConcurrentHashMap<>();
   /** (learner step, sent time) of feedback a step trained on, waiting for a served version. */
   private final List<long[]> learnedAwaitingServe = new ArrayList<>();
   /** Learner steps taken on a batch with preference pairs (their "kl" is the per-token DPO one). */
@@ -94,19 +96,17 @@ public final class DemoTimeline {
     return new long[] {liked, n};
   }
 
-  /** A thumb on {@code response} to {@code prompt} was sent. */
-  public void thumbSent(Content prompt, Content response) {
-    sentAt.putIfAbsent(key(prompt, response), now());
+  /** A thumb was sent; the server took it as event {@code eventId}. */
+  public void thumbSent(String eventId) {
+    sentAt.put(eventId, now());
     synchronized (this) {
       thumbs++;
     }
   }
 
-  /** A comparison between two responses to {@code prompt} was sent. */
-  public void comparisonSent(Content prompt, Content chosen, Content rejected) {
-    long t = now();
-    sentAt.putIfAbsent(key(prompt, chosen), t);
-    sentAt.putIfAbsent(key(prompt, rejected), t);
+  /** A comparison was sent; the server took it as event {@code eventId}. */
+  public void comparisonSent(String eventId) {
+    sentAt.put(eventId, now());
     synchronized (this) {
       comparisons++;
     }
@@ -117,15 +117,15 @@ public final class DemoTimeline {
   }
 
   /**
-   * The learner is about to take step {@code step} on examples with these (prompt, response) contents,
-   * as the learner holds them: their send times wait for the first served version trained at or past
-   * that step.
+   * The learner is about to take step {@code step} on a batch made from these feedback events (a pair
+   * of two thumbs names both): their send times wait for the first served version trained at or past
+   * that step. An event is learned once; ids the demo did not send are ignored.
    */
-  public void learning(long step, boolean hasPairs, List<Content[]> promptResponses) {
+  public void learning(long step, boolean hasPairs, List<String> eventIds) {
     if (hasPairs) pairSteps.add(step);
     List<long[]> found = new ArrayList<>();
-    for (Content[] pr : promptResponses) {
-      Long t = sentAt.get(key(pr[0], pr[1]));
+    for (String id : eventIds) {
+      Long t = sentAt.remove(id);
       if (t != null) found.add(new long[] {step, t});
     }
     synchronized (this) {
@@ -213,12 +213,5 @@ public final class DemoTimeline {
 
   public synchronized long failures() {
     return failures;
-  }
-
-  /** Feedback and the examples it became meet by content: a chat's conversation and reply, or texts. */
-  private record FeedbackKey(Content prompt, Content response) {}
-
-  private static FeedbackKey key(Content prompt, Content response) {
-    return new FeedbackKey(prompt, response);
   }
 }

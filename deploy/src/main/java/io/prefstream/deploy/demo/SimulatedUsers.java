@@ -5,7 +5,6 @@ import io.grpc.ManagedChannelBuilder;
 import io.grpc.StatusRuntimeException;
 import io.prefstream.deploy.demo.corpus.SupportCorpus;
 import io.prefstream.model.text.ChatMessage;
-import io.prefstream.model.text.Content;
 import io.prefstream.schemas.grpc.Candidate;
 import io.prefstream.schemas.grpc.ChatRequest;
 import io.prefstream.schemas.grpc.ChatResponse;
@@ -117,7 +116,6 @@ public final class SimulatedUsers implements AutoCloseable {
 
     void turn() {
       List<ChatMessage> conversation = List.of(ChatMessage.user(messages.get(random.nextInt(messages.size()))));
-      Content prompt = Content.messages(conversation);
       if (random.nextDouble() < behaviour.compareShare()) {
         // An A/B prompt: two candidates of one call, shown side by side; the choice goes back by ids.
         ChatResponse pair = chat(conversation, 2, true);
@@ -128,25 +126,20 @@ public final class SimulatedUsers implements AutoCloseable {
         if (likesA != likesB) {
           Candidate chosen = likesA ? a : b;
           Candidate rejected = likesA ? b : a;
-          feedback.withDeadlineAfter(30, TimeUnit.SECONDS).submit(SubmitFeedbackRequest.newBuilder().setUserId(id)
+          timeline.comparisonSent(feedback.withDeadlineAfter(30, TimeUnit.SECONDS).submit(SubmitFeedbackRequest
+              .newBuilder().setUserId(id)
               .setComparison(ComparisonFeedback.newBuilder().setChosenResponseId(chosen.getResponseId())
                   .setRejectedResponseId(rejected.getResponseId()))
-              .build());
-          timeline.comparisonSent(prompt, reply(chosen.getText()), reply(rejected.getText()));
+              .build()).getEventId());
           return;
         }
-        thumb(prompt, a.getResponseId(), a.getText(), likesA);
-        thumb(prompt, b.getResponseId(), b.getText(), likesB);
+        thumb(a.getResponseId(), likesA);
+        thumb(b.getResponseId(), likesB);
         return;
       }
       ChatResponse r = chat(conversation, behaviour.bestOf(), false);
       if (r.getText().isBlank()) return;
-      thumb(prompt, r.getResponseId(), r.getText(), judge(r.getPolicy().getVersion(), r.getText(), true));
-    }
-
-    /** The reply as the learner will hold it: one assistant message. */
-    private static Content reply(String text) {
-      return Content.messages(List.of(ChatMessage.assistant(text)));
+      thumb(r.getResponseId(), judge(r.getPolicy().getVersion(), r.getText(), true));
     }
 
     private boolean judge(long version, String text, boolean single) {
@@ -167,10 +160,9 @@ public final class SimulatedUsers implements AutoCloseable {
       return generation.withDeadlineAfter(60, TimeUnit.SECONDS).chat(req.build());
     }
 
-    private void thumb(Content prompt, String responseId, String text, boolean up) {
-      feedback.withDeadlineAfter(30, TimeUnit.SECONDS).submit(SubmitFeedbackRequest.newBuilder().setUserId(id)
-          .setResponseId(responseId).setThumb(ThumbFeedback.newBuilder().setUp(up)).build());
-      timeline.thumbSent(prompt, reply(text));
+    private void thumb(String responseId, boolean up) {
+      timeline.thumbSent(feedback.withDeadlineAfter(30, TimeUnit.SECONDS).submit(SubmitFeedbackRequest.newBuilder()
+          .setUserId(id).setResponseId(responseId).setThumb(ThumbFeedback.newBuilder().setUp(up)).build()).getEventId());
     }
   }
 }

@@ -3,13 +3,10 @@ package io.prefstream.deploy.demo;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.prefstream.learner.trainer.TrainingBatch;
-import io.prefstream.model.text.ChatMessage;
-import io.prefstream.model.text.Content;
 import io.prefstream.schemas.avro.MicroBatch;
 import io.prefstream.schemas.avro.PreferencePair;
 import io.prefstream.schemas.avro.UnpairedExample;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -50,12 +47,11 @@ class DemoTimelineTest {
   }
 
   @Test
-  void chatFeedbackIsRecognisedInTheBatchTheLearnerTrainsOn() {
+  void feedbackIsFollowedByItsEventIdsIntoTheBatchTheLearnerTrainsOn() {
     DemoTimeline timeline = new DemoTimeline();
-    Content conversation = Content.messages(List.of(ChatMessage.user("Where is my order?")));
-    timeline.thumbSent(conversation, Content.messages(List.of(ChatMessage.assistant("Soon."))));
-    timeline.comparisonSent(conversation, Content.messages(List.of(ChatMessage.assistant("Today."))),
-        Content.messages(List.of(ChatMessage.assistant("No idea."))));
+    timeline.thumbSent("e2");
+    timeline.comparisonSent("e1");
+    timeline.thumbSent("e-held-out");
 
     var messages = List.of(new io.prefstream.schemas.avro.ChatMessage("user", "Where is my order?"));
     MicroBatch mb = MicroBatch.newBuilder().setBatchId("b").setPolicyId("demo").setSequence(1)
@@ -64,16 +60,24 @@ class DemoTimelineTest {
         .setUnpaired(List.of(new UnpairedExample("<|bos|>User: Where is my order?\nAssistant:", "Soon.", true, "e2", 0L,
             messages)))
         .setEventTimeStart(Instant.EPOCH).setEventTimeEnd(Instant.EPOCH).setCreatedAt(Instant.EPOCH).build();
-    TrainingBatch batch = TrainingBatch.of(mb);
-    List<Content[]> examples = new ArrayList<>();
-    for (TrainingBatch.Pair p : batch.pairs()) {
-      examples.add(new Content[] {p.prompt(), p.chosen()});
-      examples.add(new Content[] {p.prompt(), p.rejected()});
-    }
-    for (TrainingBatch.Thumb t : batch.thumbs()) examples.add(new Content[] {t.prompt(), t.response()});
+    timeline.learning(1, true, TrainingBatch.of(mb).sources());
+    timeline.swapped(1, 0); // trained before step 1: nothing of it yet
+    assertThat(timeline.freshnessMillis()).isEmpty();
+    timeline.swapped(2, 1);
+    assertThat(timeline.freshnessMillis()).hasSize(2);
+  }
 
-    timeline.learning(1, true, examples);
+  @Test
+  void aReplySentAgainWaitsForItsOwnStepNotTheFirstSendings() throws Exception {
+    DemoTimeline timeline = new DemoTimeline();
+    timeline.thumbSent("first"); // the same reply text, twice: two events
+    timeline.learning(1, false, List.of("first"));
     timeline.swapped(1, 1);
-    assertThat(timeline.freshnessMillis()).hasSize(3);
+    Thread.sleep(300);
+    timeline.thumbSent("again");
+    timeline.learning(2, false, List.of("again"));
+    timeline.swapped(2, 2);
+    assertThat(timeline.freshnessMillis()).hasSize(2);
+    assertThat(timeline.freshnessMillis().get(1)).isLessThan(250);
   }
 }

@@ -12,9 +12,11 @@ import java.util.Objects;
 /**
  * The examples of one training step, as text: preference pairs (for the DPO-family objective) and
  * unpaired thumbs (for KTO), each with the policy version that produced it when known. Built from a
- * Kafka {@link MicroBatch} or from offline JSONL lines.
+ * Kafka {@link MicroBatch} or from offline JSONL lines. {@code sources}: the ids of the feedback events
+ * behind the examples (a micro-batch's pair sources and thumb event ids; none offline), so that a
+ * caller can follow one piece of feedback into the step that learned it.
  */
-public record TrainingBatch(String id, List<Pair> pairs, List<Thumb> thumbs) {
+public record TrainingBatch(String id, List<Pair> pairs, List<Thumb> thumbs, List<String> sources) {
 
   /**
    * A preference: {@code chosen} was preferred to {@code rejected} as an answer to {@code prompt}, in
@@ -50,6 +52,12 @@ public record TrainingBatch(String id, List<Pair> pairs, List<Thumb> thumbs) {
     Objects.requireNonNull(id, "id");
     pairs = List.copyOf(pairs);
     thumbs = List.copyOf(thumbs);
+    sources = List.copyOf(sources);
+  }
+
+  /** Examples without event ids (offline data). */
+  public TrainingBatch(String id, List<Pair> pairs, List<Thumb> thumbs) {
+    this(id, pairs, thumbs, List.of());
   }
 
   /**
@@ -60,16 +68,19 @@ public record TrainingBatch(String id, List<Pair> pairs, List<Thumb> thumbs) {
    */
   public static TrainingBatch of(MicroBatch batch) {
     List<Pair> pairs = new ArrayList<>();
+    List<String> sources = new ArrayList<>();
     for (PreferencePair p : batch.getPairs()) {
       pairs.add(pair(p));
+      sources.addAll(p.getSourceEventIds());
     }
     List<Thumb> thumbs = new ArrayList<>();
     for (UnpairedExample u : batch.getUnpaired()) {
+      sources.add(u.getSourceEventId());
       List<io.prefstream.schemas.avro.ChatMessage> m = u.getPromptMessages();
       thumbs.add(m == null ? new Thumb(u.getPrompt(), u.getResponse(), u.getDesirable(), u.getPolicyVersion())
           : new Thumb(conversation(m), reply(u.getResponse()), u.getDesirable(), u.getPolicyVersion()));
     }
-    return new TrainingBatch(batch.getBatchId(), pairs, thumbs);
+    return new TrainingBatch(batch.getBatchId(), pairs, thumbs, sources);
   }
 
   /** One pair of a micro-batch (or a lone pair on {@code prefstream.eval}), in the format it was produced in. */

@@ -94,4 +94,11 @@ class TrainingBatchTest {
     assertThat(b.pairs()).containsExactly(new TrainingBatch.Pair("Q: 2+2?", "It ships today.", "No idea.", 3L));
     assertThat(b.thumbs()).containsExactly(new TrainingBatch.Thumb("Q: 2+2?", "Soon.", true, 4L));
   }
+
+  @Test
+  void carriesTheEventIdsOfItsFeedbackSoOneEventCanBeFollowedIntoTheStep() {
+    TrainingBatch b = TrainingBatch.of(batch(null, "Where is my order?"));
+    assertThat(b.sources()).containsExactly("e1", "e2", "e3");
+    assertThat(new TrainingBatch("offline", b.pairs(), b.thumbs()).sources()).isEmpty();
+  }
 }
