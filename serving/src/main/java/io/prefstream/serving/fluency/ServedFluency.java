@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.NavigableMap;
 import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -138,7 +139,19 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
     record(lease.policyId(), lease.version(), -referenceLogp, tokens);
   }
 
-  /** The reference NLL of this version's sampled replies so far, if any were scored (the newest versions only). */
+  /**
+   * Drops the oldest versions beyond {@link #VERSIONS_KEPT}, except the base weights' (version 0): their
+   * replies are the yardstick every later version is held against (the gate's and the demo's), so a
+   * policy with many versions must not lose it.
+   */
+  static void trim(NavigableMap<Long, ?> perVersion) {
+    while (perVersion.size() > VERSIONS_KEPT) {
+      Long oldest = perVersion.firstKey();
+      perVersion.remove(oldest == 0 ? perVersion.higherKey(0L) : oldest);
+    }
+  }
+
+  /** The reference NLL of this version's sampled replies so far, if any were scored (the base and the newest versions). */
   public Optional<Nll> ofVersion(String policyId, long version) {
     var m = versions.get(policyId);
     return m == null ? Optional.empty() : Optional.ofNullable(m.get(version));
@@ -162,7 +175,7 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
     metrics.servedReplySamples.labelValues(policyId).inc();
     var perVersion = versions.computeIfAbsent(policyId, k -> new ConcurrentSkipListMap<>());
     perVersion.merge(version, new Nll(nats, tokens, 1), (a, b) -> a.plus(b.nats(), b.tokens()));
-    while (perVersion.size() > VERSIONS_KEPT) perVersion.pollFirstEntry();
+    trim(perVersion);
     double windowed = windows.computeIfAbsent(policyId, k -> new Window()).add(nats, tokens);
     metrics.servedReplyRefNll.labelValues(policyId).set(windowed);
   }
