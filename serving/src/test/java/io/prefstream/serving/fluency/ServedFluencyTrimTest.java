@@ -11,13 +11,19 @@ import org.junit.jupiter.api.Test;
  * the promotion gate and the demo hold later versions against.
  */
 class ServedFluencyTrimTest {
-  @Test
-  void keepsTheBaseVersionAndTheNewestOnes() {
+  /** Versions {@code first..last} recorded one after the other, trimmed after each as the replica does. */
+  private static ConcurrentSkipListMap<Long, String> recorded(long first, long last) {
     ConcurrentSkipListMap<Long, String> perVersion = new ConcurrentSkipListMap<>();
-    for (long v = 0; v <= 100; v++) {
+    for (long v = first; v <= last; v++) {
       perVersion.put(v, "v" + v);
       ServedFluency.trim(perVersion);
     }
+    return perVersion;
+  }
+
+  @Test
+  void keepsTheBaseVersionAndTheNewestOnes() {
+    var perVersion = recorded(0, 100);
     assertThat(perVersion).hasSize(ServedFluency.VERSIONS_KEPT).containsKey(0L).containsKey(100L)
         .doesNotContainKey(1L);
     assertThat(perVersion.higherKey(0L)).isEqualTo(100L - ServedFluency.VERSIONS_KEPT + 2);
@@ -25,11 +31,7 @@ class ServedFluencyTrimTest {
 
   @Test
   void aPolicyWhoseBaseRepliesWereNeverScoredKeepsTheNewest() {
-    ConcurrentSkipListMap<Long, String> perVersion = new ConcurrentSkipListMap<>();
-    for (long v = 5; v <= 100; v++) {
-      perVersion.put(v, "v" + v);
-      ServedFluency.trim(perVersion);
-    }
+    var perVersion = recorded(5, 100);
     assertThat(perVersion).hasSize(ServedFluency.VERSIONS_KEPT);
     assertThat(perVersion.firstKey()).isEqualTo(100L - ServedFluency.VERSIONS_KEPT + 1);
   }
