@@ -166,6 +166,18 @@ public final class DemoReport {
         Double.isNaN(r.baseServedNll()) || Double.isNaN(r.finalServedNll()) ? "-"
             : String.format(Locale.ROOT, "%.3f → %.3f (%+.1f%%; a %s share of replies scored)", r.baseServedNll(),
                 r.finalServedNll(), 100 * r.servedNllRise(), DemoRunner.FLUENCY_SAMPLE_RATE));
+    DemoTimeline.Fluency base = r.baseFluency(), lastWindow = r.finalFluency();
+    row(b, "… of the A/B candidates users liked: base model's (v0) → last " + settings.window().toSeconds() + " s's",
+        Double.isNaN(r.likedNllRise()) ? "-"
+            : String.format(Locale.ROOT, "%.3f (%d replies) → %.3f (%d replies): %+.1f%%", base.liked().perToken(),
+                base.liked().replies(), lastWindow.liked().perToken(), lastWindow.liked().replies(), 100 * r.likedNllRise()));
+    long lastScored = lastWindow.all().replies();
+    row(b, "… of all A/B candidates in the last " + settings.window().toSeconds()
+            + " s against the base model's own at the same liked share (the cost of saying what users like)",
+        Double.isNaN(r.nllRiseAtEqualLikedShare()) ? "-"
+            : String.format(Locale.ROOT, "%.3f against %.3f at %s liked: %+.1f%%", lastWindow.all().perToken(),
+                r.baseNllAtFinalLikedShare(), pct((double) lastWindow.liked().replies() / lastScored),
+                100 * r.nllRiseAtEqualLikedShare()));
     row(b, "failed user calls", Long.toString(timeline.failures()));
     List<DemoTimeline.Judged> judged = timeline.judged();
     b.append("\n## Replies\n\nThe first replies of the base model (v0) and the last ones served, as the users judged them:\n\n");

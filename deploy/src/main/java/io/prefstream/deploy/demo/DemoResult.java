@@ -8,19 +8,53 @@ import java.util.List;
  * before the first update) and over the final window, the one-sided two-proportion z-test between
  * them, what the loop did (events, pairs, batches, steps, versions served), freshness, the fluency of
  * what was served (the reference NLL per token of sampled served replies: the base model's own, and
- * in the final window), and where the report was written.
+ * in the final window; and of the A/B candidates split by the users' verdict), and where the report was written.
  */
 public record DemoResult(String preference, double seconds, long baselineLiked, long baselineReplies, long finalLiked,
     long finalReplies, double z, double pValue, long events, long pairs, long batches, long steps,
     long versionsPublished, long lastServedVersion, long thumbs, long comparisons, List<Long> freshnessMillis,
-    boolean interrupted, Path reportDir, double baseServedNll, double finalServedNll) {
+    boolean interrupted, Path reportDir, double baseServedNll, double finalServedNll, DemoTimeline.Fluency baseFluency,
+    DemoTimeline.Fluency finalFluency) {
+
+  public DemoResult {
+    java.util.Objects.requireNonNull(baseFluency, "baseFluency");
+    java.util.Objects.requireNonNull(finalFluency, "finalFluency");
+  }
+
+  /**
+   * How much the reference NLL per token of the liked A/B candidates rose from the base model's liked
+   * ones to the final window's: whether the policy says what users like as fluently as the base model
+   * does when it happens to. NaN when either side has none.
+   */
+  public double likedNllRise() {
+    return rise(baseFluency.liked().perToken(), finalFluency.liked().perToken());
+  }
+
+  /**
+   * The base model's reference NLL per token at the final window's liked share of A/B candidates
+   * ({@link DemoTimeline.Fluency#atLikedRate}): what serving the base model's own replies in the proportion the
+   * policy's users liked would cost the reference. NaN when the base model's candidates lack a side.
+   */
+  public double baseNllAtFinalLikedShare() {
+    DemoTimeline.Nll all = finalFluency.all();
+    return all.replies() == 0 ? Double.NaN : baseFluency.atLikedRate((double) finalFluency.liked().replies() / all.replies());
+  }
+
+  /** The final window's A/B candidates' reference NLL per token against {@link #baseNllAtFinalLikedShare}, as a fraction. */
+  public double nllRiseAtEqualLikedShare() {
+    return rise(baseNllAtFinalLikedShare(), finalFluency.all().perToken());
+  }
+
+  private static double rise(double from, double to) {
+    return from > 0 && Double.isFinite(to) ? to / from - 1 : Double.NaN;
+  }
 
   /**
    * How much the reference NLL per token of the served replies rose from the base model's own replies
    * (version 0) to the final window, as a fraction (0.1 = 10% higher); NaN when either is unknown.
    */
   public double servedNllRise() {
-    return baseServedNll > 0 && Double.isFinite(finalServedNll) ? finalServedNll / baseServedNll - 1 : Double.NaN;
+    return rise(baseServedNll, finalServedNll);
   }
 
   public double baselineRate() {

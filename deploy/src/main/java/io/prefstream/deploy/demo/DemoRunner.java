@@ -326,7 +326,8 @@ public final class DemoRunner {
         zp[1], end.count("prefstream_ingest_events_in"), end.count("prefstream_ingest_pairs"),
         (long) metrics(end, "prefstream_ingest_batches", "topic", Topics.BATCHES), end.count("prefstream_learner_steps"),
         published, lastServed, timeline.thumbs(), timeline.comparisons(), timeline.freshnessMillis(), interrupted,
-        settings.reportDir(), baseServedNll, timeline.servedNll(endMillis - settings.window().toMillis(), endMillis));
+        settings.reportDir(), baseServedNll, timeline.servedNll(endMillis - settings.window().toMillis(), endMillis),
+        timeline.baseFluency(), timeline.fluency(endMillis - settings.window().toMillis(), endMillis));
   }
 
   private static double metrics(MetricsReader.Snapshot s, String name) {

@@ -13,9 +13,52 @@ import java.util.concurrent.ConcurrentHashMap;
  * milliseconds since the demo started.
  */
 public final class DemoTimeline {
-  /** One reply as a simulated user judged it. */
-  /** A reply a user judged; {@code single}: a reply on its own (a best-of-n pick), not one of an A/B pair. */
-  public record Judged(long atMillis, long version, boolean liked, String reply, boolean single) {}
+  /**
+   * A reply a user judged; {@code single}: a reply on its own (a best-of-n pick), not one of an A/B pair.
+   * {@code refNats} and {@code scoredTokens}: the pinned reference's NLL of the reply (summed over the tokens the
+   * server scored) when the server gave it (A/B candidates carry it), else NaN and 0.
+   */
+  public record Judged(long atMillis, long version, boolean liked, String reply, boolean single, double refNats,
+      int scoredTokens) {
+    boolean scored() {
+      return scoredTokens > 0 && Double.isFinite(refNats);
+    }
+  }
+
+  /** The reference NLL of some replies: nats and tokens summed, and how many replies. */
+  public record Nll(double nats, long tokens, long replies) {
+    static final Nll NONE = new Nll(0, 0, 0);
+
+    public double perToken() {
+      return tokens == 0 ? Double.NaN : nats / tokens;
+    }
+
+    Nll plus(Judged j) {
+      return new Nll(nats + j.refNats(), tokens + j.scoredTokens(), replies + 1);
+    }
+  }
+
+  /**
+   * The reference NLL of scored replies, split by the users' verdict. A content preference makes the
+   * liked replies the ones the base model says less often, so a policy that says them more costs the
+   * reference more per token even when every reply is fluent; {@link #atLikedRate} is that cost alone.
+   */
+  public record Fluency(Nll liked, Nll disliked) {
+    public Nll all() {
+      return new Nll(liked.nats() + disliked.nats(), liked.tokens() + disliked.tokens(), liked.replies() + disliked.replies());
+    }
+
+    /**
+     * NLL per token of these replies reweighted to a liked share {@code rate}: a reply's mean nats and
+     * tokens from each side, mixed in that proportion. NaN when a side has no replies.
+     */
+    public double atLikedRate(double rate) {
+      if (liked.replies() == 0 || disliked.replies() == 0 || !(rate >= 0 && rate <= 1)) return Double.NaN;
+      double nats = rate * liked.nats() / liked.replies() + (1 - rate) * disliked.nats() / disliked.replies();
+      double tokens = rate * (double) liked.tokens() / liked.replies() + (1 - rate) * (double) disliked.tokens() / disliked.replies();
+      return nats / tokens;
+    }
+  }
 
   /** The served version changed to {@code version} at {@code atMillis}. */
   public record Swap(long atMillis, long version) {}
@@ -80,8 +123,34 @@ public final class DemoTimeline {
     return (System.nanoTime() - startNanos) / 1_000_000;
   }
 
-  public synchronized void judged(long version, boolean liked, String reply, boolean single) {
-    judged.add(new Judged(now(), version, liked, reply, single));
+  public void judged(long version, boolean liked, String reply, boolean single) {
+    judged(version, liked, reply, single, Double.NaN, 0);
+  }
+
+  /** A judged reply with the reference's NLL of it ({@code refNats} summed over {@code scoredTokens}). */
+  public synchronized void judged(long version, boolean liked, String reply, boolean single, double refNats,
+      int scoredTokens) {
+    judged.add(new Judged(now(), version, liked, reply, single, refNats, scoredTokens));
+  }
+
+  /** The reference NLL of the scored replies of version 0 (the base model), liked and not. */
+  public synchronized Fluency baseFluency() {
+    return fluency(j -> j.version() == 0);
+  }
+
+  /** The reference NLL of the scored replies judged in (from, to], liked and not. */
+  public synchronized Fluency fluency(long fromMillis, long toMillis) {
+    return fluency(j -> j.atMillis() > fromMillis && j.atMillis() <= toMillis);
+  }
+
+  private Fluency fluency(java.util.function.Predicate<Judged> which) {
+    Nll liked = Nll.NONE, disliked = Nll.NONE;
+    for (Judged j : judged) {
+      if (!j.scored() || !which.test(j)) continue;
+      if (j.liked()) liked = liked.plus(j);
+      else disliked = disliked.plus(j);
+    }
+    return new Fluency(liked, disliked);
   }
 
   /** {liked, replies} among the single replies (not A/B candidates) judged in (from, to]. */

@@ -122,7 +122,7 @@ public final class SimulatedUsers implements AutoCloseable {
         Candidate a = pair.getCandidates(0), b = pair.getCandidates(1);
         if (a.getText().isBlank() || b.getText().isBlank()) return;
         long version = pair.getPolicy().getVersion();
-        boolean likesA = judge(version, a.getText(), false), likesB = judge(version, b.getText(), false);
+        boolean likesA = judge(version, a), likesB = judge(version, b);
         if (likesA != likesB) {
           Candidate chosen = likesA ? a : b;
           Candidate rejected = likesA ? b : a;
@@ -146,6 +146,14 @@ public final class SimulatedUsers implements AutoCloseable {
       String reply = text.strip(); // as a chat UI shows it
       boolean liked = profile.likes(reply);
       timeline.judged(version, liked, reply, single);
+      return liked;
+    }
+
+    /** An A/B candidate: judged as shown, with the reference NLL the server scored it with. */
+    private boolean judge(long version, Candidate c) {
+      String reply = c.getText().strip();
+      boolean liked = profile.likes(reply);
+      timeline.judged(version, liked, reply, false, -c.getReferenceLogp(), c.getScoredTokens());
       return liked;
     }
 

@@ -47,6 +47,29 @@ class DemoTimelineTest {
   }
 
   @Test
+  void fluencyIsSplitByVerdictForTheBaseModelAndForATimeWindow() throws Exception {
+    DemoTimeline timeline = new DemoTimeline();
+    timeline.judged(0, true, "liked base", false, 6, 20);
+    timeline.judged(0, false, "other base", false, 4, 20);
+    timeline.judged(0, true, "a single reply: not scored", true);
+    Thread.sleep(5);
+    long split = timeline.now();
+    Thread.sleep(5);
+    timeline.judged(3, true, "liked later", false, 9, 30);
+    timeline.judged(3, true, "liked later too", false, 3, 10);
+    timeline.judged(4, false, "refused later", false, 2, 10);
+
+    DemoTimeline.Fluency base = timeline.baseFluency();
+    assertThat(base.liked()).isEqualTo(new DemoTimeline.Nll(6, 20, 1));
+    assertThat(base.disliked()).isEqualTo(new DemoTimeline.Nll(4, 20, 1));
+    DemoTimeline.Fluency later = timeline.fluency(split, timeline.now() + 1);
+    assertThat(later.liked()).isEqualTo(new DemoTimeline.Nll(12, 40, 2));
+    assertThat(later.disliked()).isEqualTo(new DemoTimeline.Nll(2, 10, 1));
+    assertThat(later.all().perToken()).isEqualTo(14.0 / 50);
+    assertThat(timeline.fluency(-1, split).all().replies()).isEqualTo(2);
+  }
+
+  @Test
   void feedbackIsFollowedByItsEventIdsIntoTheBatchTheLearnerTrainsOn() {
     DemoTimeline timeline = new DemoTimeline();
     timeline.thumbSent("e2");

@@ -31,7 +31,7 @@ final class BestOfN {
     Candidate toProto(String responseId) {
       return Candidate.newBuilder().setResponseId(responseId).setText(result.text()).setImplicitReward(reward).setPolicyLogp(policyLogp)
           .setReferenceLogp(referenceLogp).setCompletionTokens(result.tokens().length)
-          .setFinishReason(GenerationService.finishReason(result.finishReason())).build();
+          .setScoredTokens(scoredTokens).setFinishReason(GenerationService.finishReason(result.finishReason())).build();
     }
   }
 

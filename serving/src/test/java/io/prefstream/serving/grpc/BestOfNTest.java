@@ -90,6 +90,7 @@ class BestOfNTest {
       assertThat(c.getPolicyLogp()).isCloseTo(s.getPolicyLogp(), Offset.offset(1e-6));
       assertThat(c.getReferenceLogp()).isCloseTo(s.getReferenceLogp(), Offset.offset(1e-6));
       assertThat(c.getImplicitReward()).isCloseTo(s.getImplicitReward(), Offset.offset(1e-6));
+      assertThat(c.getScoredTokens()).as("tokens the log-probs cover").isEqualTo(s.getTokens());
     }
     // A trained version against the base: the candidates' rewards differ, so the choice means something.
     assertThat(cands.stream().mapToDouble(Candidate::getImplicitReward).distinct().count()).isGreaterThan(1);
