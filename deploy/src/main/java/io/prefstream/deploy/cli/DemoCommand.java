@@ -90,6 +90,15 @@ public final class DemoCommand implements Callable<Integer> {
       + " same liked rate.")
   Double sftAlpha;
 
+  @Option(names = "--temperature", paramLabel = "T", description = "Sampling temperature of the users' requests, in (0, 2]."
+      + " Default: 1 (the learner sees the model's whole range of replies).")
+  Double temperature;
+
+  @Option(names = "--top-p", paramLabel = "P", description = "Nucleus sampling threshold of the users' requests, in (0, 1];"
+      + " 1 = off. Below 1 the model's least likely tokens (typos of a character-level model) are never sampled."
+      + " Default: 1.")
+  Double topP;
+
   @Option(names = "--seed", paramLabel = "SEED", defaultValue = "1",
       description = "Seed of the users' choices and of the LoRA adapter. Default: ${DEFAULT-VALUE}.")
   long seed;
@@ -198,6 +207,9 @@ public final class DemoCommand implements Callable<Integer> {
             s.batchSize(), s.checkpointEverySteps());
       }
       if (sftAlpha != null) s = s.withSftAlpha(sftAlpha);
+      if (temperature != null || topP != null) {
+        s = s.withSampling(temperature != null ? temperature : s.temperature(), topP != null ? topP : s.topP());
+      }
       return s.withSeed(seed).withBestOf(bestOf).withFreezeAfter(freezeAfter);
     } catch (IllegalArgumentException e) {
       throw new CommandLine.ParameterException(cmd, e.getMessage());

@@ -234,7 +234,7 @@ public final class DemoRunner {
             + " chat_template): the simulated users chat with the model, which renders conversations through it");
       }
       users = SimulatedUsers.start(settings.host(), node.port(), policy, settings.preference(),
-          new SimulatedUsers.Behaviour(settings.users(), settings.temperature(), settings.maxNewTokens(),
+          new SimulatedUsers.Behaviour(settings.users(), settings.temperature(), settings.topP(), settings.maxNewTokens(),
               settings.compareShare(), settings.thinkMillis(), settings.seed(), settings.bestOf()),
           timeline);
 

@@ -22,12 +22,13 @@ import java.util.Objects;
  *                       (bench/results/2026-12-04-demo-rpo-fluency.md)
  * @param freezeAfter    when the learner stops (with a final checkpoint, served as the last version) while the
  *                       users go on, so the rest of the run measures a frozen policy (best-of-n alone); zero: never
+ * @param topP           nucleus sampling threshold of the users' requests (1: off), beside {@code temperature}
  */
 public record DemoSettings(Path modelDir, PreferenceProfile preference, int users, Duration duration,
     String bootstrapServers, String host, int port, int metricsPort, Path reportDir, double learningRate, double beta,
     double sftAlpha, int loraRank, int batchSize, int checkpointEverySteps, double temperature, int maxNewTokens,
     double compareShare, long thinkMillis, Duration window, Duration pairingWindow, double evalShare, double gateMargin,
-    long seed, int bestOf, Duration freezeAfter) {
+    long seed, int bestOf, Duration freezeAfter, double topP) {
 
   public DemoSettings {
     Objects.requireNonNull(modelDir, "modelDir");
@@ -57,6 +58,8 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
     if (bestOf < 1) throw new IllegalArgumentException("best-of must be at least 1 (1 = off), got " + bestOf);
     Objects.requireNonNull(freezeAfter, "freezeAfter");
     if (freezeAfter.isNegative()) throw new IllegalArgumentException("freeze-after must not be negative, got " + freezeAfter);
+    if (!(temperature > 0 && temperature <= 2)) throw new IllegalArgumentException("temperature must be in (0, 2], got " + temperature);
+    if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
   }
 
   /** Whether the learner stops at {@link #freezeAfter} before the run ends. */
@@ -68,7 +71,7 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
   public static DemoSettings defaults(Path modelDir, PreferenceProfile preference, Path reportDir) {
     return new DemoSettings(modelDir, preference, 8, Duration.ofMinutes(3), null, "127.0.0.1", 50051, 9400, reportDir,
         5e-4, 0.3, 1.0, 8, 16, 4, 1.0, 64, 0.5, 400, Duration.ofSeconds(30), Duration.ofSeconds(2), 0.1, 0.5, 1, 1,
-        Duration.ZERO);
+        Duration.ZERO, 1.0);
   }
 
   public DemoSettings withUsers(int n) {
@@ -111,6 +114,14 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
     });
   }
 
+  /** The users' sampling: temperature and nucleus threshold (1: off). */
+  public DemoSettings withSampling(double temp, double nucleus) {
+    return with(b -> {
+      b.temperature = temp;
+      b.topP = nucleus;
+    });
+  }
+
   public DemoSettings withSeed(long s) {
     return with(b -> b.seed = s);
   }
@@ -134,7 +145,7 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
     return new DemoSettings(c.modelDir, c.preference, c.users, c.duration, c.bootstrapServers, c.host, c.port, c.metricsPort,
         c.reportDir, c.learningRate, c.beta, c.sftAlpha, c.loraRank, c.batchSize, c.checkpointEverySteps, c.temperature,
         c.maxNewTokens, c.compareShare, c.thinkMillis, c.window, c.pairingWindow, c.evalShare, c.gateMargin, c.seed, c.bestOf,
-        c.freezeAfter);
+        c.freezeAfter, c.topP);
   }
 
   /** The components as fields, for {@link #with}. */
@@ -144,7 +155,7 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
     int users, port, metricsPort, loraRank, batchSize, checkpointEverySteps, maxNewTokens, bestOf;
     Duration duration, window, pairingWindow, freezeAfter;
     String bootstrapServers, host;
-    double learningRate, beta, sftAlpha, temperature, compareShare, evalShare, gateMargin;
+    double learningRate, beta, sftAlpha, temperature, compareShare, evalShare, gateMargin, topP;
     long thinkMillis, seed;
 
     Copy(DemoSettings s) {
@@ -174,6 +185,7 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
       seed = s.seed;
       bestOf = s.bestOf;
       freezeAfter = s.freezeAfter;
+      topP = s.topP;
     }
   }
 }

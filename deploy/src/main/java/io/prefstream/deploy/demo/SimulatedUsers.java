@@ -39,13 +39,14 @@ public final class SimulatedUsers implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(SimulatedUsers.class);
 
   /** How the users behave: how many, sampling, how often they compare, pause between turns. */
-  public record Behaviour(int users, double temperature, int maxNewTokens, double compareShare, long thinkMillis,
-      long seed, int bestOf) {
+  public record Behaviour(int users, double temperature, double topP, int maxNewTokens, double compareShare,
+      long thinkMillis, long seed, int bestOf) {
     public Behaviour {
       if (users < 1) throw new IllegalArgumentException("users must be at least 1, got " + users);
       if (!(temperature > 0 && temperature <= 2)) {
         throw new IllegalArgumentException("temperature must be in (0, 2], got " + temperature);
       }
+      if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("topP must be in (0, 1], got " + topP);
       if (maxNewTokens < 1) throw new IllegalArgumentException("maxNewTokens must be at least 1, got " + maxNewTokens);
       if (!(compareShare >= 0 && compareShare <= 1)) {
         throw new IllegalArgumentException("compareShare must be in [0, 1], got " + compareShare);
@@ -160,6 +161,7 @@ public final class SimulatedUsers implements AutoCloseable {
     private ChatResponse chat(List<ChatMessage> conversation, int bestOf, boolean candidates) {
       SamplingParams.Builder sampling = SamplingParams.newBuilder().setMaxNewTokens(behaviour.maxNewTokens())
           .setTemperature((float) behaviour.temperature()).setSeed(random.nextLong());
+      if (behaviour.topP() < 1) sampling.setTopP((float) behaviour.topP());
       if (bestOf > 1) sampling.setBestOf(bestOf).setReturnCandidates(candidates);
       ChatRequest.Builder req = ChatRequest.newBuilder().setPolicyId(policy).setUserId(id).setSampling(sampling);
       for (ChatMessage m : conversation) {
