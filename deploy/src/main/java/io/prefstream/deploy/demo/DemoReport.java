@@ -1,5 +1,6 @@
 package io.prefstream.deploy.demo;
 
+import io.prefstream.deploy.demo.corpus.ReplyForm;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.io.IOException;
@@ -178,6 +179,7 @@ public final class DemoReport {
             : String.format(Locale.ROOT, "%.3f against %.3f at %s liked: %+.1f%%", lastWindow.all().perToken(),
                 r.baseNllAtFinalLikedShare(), pct((double) lastWindow.liked().replies() / lastScored),
                 100 * r.nllRiseAtEqualLikedShare()));
+    formRows(b, timeline.judged(), endMillis - settings.window().toMillis(), endMillis, settings.window().toSeconds());
     row(b, "failed user calls", Long.toString(timeline.failures()));
     List<DemoTimeline.Judged> judged = timeline.judged();
     b.append("\n## Replies\n\nThe first replies of the base model (v0) and the last ones served, as the users judged them:\n\n");
@@ -199,6 +201,33 @@ public final class DemoReport {
         settings.batchSize(), settings.checkpointEverySteps(), settings.temperature(), settings.topP(), settings.maxNewTokens(), settings.compareShare(),
         settings.pairingWindow().toSeconds(), settings.evalShare(), settings.gateMargin(), settings.bestOf()));
     return b.toString();
+  }
+
+  /**
+   * How many replies are made of the corpus's sentences ({@link ReplyForm}), repeat one, or hold text that is
+   * none: the base model's (v0) and the final window's. Only for a model that speaks the corpus (most of the
+   * base model's replies well formed: the bundled assistant); another model's replies are not made of it.
+   */
+  static void formRows(StringBuilder b, List<DemoTimeline.Judged> judged, long fromMillis, long toMillis, long windowSeconds) {
+    int[] base = forms(judged.stream().filter(j -> j.version() == 0).toList());
+    int[] last = forms(judged.stream().filter(j -> j.atMillis() > fromMillis && j.atMillis() <= toMillis).toList());
+    int baseAll = base[0] + base[1] + base[2], lastAll = last[0] + last[1] + last[2];
+    if (baseAll == 0 || lastAll == 0 || base[0] * 2 < baseAll) return;
+    row(b, "replies made of the bundled assistant's corpus sentences: base model (v0) → last " + windowSeconds + " s",
+        String.format(Locale.ROOT, "%s → %s well formed; %s → %s repeat a sentence; %s → %s broken (text no corpus sentence"
+                + " has; %d → %d replies)", share(base[0], baseAll), share(last[0], lastAll), share(base[1], baseAll),
+            share(last[1], lastAll), share(base[2], baseAll), share(last[2], lastAll), baseAll, lastAll));
+  }
+
+  /** {well formed, repeats, broken} counts. */
+  private static int[] forms(List<DemoTimeline.Judged> replies) {
+    int[] n = new int[3];
+    for (DemoTimeline.Judged j : replies) n[ReplyForm.of(j.reply()).ordinal()]++;
+    return n;
+  }
+
+  private static String share(int n, int of) {
+    return pct((double) n / of);
   }
 
   private static void reply(StringBuilder b, DemoTimeline.Judged j) {

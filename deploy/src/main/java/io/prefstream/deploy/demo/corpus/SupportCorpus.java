@@ -203,6 +203,21 @@ public final class SupportCorpus {
     return compose(intent, pick(r, intent.prompts()), tone, length, r);
   }
 
+  /** Every reply part the corpus assembles replies from (openers, answers, details, closers), each once. */
+  static Set<String> parts() {
+    Set<String> out = new LinkedHashSet<>();
+    for (Intent i : INTENTS) {
+      out.addAll(i.answers());
+      out.addAll(i.curt());
+      out.addAll(i.details());
+    }
+    out.addAll(WELCOME);
+    out.addAll(APOLOGY);
+    out.addAll(CLOSERS);
+    out.addAll(CURT_EXTRAS);
+    return out;
+  }
+
   /** Every customer message the corpus uses (what the demo's simulated users ask). */
   public static List<String> prompts() {
     List<String> out = new ArrayList<>();

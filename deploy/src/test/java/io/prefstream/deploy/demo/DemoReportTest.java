@@ -1,0 +1,36 @@
+package io.prefstream.deploy.demo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class DemoReportTest {
+  private static DemoTimeline.Judged judged(long atMillis, long version, String reply) {
+    return new DemoTimeline.Judged(atMillis, version, true, reply, true, Double.NaN, 0);
+  }
+
+  @Test
+  void theCorpusFormRowCountsTheBaseModelsRepliesAndTheFinalWindows() {
+    String fluent = "Send a photo. The replacement ships within 24 hours.";
+    String twice = "The replacement ships within 24 hours. The replacement ships within 24 hours.";
+    String broken = "Send a photo. delivery arrives are sale.";
+    List<DemoTimeline.Judged> judged = List.of(judged(100, 0, fluent), judged(200, 0, fluent), judged(300, 0, fluent),
+        judged(400, 0, broken), judged(5_000, 3, fluent), // before the window: not counted
+        judged(20_000, 9, twice), judged(21_000, 9, broken), judged(22_000, 9, fluent), judged(23_000, 9, twice));
+    StringBuilder b = new StringBuilder();
+    DemoReport.formRows(b, judged, 10_000, 30_000, 20);
+    assertThat(b.toString()).contains("last 20 s")
+        .contains("75.0% → 25.0% well formed; 0.0% → 50.0% repeat a sentence; 25.0% → 25.0% broken")
+        .contains("4 → 4 replies");
+  }
+
+  @Test
+  void noCorpusFormRowForAModelThatDoesNotSpeakTheCorpus() {
+    List<DemoTimeline.Judged> judged = List.of(judged(100, 0, "Bonjour."), judged(200, 0, "Send a photo."),
+        judged(300, 0, "Hola."), judged(20_000, 9, "Send a photo."));
+    StringBuilder b = new StringBuilder();
+    DemoReport.formRows(b, judged, 10_000, 30_000, 20);
+    assertThat(b.toString()).isEmpty();
+  }
+}
