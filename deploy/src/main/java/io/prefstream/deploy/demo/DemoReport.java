@@ -204,25 +204,27 @@ public final class DemoReport {
   }
 
   /**
-   * How many replies are made of the corpus's sentences ({@link ReplyForm}), repeat one, or hold text that is
-   * none: the base model's (v0) and the final window's. Only for a model that speaks the corpus (most of the
-   * base model's replies well formed: the bundled assistant); another model's replies are not made of it.
+   * How many replies are made of the corpus's sentences ({@link ReplyForm}), repeat one, hold text that is none,
+   * or were cut at the users' token limit (not judged for form: the model did not finish them): the base model's
+   * (v0) and the final window's. Only for a model that speaks the corpus (most of the base model's replies well
+   * formed: the bundled assistant); another model's replies are not made of it.
    */
   static void formRows(StringBuilder b, List<DemoTimeline.Judged> judged, long fromMillis, long toMillis, long windowSeconds) {
     int[] base = forms(judged.stream().filter(j -> j.version() == 0).toList());
     int[] last = forms(judged.stream().filter(j -> j.atMillis() > fromMillis && j.atMillis() <= toMillis).toList());
-    int baseAll = base[0] + base[1] + base[2], lastAll = last[0] + last[1] + last[2];
+    int baseAll = base[0] + base[1] + base[2] + base[3], lastAll = last[0] + last[1] + last[2] + last[3];
     if (baseAll == 0 || lastAll == 0 || base[0] * 2 < baseAll) return;
     row(b, "replies made of the bundled assistant's corpus sentences: base model (v0) → last " + windowSeconds + " s",
         String.format(Locale.ROOT, "%s → %s well formed; %s → %s repeat a sentence; %s → %s broken (text no corpus sentence"
-                + " has; %d → %d replies)", share(base[0], baseAll), share(last[0], lastAll), share(base[1], baseAll),
-            share(last[1], lastAll), share(base[2], baseAll), share(last[2], lastAll), baseAll, lastAll));
+                + " has); %s → %s cut at the token limit (%d → %d replies)", share(base[0], baseAll), share(last[0], lastAll),
+            share(base[1], baseAll), share(last[1], lastAll), share(base[2], baseAll), share(last[2], lastAll),
+            share(base[3], baseAll), share(last[3], lastAll), baseAll, lastAll));
   }
 
-  /** {well formed, repeats, broken} counts. */
+  /** {well formed, repeats, broken, cut} counts. */
   private static int[] forms(List<DemoTimeline.Judged> replies) {
-    int[] n = new int[3];
-    for (DemoTimeline.Judged j : replies) n[ReplyForm.of(j.reply()).ordinal()]++;
+    int[] n = new int[4];
+    for (DemoTimeline.Judged j : replies) n[j.cut() ? 3 : ReplyForm.of(j.reply()).ordinal()]++;
     return n;
   }
 

@@ -14,12 +14,12 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class DemoTimeline {
   /**
-   * A reply a user judged; {@code single}: a reply on its own (a best-of-n pick), not one of an A/B pair.
-   * {@code refNats} and {@code scoredTokens}: the pinned reference's NLL of the reply (summed over the tokens the
+   * A reply a user judged; {@code single}: a reply on its own (a best-of-n pick), not one of an A/B pair;
+   * {@code cut}: generation stopped at the users' token limit, not at the model's end. {@code refNats} and {@code scoredTokens}: the pinned reference's NLL of the reply (summed over the tokens the
    * server scored) when the server gave it (A/B candidates carry it), else NaN and 0.
    */
-  public record Judged(long atMillis, long version, boolean liked, String reply, boolean single, double refNats,
-      int scoredTokens) {
+  public record Judged(long atMillis, long version, boolean liked, String reply, boolean single, boolean cut,
+      double refNats, int scoredTokens) {
     boolean scored() {
       return scoredTokens > 0 && Double.isFinite(refNats);
     }
@@ -124,13 +124,16 @@ public final class DemoTimeline {
   }
 
   public void judged(long version, boolean liked, String reply, boolean single) {
-    judged(version, liked, reply, single, Double.NaN, 0);
+    judged(version, liked, reply, single, false, Double.NaN, 0);
   }
 
-  /** A judged reply with the reference's NLL of it ({@code refNats} summed over {@code scoredTokens}). */
-  public synchronized void judged(long version, boolean liked, String reply, boolean single, double refNats,
+  /**
+   * A judged reply, {@code cut} at the token limit or not, with the reference's NLL of it ({@code refNats} summed
+   * over {@code scoredTokens}; NaN and 0 when not scored).
+   */
+  public synchronized void judged(long version, boolean liked, String reply, boolean single, boolean cut, double refNats,
       int scoredTokens) {
-    judged.add(new Judged(now(), version, liked, reply, single, refNats, scoredTokens));
+    judged.add(new Judged(now(), version, liked, reply, single, cut, refNats, scoredTokens));
   }
 
   /** The reference NLL of the scored replies of version 0 (the base model), liked and not. */

@@ -37,6 +37,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class SimulatedUsers implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(SimulatedUsers.class);
+  /** The finish reason of a reply stopped by max_new_tokens. */
+  private static final String CUT = "length";
 
   /** How the users behave: how many, sampling, how often they compare, pause between turns. */
   public record Behaviour(int users, double temperature, double topP, int maxNewTokens, double compareShare,
@@ -140,13 +142,14 @@ public final class SimulatedUsers implements AutoCloseable {
       }
       ChatResponse r = chat(conversation, behaviour.bestOf(), false);
       if (r.getText().isBlank()) return;
-      thumb(r.getResponseId(), judge(r.getPolicy().getVersion(), r.getText(), true));
+      thumb(r.getResponseId(), judge(r.getPolicy().getVersion(), r.getText(), CUT.equals(r.getFinishReason())));
     }
 
-    private boolean judge(long version, String text, boolean single) {
-      String reply = text.strip(); // as a chat UI shows it
+    /** A single reply: judged as a chat UI shows it. */
+    private boolean judge(long version, String text, boolean cut) {
+      String reply = text.strip();
       boolean liked = profile.likes(reply);
-      timeline.judged(version, liked, reply, single);
+      timeline.judged(version, liked, reply, true, cut, Double.NaN, 0);
       return liked;
     }
 
@@ -154,7 +157,8 @@ public final class SimulatedUsers implements AutoCloseable {
     private boolean judge(long version, Candidate c) {
       String reply = c.getText().strip();
       boolean liked = profile.likes(reply);
-      timeline.judged(version, liked, reply, false, -c.getReferenceLogp(), c.getScoredTokens());
+      timeline.judged(version, liked, reply, false, CUT.equals(c.getFinishReason()), -c.getReferenceLogp(),
+          c.getScoredTokens());
       return liked;
     }
 

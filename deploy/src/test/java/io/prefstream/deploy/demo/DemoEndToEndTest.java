@@ -48,6 +48,10 @@ class DemoEndToEndTest {
     // The replica scored a share of what it served under the reference, under the base and in the final window.
     assertThat(r.baseServedNll()).as("base model's served-reply NLL").isPositive().isFinite();
     assertThat(r.finalServedNll()).as("final served-reply NLL").isPositive().isFinite();
+    // The A/B candidates came with their reference log-probs, split by the users' verdict.
+    assertThat(r.baseFluency().all().replies()).as("base model's scored A/B candidates").isPositive();
+    assertThat(r.finalFluency().all().replies()).as("final window's scored A/B candidates").isPositive();
+    assertThat(r.finalFluency().all().perToken()).as("their NLL per token").isPositive().isFinite();
   }
 
   private static void assertReport(Path dir, String preference) throws Exception {
@@ -57,7 +61,8 @@ class DemoEndToEndTest {
     assertThat(png).startsWith(0x89, 'P', 'N', 'G');
     String summary = Files.readString(dir.resolve(DemoReport.SUMMARY));
     assertThat(summary).contains("Hidden preference: **" + preference + "**", "baseline liked rate", "final liked rate",
-        "z-test", "versions published", "freshness", "learner steps", "served replies' reference NLL per token");
+        "z-test", "versions published", "freshness", "learner steps", "served replies' reference NLL per token", "of the A/B candidates users liked",
+        "replies made of the bundled assistant's corpus sentences");
   }
 
   @Test

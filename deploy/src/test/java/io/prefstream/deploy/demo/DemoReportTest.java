@@ -7,7 +7,11 @@ import org.junit.jupiter.api.Test;
 
 class DemoReportTest {
   private static DemoTimeline.Judged judged(long atMillis, long version, String reply) {
-    return new DemoTimeline.Judged(atMillis, version, true, reply, true, Double.NaN, 0);
+    return new DemoTimeline.Judged(atMillis, version, true, reply, true, false, Double.NaN, 0);
+  }
+
+  private static DemoTimeline.Judged cut(long atMillis, long version, String reply) {
+    return new DemoTimeline.Judged(atMillis, version, true, reply, true, true, Double.NaN, 0);
   }
 
   @Test
@@ -17,12 +21,13 @@ class DemoReportTest {
     String broken = "Send a photo. delivery arrives are sale.";
     List<DemoTimeline.Judged> judged = List.of(judged(100, 0, fluent), judged(200, 0, fluent), judged(300, 0, fluent),
         judged(400, 0, broken), judged(5_000, 3, fluent), // before the window: not counted
-        judged(20_000, 9, twice), judged(21_000, 9, broken), judged(22_000, 9, fluent), judged(23_000, 9, twice));
+        judged(20_000, 9, twice), judged(21_000, 9, broken), judged(22_000, 9, fluent), judged(23_000, 9, twice),
+        cut(24_000, 9, "Send a photo. The replacement ships wi")); // stopped by the token limit: not broken
     StringBuilder b = new StringBuilder();
     DemoReport.formRows(b, judged, 10_000, 30_000, 20);
     assertThat(b.toString()).contains("last 20 s")
-        .contains("75.0% → 25.0% well formed; 0.0% → 50.0% repeat a sentence; 25.0% → 25.0% broken")
-        .contains("4 → 4 replies");
+        .contains("75.0% → 20.0% well formed; 0.0% → 40.0% repeat a sentence; 25.0% → 20.0% broken")
+        .contains("0.0% → 20.0% cut at the token limit (4 → 5 replies)");
   }
 
   @Test

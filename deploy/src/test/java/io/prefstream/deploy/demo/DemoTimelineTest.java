@@ -49,15 +49,15 @@ class DemoTimelineTest {
   @Test
   void fluencyIsSplitByVerdictForTheBaseModelAndForATimeWindow() throws Exception {
     DemoTimeline timeline = new DemoTimeline();
-    timeline.judged(0, true, "liked base", false, 6, 20);
-    timeline.judged(0, false, "other base", false, 4, 20);
+    timeline.judged(0, true, "liked base", false, false, 6, 20);
+    timeline.judged(0, false, "other base", false, true, 4, 20);
     timeline.judged(0, true, "a single reply: not scored", true);
     Thread.sleep(5);
     long split = timeline.now();
     Thread.sleep(5);
-    timeline.judged(3, true, "liked later", false, 9, 30);
-    timeline.judged(3, true, "liked later too", false, 3, 10);
-    timeline.judged(4, false, "refused later", false, 2, 10);
+    timeline.judged(3, true, "liked later", false, false, 9, 30);
+    timeline.judged(3, true, "liked later too", false, false, 3, 10);
+    timeline.judged(4, false, "refused later", false, false, 2, 10);
 
     DemoTimeline.Fluency base = timeline.baseFluency();
     assertThat(base.liked()).isEqualTo(new DemoTimeline.Nll(6, 20, 1));
