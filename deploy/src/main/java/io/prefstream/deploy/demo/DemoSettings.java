@@ -17,6 +17,10 @@ import java.util.Objects;
  * @param thinkMillis    pause of each user between turns, leaving CPU for the learner
  * @param bestOf         best-of-n for every reply the users get (1: off): the server samples this many
  *                       and returns the one with the highest implicit reward
+ * @param beta           DPO's β: 1 kept polite and concise replies as well formed as the base model's (0.3 let a
+ *                       concise policy break an eighth of its replies) at the same final liked rate, and halved the
+ *                       repeated sentences of a content word's policy for 3 points less rise
+ *                       (bench/results/2026-12-04-demo-fluency-split.md)
  * @param sftAlpha       weight of the SFT (NLL) term on chosen and liked replies (TRL's rpo_alpha); 1 took 5 to
  *                       10 points off the served-reply NLL rise of polite runs with the same liked rate
  *                       (bench/results/2026-12-04-demo-rpo-fluency.md)
@@ -70,7 +74,7 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
   /** The tuned defaults for {@code modelDir} and {@code preference}. */
   public static DemoSettings defaults(Path modelDir, PreferenceProfile preference, Path reportDir) {
     return new DemoSettings(modelDir, preference, 8, Duration.ofMinutes(3), null, "127.0.0.1", 50051, 9400, reportDir,
-        5e-4, 0.3, 1.0, 8, 16, 4, 1.0, 64, 0.5, 400, Duration.ofSeconds(30), Duration.ofSeconds(2), 0.1, 0.5, 1, 1,
+        5e-4, 1.0, 1.0, 8, 16, 4, 1.0, 64, 0.5, 400, Duration.ofSeconds(30), Duration.ofSeconds(2), 0.1, 0.5, 1, 1,
         Duration.ZERO, 1.0);
   }
 
