@@ -95,7 +95,7 @@ public final class DemoCommand implements Callable<Integer> {
   Double temperature;
 
   @Option(names = "--top-p", paramLabel = "P", description = "Nucleus sampling threshold of the users' requests, in (0, 1];"
-      + " 1 = off. Below 1 the model's least likely tokens (typos of a character-level model) are never sampled."
+      + " 1 = off. Below 1 the model's least likely tokens (the bundled model's typos) are never sampled."
       + " Default: 1.")
   Double topP;
 

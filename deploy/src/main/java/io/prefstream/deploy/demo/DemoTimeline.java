@@ -15,8 +15,9 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class DemoTimeline {
   /**
    * A reply a user judged; {@code single}: a reply on its own (a best-of-n pick), not one of an A/B pair;
-   * {@code cut}: generation stopped at the users' token limit, not at the model's end. {@code refNats} and {@code scoredTokens}: the pinned reference's NLL of the reply (summed over the tokens the
-   * server scored) when the server gave it (A/B candidates carry it), else NaN and 0.
+   * {@code cut}: generation stopped at the users' token limit, not at the model's end. {@code refNats} and
+   * {@code scoredTokens}: the pinned reference's NLL of the reply (summed over the tokens the server scored)
+   * when the server gave it (A/B candidates carry it), else NaN and 0.
    */
   public record Judged(long atMillis, long version, boolean liked, String reply, boolean single, boolean cut,
       double refNats, int scoredTokens) {
