@@ -1,5 +1,6 @@
 package io.prefstream.deploy.demo.corpus;
 
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -28,13 +29,12 @@ public enum ReplyForm {
     List<String>[] ways = new List[text.length() + 1];
     ways[0] = List.of();
     for (int i = 0; i < text.length(); i++) {
-      if (ways[i] == null) continue;
-      int from = i == 0 ? 0 : i + 1; // a space joins parts
-      if (i > 0 && (text.length() <= i || text.charAt(i) != ' ')) continue;
+      if (ways[i] == null || (i > 0 && text.charAt(i) != ' ')) continue; // a space joins parts
+      int from = i == 0 ? 0 : i + 1;
       for (String part : PARTS) {
         if (!text.startsWith(part, from)) continue;
         int end = from + part.length();
-        List<String> way = new java.util.ArrayList<>(ways[i]);
+        List<String> way = new ArrayList<>(ways[i]);
         way.add(part);
         if (ways[end] == null || repeats(way) < repeats(ways[end])) ways[end] = way;
       }
