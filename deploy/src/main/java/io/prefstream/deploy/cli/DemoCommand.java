@@ -90,6 +90,10 @@ public final class DemoCommand implements Callable<Integer> {
       + " same liked rate.")
   Double sftAlpha;
 
+  @Option(names = "--kto-undesirable-weight", paramLabel = "W", description = "Weight of a thumbs-down in the learner's"
+      + " KTO loss, against 1 for a thumbs-up (KTO's λ_U). Default: tuned for the bundled model.")
+  Double ktoUndesirableWeight;
+
   @Option(names = "--temperature", paramLabel = "T", description = "Sampling temperature of the users' requests, in (0, 2]."
       + " Default: 1 (the learner sees the model's whole range of replies).")
   Double temperature;
@@ -207,6 +211,7 @@ public final class DemoCommand implements Callable<Integer> {
             s.batchSize(), s.checkpointEverySteps());
       }
       if (sftAlpha != null) s = s.withSftAlpha(sftAlpha);
+      if (ktoUndesirableWeight != null) s = s.withKtoUndesirableWeight(ktoUndesirableWeight);
       if (temperature != null || topP != null) {
         s = s.withSampling(temperature != null ? temperature : s.temperature(), topP != null ? topP : s.topP());
       }

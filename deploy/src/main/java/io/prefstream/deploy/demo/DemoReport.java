@@ -194,10 +194,12 @@ public final class DemoReport {
     }
     b.append("\nThe final checkpoint is in `checkpoints/` (older versions are pruned at the end).\n");
     b.append("\n## Settings\n\n");
-    b.append(String.format(Locale.ROOT, "model `%s`; DPO (sigmoid) with LoRA r=%d, β=%s, SFT term α=%s, learning rate %s,"
+    b.append(String.format(Locale.ROOT, "model `%s`; DPO (sigmoid) with LoRA r=%d, β=%s, SFT term α=%s,"
+            + " KTO weights λ_D 1 and λ_U %s, learning rate %s,"
             + " micro-batch %d, a version every %d steps; sampling temperature %s, top-p %s, max %d new tokens; A-vs-B share %s; pairing window %d s;"
             + " eval share %s; promotion gate margin %s; best-of %d for single replies.%n",
-        settings.modelDir(), settings.loraRank(), settings.beta(), settings.sftAlpha(), settings.learningRate(),
+        settings.modelDir(), settings.loraRank(), settings.beta(), settings.sftAlpha(),
+        settings.ktoUndesirableWeight(), settings.learningRate(),
         settings.batchSize(), settings.checkpointEverySteps(), settings.temperature(), settings.topP(), settings.maxNewTokens(), settings.compareShare(),
         settings.pairingWindow().toSeconds(), settings.evalShare(), settings.gateMargin(), settings.bestOf()));
     return b.toString();

@@ -177,6 +177,7 @@ public final class DemoRunner {
       TrainerConfig trainerConfig = TrainerConfig.builder()
           .beta(settings.beta())
           .sftAlpha(settings.sftAlpha())
+          .ktoWeights(1.0, settings.ktoUndesirableWeight())
           .maxLength(Math.min(context, TrainerConfig.DEFAULT_MAX_LENGTH))
           .maxPromptLength(Math.min(context, TrainerConfig.DEFAULT_MAX_LENGTH) / 2)
           .gradMode(GradMode.LORA)

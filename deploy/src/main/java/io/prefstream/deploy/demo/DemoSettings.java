@@ -27,12 +27,15 @@ import java.util.Objects;
  * @param freezeAfter    when the learner stops (with a final checkpoint, served as the last version) while the
  *                       users go on, so the rest of the run measures a frozen policy (best-of-n alone); zero: never
  * @param topP           nucleus sampling threshold of the users' requests (1: off), beside {@code temperature}
+ * @param ktoUndesirableWeight KTO's λ_U, the weight of a thumbs-down against a thumbs-up's 1: for a content word nearly
+ *                       every early reply is disliked, and pushing them all down at full weight broke the policy's text
+ *                       (bench/results/2026-12-04-demo-kto-weights.md)
  */
 public record DemoSettings(Path modelDir, PreferenceProfile preference, int users, Duration duration,
     String bootstrapServers, String host, int port, int metricsPort, Path reportDir, double learningRate, double beta,
     double sftAlpha, int loraRank, int batchSize, int checkpointEverySteps, double temperature, int maxNewTokens,
     double compareShare, long thinkMillis, Duration window, Duration pairingWindow, double evalShare, double gateMargin,
-    long seed, int bestOf, Duration freezeAfter, double topP) {
+    long seed, int bestOf, Duration freezeAfter, double topP, double ktoUndesirableWeight) {
 
   public DemoSettings {
     Objects.requireNonNull(modelDir, "modelDir");
@@ -64,6 +67,9 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
     if (freezeAfter.isNegative()) throw new IllegalArgumentException("freeze-after must not be negative, got " + freezeAfter);
     if (!(temperature > 0 && temperature <= 2)) throw new IllegalArgumentException("temperature must be in (0, 2], got " + temperature);
     if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("top-p must be in (0, 1], got " + topP);
+    if (!(ktoUndesirableWeight >= 0) || Double.isInfinite(ktoUndesirableWeight)) {
+      throw new IllegalArgumentException("KTO undesirable weight must be a finite number >= 0, got " + ktoUndesirableWeight);
+    }
   }
 
   /** Whether the learner stops at {@link #freezeAfter} before the run ends. */
@@ -75,7 +81,7 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
   public static DemoSettings defaults(Path modelDir, PreferenceProfile preference, Path reportDir) {
     return new DemoSettings(modelDir, preference, 8, Duration.ofMinutes(3), null, "127.0.0.1", 50051, 9400, reportDir,
         5e-4, 1.0, 1.0, 8, 16, 4, 1.0, 64, 0.5, 400, Duration.ofSeconds(30), Duration.ofSeconds(2), 0.1, 0.5, 1, 1,
-        Duration.ZERO, 1.0);
+        Duration.ZERO, 1.0, 0.2);
   }
 
   public DemoSettings withUsers(int n) {
@@ -138,6 +144,10 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
     return with(b -> b.sftAlpha = alpha);
   }
 
+  public DemoSettings withKtoUndesirableWeight(double w) {
+    return with(b -> b.ktoUndesirableWeight = w);
+  }
+
   public DemoSettings withFreezeAfter(Duration d) {
     return with(b -> b.freezeAfter = d);
   }
@@ -149,7 +159,7 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
     return new DemoSettings(c.modelDir, c.preference, c.users, c.duration, c.bootstrapServers, c.host, c.port, c.metricsPort,
         c.reportDir, c.learningRate, c.beta, c.sftAlpha, c.loraRank, c.batchSize, c.checkpointEverySteps, c.temperature,
         c.maxNewTokens, c.compareShare, c.thinkMillis, c.window, c.pairingWindow, c.evalShare, c.gateMargin, c.seed, c.bestOf,
-        c.freezeAfter, c.topP);
+        c.freezeAfter, c.topP, c.ktoUndesirableWeight);
   }
 
   /** The components as fields, for {@link #with}. */
@@ -159,7 +169,7 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
     int users, port, metricsPort, loraRank, batchSize, checkpointEverySteps, maxNewTokens, bestOf;
     Duration duration, window, pairingWindow, freezeAfter;
     String bootstrapServers, host;
-    double learningRate, beta, sftAlpha, temperature, compareShare, evalShare, gateMargin, topP;
+    double learningRate, beta, sftAlpha, temperature, compareShare, evalShare, gateMargin, topP, ktoUndesirableWeight;
     long thinkMillis, seed;
 
     Copy(DemoSettings s) {
@@ -190,6 +200,7 @@ public record DemoSettings(Path modelDir, PreferenceProfile preference, int user
       bestOf = s.bestOf;
       freezeAfter = s.freezeAfter;
       topP = s.topP;
+      ktoUndesirableWeight = s.ktoUndesirableWeight;
     }
   }
 }

@@ -12,7 +12,7 @@ class DemoSettingsTest {
   // Distinct values in every component, so a wither that drops or swaps one shows.
   private static final DemoSettings S = new DemoSettings(Path.of("model"), new PreferenceProfile.Polite(), 3,
       Duration.ofSeconds(70), "broker:9092", "0.0.0.0", 5001, 5002, Path.of("report"), 1e-3, 0.2, 0.7, 4, 12, 5, 0.9, 48,
-      0.4, 300, Duration.ofSeconds(25), Duration.ofSeconds(3), 0.15, 0.35, 11, 2, Duration.ofSeconds(40), 0.85);
+      0.4, 300, Duration.ofSeconds(25), Duration.ofSeconds(3), 0.15, 0.35, 11, 2, Duration.ofSeconds(40), 0.85, 0.3);
 
   @Test
   void eachWitherKeepsEveryOtherSetting() {
@@ -28,6 +28,7 @@ class DemoSettingsTest {
     assertThat(S.withBestOf(S.bestOf())).isEqualTo(S);
     assertThat(S.withSftAlpha(S.sftAlpha())).isEqualTo(S);
     assertThat(S.withFreezeAfter(S.freezeAfter())).isEqualTo(S);
+    assertThat(S.withKtoUndesirableWeight(S.ktoUndesirableWeight())).isEqualTo(S);
   }
 
   @Test
@@ -43,6 +44,10 @@ class DemoSettingsTest {
     assertThat(nucleus.topP()).isEqualTo(0.9);
     assertThat(nucleus.compareShare()).isEqualTo(S.compareShare());
     assertThatThrownBy(() -> S.withSampling(1, 0)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("top-p");
+    assertThat(S.withKtoUndesirableWeight(1).ktoUndesirableWeight()).isEqualTo(1.0);
+    assertThat(S.withKtoUndesirableWeight(1).withKtoUndesirableWeight(S.ktoUndesirableWeight())).isEqualTo(S);
+    assertThatThrownBy(() -> S.withKtoUndesirableWeight(-0.1)).isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("KTO undesirable weight");
     assertThatThrownBy(() -> S.withSampling(0, 1)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("temperature");
   }
 }
