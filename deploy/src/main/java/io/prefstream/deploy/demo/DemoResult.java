@@ -1,5 +1,6 @@
 package io.prefstream.deploy.demo;
 
+import io.prefstream.serving.fluency.ServedFluency;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -36,7 +37,7 @@ public record DemoResult(String preference, double seconds, long baselineLiked, 
    * policy's users liked would cost the reference. NaN when the base model's candidates lack a side.
    */
   public double baseNllAtFinalLikedShare() {
-    DemoTimeline.Nll all = finalFluency.all();
+    ServedFluency.Nll all = finalFluency.all();
     return all.replies() == 0 ? Double.NaN : baseFluency.atLikedRate((double) finalFluency.liked().replies() / all.replies());
   }
 

@@ -1,5 +1,6 @@
 package io.prefstream.deploy.demo;
 
+import io.prefstream.serving.fluency.ServedFluency.Nll;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -26,19 +27,6 @@ public final class DemoTimeline {
     }
   }
 
-  /** The reference NLL of some replies: nats and tokens summed, and how many replies. */
-  public record Nll(double nats, long tokens, long replies) {
-    static final Nll NONE = new Nll(0, 0, 0);
-
-    public double perToken() {
-      return tokens == 0 ? Double.NaN : nats / tokens;
-    }
-
-    Nll plus(Judged j) {
-      return new Nll(nats + j.refNats(), tokens + j.scoredTokens(), replies + 1);
-    }
-  }
-
   /**
    * The reference NLL of scored replies, split by the users' verdict. A content preference makes the
    * liked replies the ones the base model says less often, so a policy that says them more costs the
@@ -46,7 +34,7 @@ public final class DemoTimeline {
    */
   public record Fluency(Nll liked, Nll disliked) {
     public Nll all() {
-      return new Nll(liked.nats() + disliked.nats(), liked.tokens() + disliked.tokens(), liked.replies() + disliked.replies());
+      return liked.plus(disliked);
     }
 
     /**
@@ -151,8 +139,8 @@ public final class DemoTimeline {
     Nll liked = Nll.NONE, disliked = Nll.NONE;
     for (Judged j : judged) {
       if (!j.scored() || !which.test(j)) continue;
-      if (j.liked()) liked = liked.plus(j);
-      else disliked = disliked.plus(j);
+      if (j.liked()) liked = liked.plus(j.refNats(), j.scoredTokens());
+      else disliked = disliked.plus(j.refNats(), j.scoredTokens());
     }
     return new Fluency(liked, disliked);
   }

@@ -6,6 +6,7 @@ import io.prefstream.learner.trainer.TrainingBatch;
 import io.prefstream.schemas.avro.MicroBatch;
 import io.prefstream.schemas.avro.PreferencePair;
 import io.prefstream.schemas.avro.UnpairedExample;
+import io.prefstream.serving.fluency.ServedFluency;
 import java.time.Instant;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -60,11 +61,11 @@ class DemoTimelineTest {
     timeline.judged(4, false, "refused later", false, false, 2, 10);
 
     DemoTimeline.Fluency base = timeline.baseFluency();
-    assertThat(base.liked()).isEqualTo(new DemoTimeline.Nll(6, 20, 1));
-    assertThat(base.disliked()).isEqualTo(new DemoTimeline.Nll(4, 20, 1));
+    assertThat(base.liked()).isEqualTo(new ServedFluency.Nll(6, 20, 1));
+    assertThat(base.disliked()).isEqualTo(new ServedFluency.Nll(4, 20, 1));
     DemoTimeline.Fluency later = timeline.fluency(split, timeline.now() + 1);
-    assertThat(later.liked()).isEqualTo(new DemoTimeline.Nll(12, 40, 2));
-    assertThat(later.disliked()).isEqualTo(new DemoTimeline.Nll(2, 10, 1));
+    assertThat(later.liked()).isEqualTo(new ServedFluency.Nll(12, 40, 2));
+    assertThat(later.disliked()).isEqualTo(new ServedFluency.Nll(2, 10, 1));
     assertThat(later.all().perToken()).isEqualTo(14.0 / 50);
     assertThat(timeline.fluency(-1, split).all().replies()).isEqualTo(2);
   }

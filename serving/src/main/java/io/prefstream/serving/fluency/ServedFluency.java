@@ -62,14 +62,26 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
   /** Scored replies of a version before the gate uses its figure ({@link #perToken}). */
   static final int GATE_MIN_REPLIES = 16;
 
-  /** The reference NLL of the sampled replies of one version (or window): nats summed over tokens. */
+  /**
+   * The reference NLL of some replies (of one version, a window, or the demo's judged ones): nats summed over
+   * their tokens. The one place that adds replies' NLL up.
+   */
   public record Nll(double nats, long tokens, long replies) {
+    /** No replies. */
+    public static final Nll NONE = new Nll(0, 0, 0);
+
     public double perToken() {
       return tokens == 0 ? Double.NaN : nats / tokens;
     }
 
-    Nll plus(double n, long t) {
+    /** These replies and one more, of {@code n} nats over {@code t} tokens. */
+    public Nll plus(double n, long t) {
       return new Nll(nats + n, tokens + t, replies + 1);
+    }
+
+    /** These replies and {@code other}'s. */
+    public Nll plus(Nll other) {
+      return new Nll(nats + other.nats, tokens + other.tokens, replies + other.replies);
     }
   }
 
@@ -174,7 +186,7 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
     metrics.servedReplyRefTokens.labelValues(policyId).inc(tokens);
     metrics.servedReplySamples.labelValues(policyId).inc();
     var perVersion = versions.computeIfAbsent(policyId, k -> new ConcurrentSkipListMap<>());
-    perVersion.merge(version, new Nll(nats, tokens, 1), (a, b) -> a.plus(b.nats(), b.tokens()));
+    perVersion.merge(version, new Nll(nats, tokens, 1), Nll::plus);
     trim(perVersion);
     double windowed = windows.computeIfAbsent(policyId, k -> new Window()).add(nats, tokens);
     metrics.servedReplyRefNll.labelValues(policyId).set(windowed);
