@@ -1,6 +1,7 @@
 package io.prefstream.deploy.demo;
 
 import io.prefstream.deploy.demo.corpus.ReplyForm;
+import io.prefstream.deploy.demo.corpus.SupportCorpus;
 import java.awt.BasicStroke;
 import java.awt.Color;
 import java.io.IOException;
@@ -180,6 +181,7 @@ public final class DemoReport {
                 r.baseNllAtFinalLikedShare(), pct((double) lastWindow.liked().replies() / lastScored),
                 100 * r.nllRiseAtEqualLikedShare()));
     formRows(b, timeline.judged(), endMillis - settings.window().toMillis(), endMillis, settings.window().toSeconds());
+    repertoireRow(b, settings.preference(), timeline.judged(), r.finalRate(), settings.window().toSeconds());
     row(b, "failed user calls", Long.toString(timeline.failures()));
     List<DemoTimeline.Judged> judged = timeline.judged();
     b.append("\n## Replies\n\nThe first replies of the base model (v0) and the last ones served, as the users judged them:\n\n");
@@ -215,12 +217,36 @@ public final class DemoReport {
     int[] base = forms(judged.stream().filter(j -> j.version() == 0).toList());
     int[] last = forms(judged.stream().filter(j -> j.atMillis() > fromMillis && j.atMillis() <= toMillis).toList());
     int baseAll = base[0] + base[1] + base[2] + base[3], lastAll = last[0] + last[1] + last[2] + last[3];
-    if (baseAll == 0 || lastAll == 0 || base[0] * 2 < baseAll) return;
+    if (lastAll == 0 || !speaksCorpus(base)) return;
     row(b, "replies made of the bundled assistant's corpus sentences: base model (v0) → last " + windowSeconds + " s",
         String.format(Locale.ROOT, "%s → %s well formed; %s → %s repeat a sentence; %s → %s broken (text no corpus sentence"
                 + " has); %s → %s cut at the token limit (%d → %d replies)", share(base[0], baseAll), share(last[0], lastAll),
             share(base[1], baseAll), share(last[1], lastAll), share(base[2], baseAll), share(last[2], lastAll),
             share(base[3], baseAll), share(last[3], lastAll), baseAll, lastAll));
+  }
+
+  /**
+   * For {@code keyword:WORD} and a model that speaks the corpus: for how many of the users' messages the corpus has
+   * a reply with the word ({@link SupportCorpus#promptsWithReplyContaining}), about the highest liked rate a policy
+   * reaches by choosing among the replies the model learnt, and how near the final window came to it.
+   */
+  static void repertoireRow(StringBuilder b, PreferenceProfile preference, List<DemoTimeline.Judged> judged,
+      double finalRate, long windowSeconds) {
+    if (!(preference instanceof PreferenceProfile.Keyword(String word))) return;
+    if (!speaksCorpus(forms(judged.stream().filter(j -> j.version() == 0).toList()))) return;
+    int known = SupportCorpus.promptsWithReplyContaining(word);
+    int all = SupportCorpus.prompts().size();
+    double ceiling = (double) known / all;
+    row(b, "messages the users ask that the bundled assistant's corpus has a reply with \"" + word + "\" for",
+        String.format(Locale.ROOT, "%d of %d (%s): a policy choosing among the replies the model learnt is liked about"
+                + " this often at most; the last %d s reached %s%s", known, all, pct(ceiling), windowSeconds, pct(finalRate),
+            known == 0 || Double.isNaN(finalRate) ? "" : String.format(Locale.ROOT, " (%.2f of it)", finalRate / ceiling)));
+  }
+
+  /** Whether the base model's replies (their form counts) are mostly made of the corpus's sentences. */
+  private static boolean speaksCorpus(int[] base) {
+    int all = base[0] + base[1] + base[2] + base[3];
+    return all > 0 && base[0] * 2 >= all;
   }
 
   /** {well formed, repeats, broken, cut} counts. */

@@ -38,4 +38,23 @@ class DemoReportTest {
     DemoReport.formRows(b, judged, 10_000, 30_000, 20);
     assertThat(b.toString()).isEmpty();
   }
+
+  @Test
+  void aKeywordRunSaysHowManyMessagesTheCorpusHasAReplyWithTheWordFor() {
+    List<DemoTimeline.Judged> judged = List.of(judged(100, 0, "Send a photo."), judged(200, 0, "Check the tracking page."),
+        judged(20_000, 9, "Check the tracking page."));
+    StringBuilder b = new StringBuilder();
+    DemoReport.repertoireRow(b, new PreferenceProfile.Keyword("Tracking"), judged, 0.15, 30);
+    // the corpus says "tracking" only in replies about order status (5 messages) and shipping (3)
+    assertThat(b.toString()).contains("reply with \"tracking\" for").contains("| 8 of 48 (16.7%)")
+        .contains("the last 30 s reached 15.0% (0.90 of it)");
+
+    StringBuilder polite = new StringBuilder();
+    DemoReport.repertoireRow(polite, new PreferenceProfile.Polite(), judged, 0.15, 30);
+    assertThat(polite.toString()).isEmpty();
+    StringBuilder otherModel = new StringBuilder();
+    DemoReport.repertoireRow(otherModel, new PreferenceProfile.Keyword("tracking"),
+        List.of(judged(100, 0, "Bonjour."), judged(200, 0, "Hola."), judged(20_000, 9, "tracking")), 0.5, 30);
+    assertThat(otherModel.toString()).isEmpty();
+  }
 }

@@ -206,16 +206,35 @@ public final class SupportCorpus {
   /** Every reply part the corpus assembles replies from (openers, answers, details, closers), each once. */
   static Set<String> parts() {
     Set<String> out = new LinkedHashSet<>();
-    for (Intent i : INTENTS) {
-      out.addAll(i.answers());
-      out.addAll(i.curt());
-      out.addAll(i.details());
-    }
-    out.addAll(WELCOME);
-    out.addAll(APOLOGY);
+    for (Intent i : INTENTS) out.addAll(partsOf(i));
+    return out;
+  }
+
+  /** The parts {@link #compose} can put into a reply to one of {@code intent}'s messages, each once. */
+  static Set<String> partsOf(Intent intent) {
+    Set<String> out = new LinkedHashSet<>(WELCOME);
+    if (intent.problem()) out.addAll(APOLOGY);
+    out.addAll(intent.answers());
+    out.addAll(intent.curt());
+    out.addAll(intent.details());
     out.addAll(CLOSERS);
     out.addAll(CURT_EXTRAS);
     return out;
+  }
+
+  /**
+   * How many of the corpus's messages ({@link #prompts()}) have some reply the corpus composes with {@code text}
+   * in one of its sentences (case-insensitive). The demo's users ask these messages alike, so for a model trained
+   * on the corpus that only chooses among the replies it learnt, {@code keyword:TEXT} is liked about this share of
+   * the time at most: more needs the text in replies to messages it never had it for.
+   */
+  public static int promptsWithReplyContaining(String text) {
+    String needle = text.toLowerCase(Locale.ROOT);
+    int n = 0;
+    for (Intent i : INTENTS) {
+      if (partsOf(i).stream().anyMatch(part -> part.toLowerCase(Locale.ROOT).contains(needle))) n += i.prompts().size();
+    }
+    return n;
   }
 
   /** Every customer message the corpus uses (what the demo's simulated users ask). */

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.EnumMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -48,5 +49,18 @@ class SupportCorpusTest {
         .containsExactlyInAnyOrder(Tone.values());
     assertThat(SupportCorpus.prompts()).contains(prompt).doesNotHaveDuplicates();
     assertThat(corpus.stream().filter(e -> !e.keywords().isEmpty()).count()).isGreaterThan(corpus.size() / 4);
+  }
+
+  @Test
+  void theMessagesWithAReplyContainingAWordAreTheOnesASampledCorpusHasSuchAReplyFor() {
+    List<SupportExchange> many = SupportCorpus.generate(30_000, 5);
+    for (String word : List.of("tracking", "delivery", "account", "hours", "support team", "thank", "sorry", "photo", "zebra")) {
+      long sampled = many.stream().filter(e -> e.reply().toLowerCase(Locale.ROOT).contains(word))
+          .map(SupportExchange::prompt).distinct().count();
+      assertThat(SupportCorpus.promptsWithReplyContaining(word.toUpperCase(Locale.ROOT))).as(word)
+          .isEqualTo(sampled);
+    }
+    assertThat(SupportCorpus.promptsWithReplyContaining("tracking")).isEqualTo(8);
+    assertThat(SupportCorpus.promptsWithReplyContaining("thank")).isEqualTo(SupportCorpus.prompts().size());
   }
 }
