@@ -17,6 +17,7 @@ import io.prefstream.model.peft.PeftAdapters;
 import io.prefstream.model.text.ChatMessage;
 import io.prefstream.model.text.Content;
 import io.prefstream.model.text.SequenceEncoder;
+import io.prefstream.serving.fluency.ServedFluency.Nll;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -29,7 +30,7 @@ import java.util.Locale;
  * checkpoint), with the users' sampling (temperature 1, top-p 1, 64 new tokens), and scores every reply under the
  * reference (the bare model) as the replica scores a served reply (the chat template's assistant turn, re-encoded from
  * the text). Prints, per model, the reference NLL per token (nats over tokens, the replica's figure) with a 95% interval
- * (delta method for a ratio), its rise over the base model's, the share of replies that contain {@code --keyword}, and
+ * ({@link Nll#standardError}, the replica's rule), its rise over the base model's, the share of replies that contain {@code --keyword}, and
  * the replies' form ({@link ReplyForm}; replies stopped by the token limit counted apart).
  *
  * <p>The replica's own figure rests on the base model's first 64 replies and the last 64 sampled served ones, which
@@ -45,31 +46,8 @@ public final class DemoFluencyCheck {
 
   private DemoFluencyCheck() {}
 
-  /** One model's replies: their reference nats and tokens, and what the judge and the form rule say. */
-  record Tally(String name, List<double[]> scored, int containsKeyword, int[] forms) {
-    /** Nats per token over all replies. */
-    double perToken() {
-      double n = 0, t = 0;
-      for (double[] s : scored) {
-        n += s[0];
-        t += s[1];
-      }
-      return n / t;
-    }
-
-    /** The standard error of {@link #perToken()} (delta method: the ratio of two sums over independent replies). */
-    double standardError() {
-      int k = scored.size();
-      double r = perToken(), meanTokens = 0, var = 0;
-      for (double[] s : scored) meanTokens += s[1] / k;
-      for (double[] s : scored) var += Math.pow(s[0] - r * s[1], 2) / (k - 1);
-      return Math.sqrt(var / k) / meanTokens;
-    }
-
-    int replies() {
-      return scored.size();
-    }
-  }
+  /** One model's replies: their reference NLL, and how many contain the keyword and have each form. */
+  record Tally(String name, Nll nll, int containsKeyword, int[] forms) {}
 
   public static void main(String[] args) throws Exception {
     Path modelDir = null;
@@ -140,14 +118,14 @@ public final class DemoFluencyCheck {
     }
     // Scored under the reference: the bare model.
     model.detachLora();
-    List<double[]> scored = new ArrayList<>();
+    Nll nll = Nll.NONE;
     for (int i = 0; i < seqs.size(); i += SCORE_BATCH) {
       SequenceLogProbs lp = model.logProbs(seqs.subList(i, Math.min(seqs.size(), i + SCORE_BATCH)));
-      for (int s = 0; s < lp.size(); s++) scored.add(new double[] {-lp.sum(s), lp.tokenCounts()[s]});
+      for (int s = 0; s < lp.size(); s++) nll = nll.plus(-lp.sum(s), lp.tokenCounts()[s]);
     }
     System.err.printf(Locale.ROOT, "%s: %d replies in %.1f s%n", name, messages.size() * samples,
         (System.nanoTime() - started) / 1e9);
-    return new Tally(name, scored, containsKeyword, forms);
+    return new Tally(name, nll, containsKeyword, forms);
   }
 
   static void print(List<Tally> tallies, boolean keyword) {
@@ -157,16 +135,16 @@ public final class DemoFluencyCheck {
         + (keyword ? " contain the keyword |" : "") + " well formed / repeat / broken / cut |");
     System.out.println("|---|---|---|---|" + (keyword ? "---|" : "") + "---|");
     for (Tally t : tallies) {
-      double r = t.perToken(), se = t.standardError();
+      double r = t.nll().perToken(), se = t.nll().standardError();
       String rise = "-";
       if (t != base) {
-        double ratio = r / base.perToken();
-        double relSe = ratio * Math.hypot(se / r, base.standardError() / base.perToken());
+        double ratio = r / base.nll().perToken();
+        double relSe = ratio * Math.hypot(se / r, base.nll().standardError() / base.nll().perToken());
         rise = String.format(Locale.ROOT, "%+.1f%% (%+.1f%% to %+.1f%%)", 100 * (ratio - 1), 100 * (ratio - 1 - 1.96 * relSe),
             100 * (ratio - 1 + 1.96 * relSe));
       }
       int all = t.forms()[0] + t.forms()[1] + t.forms()[2] + t.forms()[3];
-      System.out.printf(Locale.ROOT, "| %s | %d | %.4f (%.4f-%.4f) | %s |%s %s |%n", t.name(), t.replies(), r, r - 1.96 * se,
+      System.out.printf(Locale.ROOT, "| %s | %d | %.4f (%.4f-%.4f) | %s |%s %s |%n", t.name(), t.nll().replies(), r, r - 1.96 * se,
           r + 1.96 * se, rise, keyword ? String.format(Locale.ROOT, " %s |", pct(t.containsKeyword(), all)) : "",
           pct(t.forms()[0], all) + " / " + pct(t.forms()[1], all) + " / " + pct(t.forms()[2], all) + " / "
               + pct(t.forms()[3], all));

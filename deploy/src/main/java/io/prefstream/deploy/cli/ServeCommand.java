@@ -125,7 +125,8 @@ public final class ServeCommand implements Callable<Integer> {
   @Option(names = "--fluency-margin", paramLabel = "FRACTION", defaultValue = "0",
       description = "AUTO also holds updates while the stable version's served replies cost the reference model"
           + " more than this fraction above the base model's own replies (NLL per token, measured on this replica"
-          + " from --fluency-sample-rate; 0.1 = 10%%); 0 = off. Default: ${DEFAULT-VALUE}.")
+          + " from --fluency-sample-rate, with 95%% confidence given how many replies were scored; 0.1 = 10%%);"
+          + " 0 = off. Default: ${DEFAULT-VALUE}.")
   double fluencyMargin;
 
   @Option(names = "--replica-id", paramLabel = "ID",

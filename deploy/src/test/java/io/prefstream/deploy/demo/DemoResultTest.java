@@ -12,22 +12,27 @@ class DemoResultTest {
   private static final DemoTimeline.Fluency NO_FLUENCY =
       new DemoTimeline.Fluency(ServedFluency.Nll.NONE, ServedFluency.Nll.NONE);
 
+  /** Sums over {@code replies} replies (their spread does not enter these figures). */
+  private static ServedFluency.Nll totals(double nats, long tokens, long replies) {
+    return new ServedFluency.Nll(nats, tokens, replies, 0, 0, 0);
+  }
+
   @Test
   void fluencyAgainstTheBaseModelsLikedRepliesAndAtTheSameLikedShare() {
     // Base: liked replies 4.5 nats over 15 tokens each (0.3 per token), the others 2 over 10 (0.2).
-    var base = new DemoTimeline.Fluency(new ServedFluency.Nll(9, 30, 2), new ServedFluency.Nll(16, 80, 8));
+    var base = new DemoTimeline.Fluency(totals(9, 30, 2), totals(16, 80, 8));
     assertThat(base.atLikedRate(0.5)).isCloseTo(3.25 / 12.5, within(1e-12)); // mixed per reply, not per token
     assertThat(base.atLikedRate(0)).isCloseTo(0.2, within(1e-12));
     assertThat(base.atLikedRate(1)).isCloseTo(0.3, within(1e-12));
     // Last window: a quarter of the candidates liked, at 1/3 nats per token; the others at 0.2.
-    var last = new DemoTimeline.Fluency(new ServedFluency.Nll(50, 150, 10), new ServedFluency.Nll(60, 300, 30));
+    var last = new DemoTimeline.Fluency(totals(50, 150, 10), totals(60, 300, 30));
     DemoResult r = new DemoResult("keyword:x", 60, 25, 100, 60, 100, 5, 1e-6, 1, 1, 1, 1, 1, 1, 1, 1, List.of(), false,
         Path.of("x"), 0.2, 0.25, base, last);
     assertThat(r.likedNllRise()).isCloseTo((50.0 / 150) / 0.3 - 1, within(1e-12));
     assertThat(r.baseNllAtFinalLikedShare()).isCloseTo(2.625 / 11.25, within(1e-12));
     assertThat(r.nllRiseAtEqualLikedShare()).isCloseTo((110.0 / 450) / (2.625 / 11.25) - 1, within(1e-12));
     // Without liked base candidates there is no yardstick, not a zero one.
-    var noLikedBase = new DemoTimeline.Fluency(ServedFluency.Nll.NONE, new ServedFluency.Nll(16, 80, 8));
+    var noLikedBase = new DemoTimeline.Fluency(ServedFluency.Nll.NONE, totals(16, 80, 8));
     DemoResult none = new DemoResult("keyword:x", 60, 25, 100, 60, 100, 5, 1e-6, 1, 1, 1, 1, 1, 1, 1, 1, List.of(),
         false, Path.of("x"), 0.2, 0.25, noLikedBase, last);
     assertThat(none.likedNllRise()).isNaN();

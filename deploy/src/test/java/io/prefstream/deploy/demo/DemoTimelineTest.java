@@ -61,11 +61,11 @@ class DemoTimelineTest {
     timeline.judged(4, false, "refused later", false, false, 2, 10);
 
     DemoTimeline.Fluency base = timeline.baseFluency();
-    assertThat(base.liked()).isEqualTo(new ServedFluency.Nll(6, 20, 1));
-    assertThat(base.disliked()).isEqualTo(new ServedFluency.Nll(4, 20, 1));
+    assertThat(base.liked()).isEqualTo(ServedFluency.Nll.of(6, 20));
+    assertThat(base.disliked()).isEqualTo(ServedFluency.Nll.of(4, 20));
     DemoTimeline.Fluency later = timeline.fluency(split, timeline.now() + 1);
-    assertThat(later.liked()).isEqualTo(new ServedFluency.Nll(12, 40, 2));
-    assertThat(later.disliked()).isEqualTo(new ServedFluency.Nll(2, 10, 1));
+    assertThat(later.liked()).isEqualTo(ServedFluency.Nll.of(9, 30).plus(3, 10));
+    assertThat(later.disliked()).isEqualTo(ServedFluency.Nll.of(2, 10));
     assertThat(later.all().perToken()).isEqualTo(14.0 / 50);
     assertThat(timeline.fluency(-1, split).all().replies()).isEqualTo(2);
   }

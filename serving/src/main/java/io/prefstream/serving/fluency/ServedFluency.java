@@ -64,24 +64,46 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
 
   /**
    * The reference NLL of some replies (of one version, a window, or the demo's judged ones): nats summed over
-   * their tokens. The one place that adds replies' NLL up.
+   * their tokens, with the sums of squares that give the figure's standard error. The one place that adds replies'
+   * NLL up.
    */
-  public record Nll(double nats, long tokens, long replies) {
+  public record Nll(double nats, long tokens, long replies, double natsSquared, double tokensSquared,
+      double natsTimesTokens) {
     /** No replies. */
-    public static final Nll NONE = new Nll(0, 0, 0);
+    public static final Nll NONE = new Nll(0, 0, 0, 0, 0, 0);
+
+    /** One reply of {@code n} nats over {@code t} tokens. */
+    public static Nll of(double n, long t) {
+      return NONE.plus(n, t);
+    }
 
     public double perToken() {
       return tokens == 0 ? Double.NaN : nats / tokens;
     }
 
+    /**
+     * The standard error of {@link #perToken()} over independent replies (the delta method for a ratio of two sums:
+     * the spread of each reply's nats around the figure times its tokens, over the mean reply length); NaN under two
+     * replies.
+     */
+    public double standardError() {
+      if (replies < 2 || tokens == 0) return Double.NaN;
+      double k = replies, r = perToken();
+      // sum over replies of (nats_i - r tokens_i)^2, expanded
+      double spread = natsSquared - 2 * r * natsTimesTokens + r * r * tokensSquared;
+      return Math.sqrt(Math.max(0, spread) / (k - 1) / k) / (tokens / k);
+    }
+
     /** These replies and one more, of {@code n} nats over {@code t} tokens. */
     public Nll plus(double n, long t) {
-      return new Nll(nats + n, tokens + t, replies + 1);
+      return new Nll(nats + n, tokens + t, replies + 1, natsSquared + n * n, tokensSquared + (double) t * t,
+          natsTimesTokens + n * t);
     }
 
     /** These replies and {@code other}'s. */
     public Nll plus(Nll other) {
-      return new Nll(nats + other.nats, tokens + other.tokens, replies + other.replies);
+      return new Nll(nats + other.nats, tokens + other.tokens, replies + other.replies, natsSquared + other.natsSquared,
+          tokensSquared + other.tokensSquared, natsTimesTokens + other.natsTimesTokens);
     }
   }
 
@@ -172,8 +194,17 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
   /** The version's reference NLL per token once {@value #GATE_MIN_REPLIES} of its replies were scored (for the gate). */
   @Override
   public OptionalDouble perToken(String policyId, long version) {
-    return ofVersion(policyId, version).filter(n -> n.replies() >= GATE_MIN_REPLIES && n.tokens() > 0)
-        .map(n -> OptionalDouble.of(n.perToken())).orElse(OptionalDouble.empty());
+    return forGate(policyId, version).map(n -> OptionalDouble.of(n.perToken())).orElse(OptionalDouble.empty());
+  }
+
+  /** The standard error of {@link #perToken(String, long)}, from the same replies. */
+  @Override
+  public OptionalDouble standardError(String policyId, long version) {
+    return forGate(policyId, version).map(n -> OptionalDouble.of(n.standardError())).orElse(OptionalDouble.empty());
+  }
+
+  private Optional<Nll> forGate(String policyId, long version) {
+    return ofVersion(policyId, version).filter(n -> n.replies() >= GATE_MIN_REPLIES && n.tokens() > 0);
   }
 
   /** Sampled replies still waiting to be scored. */
@@ -186,7 +217,7 @@ public final class ServedFluency implements ServedNll, AutoCloseable {
     metrics.servedReplyRefTokens.labelValues(policyId).inc(tokens);
     metrics.servedReplySamples.labelValues(policyId).inc();
     var perVersion = versions.computeIfAbsent(policyId, k -> new ConcurrentSkipListMap<>());
-    perVersion.merge(version, new Nll(nats, tokens, 1), Nll::plus);
+    perVersion.merge(version, Nll.of(nats, tokens), Nll::plus);
     trim(perVersion);
     double windowed = windows.computeIfAbsent(policyId, k -> new Window()).add(nats, tokens);
     metrics.servedReplyRefNll.labelValues(policyId).set(windowed);

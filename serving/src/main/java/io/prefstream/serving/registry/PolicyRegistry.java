@@ -102,6 +102,18 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   private final Map<String, Slot> slots = new ConcurrentHashMap<>();
   private volatile boolean closed;
   private volatile ServedNll servedNll = ServedNll.NONE;
+  /** What the slots read: whichever source is watched when they ask. */
+  private final ServedNll watched = new ServedNll() {
+    @Override
+    public java.util.OptionalDouble perToken(String policyId, long version) {
+      return servedNll.perToken(policyId, version);
+    }
+
+    @Override
+    public java.util.OptionalDouble standardError(String policyId, long version) {
+      return servedNll.standardError(policyId, version);
+    }
+  };
 
   public PolicyRegistry(VersionLoader loader, RolloutFeed feed, RegistrySettings settings, ServingMetrics metrics) {
     this((PolicyLoader) loader, feed, settings, metrics, RegistryHooks.NONE);
@@ -156,7 +168,7 @@ public final class PolicyRegistry implements RolloutFeed.Listener, AutoCloseable
   private Slot slot(String policyId) {
     return slots.computeIfAbsent(policyId, id -> {
       // Under a budget a slot starts cold (loaded on first use); the gate reads the served replies' NLL as watched now.
-      Slot s = new Slot(id, base, settings.defaultMode(), settings.budgeted(), (p, v) -> servedNll.perToken(p, v));
+      Slot s = new Slot(id, base, settings.defaultMode(), settings.budgeted(), watched);
       metrics.servingVersion.labelValues(id, "stable").set(0);
       return s;
     });

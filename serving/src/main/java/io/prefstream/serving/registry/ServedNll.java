@@ -14,4 +14,12 @@ public interface ServedNll {
 
   /** Empty until enough of the version's replies were scored on this replica. */
   OptionalDouble perToken(String policyId, long version);
+
+  /**
+   * The standard error of {@link #perToken}, from the same replies; empty when not measured (the gate then compares
+   * the figures as they are).
+   */
+  default OptionalDouble standardError(String policyId, long version) {
+    return OptionalDouble.empty();
+  }
 }

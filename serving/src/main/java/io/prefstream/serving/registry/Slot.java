@@ -305,6 +305,8 @@ final class Slot {
     Map<String, Double> evidence = new java.util.HashMap<>(stable == null ? Map.of() : stable.update.getMetrics());
     served.perToken(policyId, stableVersion).ifPresent(x -> evidence.put(PromotionGate.SERVED_NLL, x));
     served.perToken(policyId, 0).ifPresent(x -> evidence.put(PromotionGate.SERVED_NLL_BASE, x));
+    served.standardError(policyId, stableVersion).ifPresent(x -> evidence.put(PromotionGate.SERVED_NLL_SE, x));
+    served.standardError(policyId, 0).ifPresent(x -> evidence.put(PromotionGate.SERVED_NLL_BASE_SE, x));
     return RolloutDecisions.autoPromote(basis, policyId, automation, gate, v, known.get(v).update.getMetrics(), evidence);
   }
 

@@ -134,6 +134,43 @@ class PolicyRegistryTest {
   }
 
   @Test
+  void theGateWeighsTheServedFiguresStandardErrorsThatTheSamplerReports() throws Exception {
+    registry = new PolicyRegistry(new VersionLoader(fx.base, Optional.of(fx.store.root())), feed,
+        RegistrySettings.defaults("test").withDefaultMode(RolloutMode.AUTO)
+            .withGate(new io.prefstream.serving.rollout.PromotionGate(0.05, 0.10)), metrics).start();
+    // v1's replies 15% above the base's, as above, but from few replies: errors of 0.2 and 0.1 nats per token.
+    java.util.Map<Long, double[]> measured = new java.util.concurrent.ConcurrentHashMap<>(
+        java.util.Map.of(0L, new double[] {2.0, 0.1}));
+    registry.watchServedNll(new ServedNll() {
+      @Override
+      public java.util.OptionalDouble perToken(String policy, long version) {
+        return measured.containsKey(version) ? java.util.OptionalDouble.of(measured.get(version)[0])
+            : java.util.OptionalDouble.empty();
+      }
+
+      @Override
+      public java.util.OptionalDouble standardError(String policy, long version) {
+        return measured.containsKey(version) ? java.util.OptionalDouble.of(measured.get(version)[1])
+            : java.util.OptionalDouble.empty();
+      }
+    });
+    feed.publishUpdate(fx.writeVersion("noisy", 1, 0.80));
+    awaitServing(registry, "noisy", 1);
+    measured.put(1L, new double[] {2.3, 0.2});
+    feed.publishUpdate(fx.writeVersion("noisy", 2, 0.80));
+    awaitServing(registry, "noisy", 2); // within its noise: promoted (the figures alone would hold it, as above)
+
+    measured.put(0L, new double[] {2.0, 0.01}); // the same rise measured tightly (both figures): held
+    measured.put(2L, new double[] {2.3, 0.01});
+    feed.publishUpdate(fx.writeVersion("noisy", 3, 0.80));
+    await().atMost(Duration.ofSeconds(20)).until(() -> registry.versions("noisy").stream()
+        .anyMatch(v -> v.update().getVersion() == 3 && v.loadState().startsWith("held: ")));
+    assertThat(registry.versions("noisy")).filteredOn(v -> v.update().getVersion() == 3).singleElement()
+        .satisfies(v -> assertThat(v.loadState()).contains("with 95% confidence"));
+    assertThat(serving("noisy")).isEqualTo(2);
+  }
+
+  @Test
   void automationKeepsDecidingWhileOtherWritesMakeItsPromotionStale() throws Exception {
     // Another writer's state lands just before each of this replica's first six promotions of v1 (as
     // when versions arrive faster than promotions settle): each answer is stale, and v1 is still promoted.

@@ -60,6 +60,28 @@ class RolloutDecisionsTest {
   }
 
   @Test
+  void withStandardErrorsTheFluencyMarginHoldsOnlyARiseBeyondItsNoise() {
+    PromotionGate gate = new PromotionGate(0.05, 0.10);
+    String nll = PromotionGate.SERVED_NLL, base = PromotionGate.SERVED_NLL_BASE;
+    String nllSe = PromotionGate.SERVED_NLL_SE, baseSe = PromotionGate.SERVED_NLL_BASE_SE;
+    RolloutState stable3 = RolloutDecisions.promote(null, "p", OP, 3, "ship");
+    // 15% above the base from a few dozen replies each (errors 0.2 and 0.1 nats per token): within the noise.
+    assertThat(RolloutDecisions.autoPromote(stable3, "p", AUTO, gate, 4, Map.of(ACC, 0.9),
+        Map.of(ACC, 0.8, nll, 2.3, base, 2.0, nllSe, 0.2, baseSe, 0.1))).isInstanceOf(RolloutDecisions.Auto.Promote.class);
+    // The same rise measured tightly: 2.3 / 2.0 - 1.645 * 1.15 * hypot(0.01 / 2.3, 0.01 / 2.0) = 1.1375 > 1.10, held.
+    assertThat(RolloutDecisions.autoPromote(stable3, "p", AUTO, gate, 4, Map.of(ACC, 0.9),
+        Map.of(ACC, 0.8, nll, 2.3, base, 2.0, nllSe, 0.01, baseSe, 0.01)))
+        .isInstanceOfSatisfying(RolloutDecisions.Auto.Held.class, h -> assertThat(h.reason())
+            .contains("15.0% above the base model's 2.0000", "at least 13.7% with 95% confidence", "margin 10.0%"));
+    // Errors of 0.05: the bound 1.0873 is below the margin though the figure is 15% above it.
+    assertThat(RolloutDecisions.autoPromote(stable3, "p", AUTO, gate, 4, Map.of(ACC, 0.9),
+        Map.of(ACC, 0.8, nll, 2.3, base, 2.0, nllSe, 0.05, baseSe, 0.05))).isInstanceOf(RolloutDecisions.Auto.Promote.class);
+    // Only one error known: the figures as they are (held, as without errors).
+    assertThat(RolloutDecisions.autoPromote(stable3, "p", AUTO, gate, 4, Map.of(ACC, 0.9),
+        Map.of(ACC, 0.8, nll, 2.3, base, 2.0, nllSe, 0.2))).isInstanceOf(RolloutDecisions.Auto.Held.class);
+  }
+
+  @Test
   void operatorsChangesKeepWhatTheyDoNotTouch() {
     RolloutState s = RolloutDecisions.canary(RolloutDecisions.promote(null, "p", OP, 1, null), "p", OP, 2, 20);
     assertThat(s.getStableVersion()).isEqualTo(1L);
