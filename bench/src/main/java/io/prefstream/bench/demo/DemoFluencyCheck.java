@@ -1,5 +1,7 @@
 package io.prefstream.bench.demo;
 
+import io.prefstream.deploy.demo.DemoSettings;
+import io.prefstream.deploy.demo.PreferenceProfile;
 import io.prefstream.deploy.demo.corpus.ReplyForm;
 import io.prefstream.deploy.demo.corpus.SupportCorpus;
 import io.prefstream.model.cpu.CpuBackend;
@@ -27,21 +29,20 @@ import java.util.Locale;
 /**
  * The demo's fluency yardstick with many replies and no serving in the way: samples {@code --samples} replies to each
  * of the corpus's messages (what the demo's users ask) from the base model and from each given adapter (a demo's final
- * checkpoint), with the users' sampling (temperature 1, top-p 1, 64 new tokens), and scores every reply under the
- * reference (the bare model) as the replica scores a served reply (the chat template's assistant turn, re-encoded from
- * the text). Prints, per model, the reference NLL per token (nats over tokens, the replica's figure) with a 95% interval
- * ({@link Nll#standardError}, the replica's rule), its rise over the base model's, the share of replies that contain {@code --keyword}, and
- * the replies' form ({@link ReplyForm}; replies stopped by the token limit counted apart).
+ * checkpoint), with the users' sampling ({@link DemoSettings#defaults}: temperature 1, top-p 1, 64 new tokens), and
+ * scores every reply under the reference (the bare model) as the replica scores a served reply (the chat template's
+ * assistant turn, re-encoded from the text). Prints, per model, the reference NLL per token (nats over tokens, the
+ * replica's figure) with a 95% interval ({@link Nll#standardError}, the replica's rule), its rise over the base
+ * model's, the share of replies the {@code keyword:WORD} judge likes ({@link PreferenceProfile.Keyword}), and the
+ * replies' form ({@link ReplyForm}; replies stopped by the token limit counted apart).
  *
- * <p>The replica's own figure rests on the base model's first 64 replies and the last 64 sampled served ones, which
- * moves by about ±6% between identical runs; this one rests on hundreds of each.
+ * <p>The replica's own figure rests on the base model's first 64 replies and the last 64 sampled served ones, and its
+ * rise moved up to ±25 points away from this one (bench/results/2026-12-04-demo-fluency-offline.md); this one rests on
+ * hundreds of each.
  *
  * <p>Usage: {@code DemoFluencyCheck --model DIR [--samples 8] [--seed 1] [--keyword WORD] [NAME=ADAPTER_DIR ...]}
  */
 public final class DemoFluencyCheck {
-  private static final double TEMPERATURE = 1.0;
-  private static final double TOP_P = 1.0;
-  private static final int MAX_NEW_TOKENS = 64;
   private static final int SCORE_BATCH = 16;
 
   private DemoFluencyCheck() {}
@@ -60,7 +61,7 @@ public final class DemoFluencyCheck {
         case "--model" -> modelDir = Path.of(args[++i]);
         case "--samples" -> samples = Integer.parseInt(args[++i]);
         case "--seed" -> seed = Long.parseLong(args[++i]);
-        case "--keyword" -> keyword = args[++i].toLowerCase(Locale.ROOT);
+        case "--keyword" -> keyword = args[++i];
         default -> {
           int eq = args[i].indexOf('=');
           if (args[i].startsWith("--") || eq <= 0) {
@@ -82,20 +83,25 @@ public final class DemoFluencyCheck {
     LlamaModel model = LlamaModel.create(hf.config(), hf.weights(), new CpuBackend());
     SequenceEncoder encoder = new SequenceEncoder(hf.tokenizer(), model.config().maxPositions(), 0, false);
     List<String> messages = SupportCorpus.prompts();
+    PreferenceProfile.Keyword judge = keyword == null ? null : new PreferenceProfile.Keyword(keyword);
+    // The demo users' sampling, from the demo's own defaults (the report folder is not used).
+    DemoSettings demo = DemoSettings.defaults(modelDir, judge != null ? judge : new PreferenceProfile.Polite(), Path.of("."));
+    SamplingParams users = new SamplingParams(demo.temperature(), 0, demo.topP(), seed, demo.maxNewTokens(),
+        hf.stopTokenIds(), List.of());
     System.out.printf(Locale.ROOT, "model %s; %d messages x %d replies per model; temperature %s, top-p %s, %d new tokens;"
-        + " seed %d%s%n", modelDir, messages.size(), samples, TEMPERATURE, TOP_P, MAX_NEW_TOKENS, seed,
-        keyword == null ? "" : "; keyword \"" + keyword + "\"");
+        + " seed %d%s%n", modelDir, messages.size(), samples, users.temperature(), users.topP(), users.maxNewTokens(), seed,
+        judge == null ? "" : "; " + judge.label());
     List<Tally> tallies = new ArrayList<>();
-    tallies.add(run("base", null, model, hf, encoder, messages, samples, seed, keyword));
+    tallies.add(run("base", null, model, hf, encoder, messages, samples, users, judge));
     for (String[] a : adapters) {
       PeftAdapter adapter = PeftAdapters.read(Path.of(a[1]), model.config());
-      tallies.add(run(a[0], adapter, model, hf, encoder, messages, samples, seed, keyword));
+      tallies.add(run(a[0], adapter, model, hf, encoder, messages, samples, users, judge));
     }
-    print(tallies, keyword != null);
+    print(tallies, judge != null);
   }
 
   static Tally run(String name, PeftAdapter adapter, LlamaModel model, HfModel hf, SequenceEncoder encoder,
-      List<String> messages, int samples, long seed, String keyword) {
+      List<String> messages, int samples, SamplingParams users, PreferenceProfile.Keyword judge) {
     long started = System.nanoTime();
     if (adapter == null) model.detachLora(); else model.attachLora(adapter.config(), adapter.tensors());
     Generator gen = new Generator(model);
@@ -106,11 +112,10 @@ public final class DemoFluencyCheck {
       List<ChatMessage> prompt = List.of(ChatMessage.user(messages.get(m)));
       int[] ids = encoder.promptIds(Content.messages(prompt));
       for (int s = 0; s < samples; s++) {
-        SamplingParams params = new SamplingParams(TEMPERATURE, 0, TOP_P, seed + (long) m * samples + s, MAX_NEW_TOKENS,
-            hf.stopTokenIds(), List.of());
+        SamplingParams params = users.withSeed(users.seed() + (long) m * samples + s);
         GenerationResult r = gen.generate(ids, params, t -> hf.tokenizer().decode(t, true), t -> {});
         String reply = r.text();
-        if (keyword != null && reply.toLowerCase(Locale.ROOT).contains(keyword)) containsKeyword++;
+        if (judge != null && judge.likes(reply)) containsKeyword++;
         forms[r.finishReason() == FinishReason.LENGTH ? 3 : ReplyForm.of(reply).ordinal()]++;
         if (reply.isEmpty()) continue; // nothing to score (the replica scores no empty reply either)
         seqs.add(encoder.encode(Content.messages(prompt), Content.messages(List.of(new ChatMessage("assistant", reply)))));
